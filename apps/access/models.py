@@ -1,0 +1,41 @@
+"""API tokens: created in the admin, stored hashed, shown once."""
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+
+class ApiToken(models.Model):
+    name = models.CharField(max_length=100, help_text="What or who uses this token.")
+    prefix = models.CharField(
+        max_length=12, unique=True, editable=False, help_text="First characters, to recognise it."
+    )
+    token_hash = models.CharField(max_length=64, unique=True, editable=False)
+    scopes = models.JSONField(default=list, help_text="tools:read, tools:call, admin")
+    allowed_tools = models.TextField(
+        blank=True,
+        help_text="Optional glob patterns, one per line or comma-separated (e.g. echo*); "
+        "empty allows every tool.",
+    )
+    expires_at = models.DateTimeField(null=True, blank=True)
+    last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
+    revoked = models.BooleanField(default=False)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, editable=False
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+    @property
+    def tool_patterns(self) -> tuple[str, ...]:
+        parts = self.allowed_tools.replace(",", "\n").splitlines()
+        return tuple(p.strip() for p in parts if p.strip())
+
+    @property
+    def is_active(self) -> bool:
+        return not self.revoked and (self.expires_at is None or self.expires_at > timezone.now())

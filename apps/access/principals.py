@@ -1,0 +1,41 @@
+"""Who is calling: the principal every call carries through the call service."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
+
+SCOPE_READ = "tools:read"
+SCOPE_CALL = "tools:call"
+SCOPE_ADMIN = "admin"
+ALL_SCOPES = (SCOPE_READ, SCOPE_CALL, SCOPE_ADMIN)
+
+
+@dataclass(frozen=True)
+class Principal:
+    """An authenticated caller (or the anonymous one) with its scopes and tool patterns."""
+
+    name: str
+    kind: str  # token, jwt, system, peer, anonymous
+    scopes: frozenset[str] = field(default_factory=frozenset)
+    # Glob patterns (anchored) the caller may see and call; empty means every tool.
+    tool_patterns: tuple[str, ...] = ()
+
+    def has_scope(self, scope: str) -> bool:
+        return SCOPE_ADMIN in self.scopes or scope in self.scopes
+
+    def may_use_tool(self, tool_name: str) -> bool:
+        return not self.tool_patterns or any(fnmatchcase(tool_name, p) for p in self.tool_patterns)
+
+    def may_call(self, tool_name: str) -> bool:
+        return self.has_scope(SCOPE_CALL) and self.may_use_tool(tool_name)
+
+    def may_list(self, tool_name: str) -> bool:
+        return self.has_scope(SCOPE_READ) and self.may_use_tool(tool_name)
+
+    @property
+    def is_authenticated(self) -> bool:
+        return self.kind != "anonymous"
+
+
+SYSTEM = Principal(name="system", kind="system", scopes=frozenset(ALL_SCOPES))

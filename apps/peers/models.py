@@ -1,0 +1,1 @@
+"""Peers and bootstrap nodes."""

@@ -1,0 +1,1 @@
+"""Routing data: rules, runtime settings, the routing version, runtime instances."""

@@ -1,0 +1,18 @@
+from django.core.management.base import BaseCommand
+
+from apps.tools.services import sync_tools
+
+
+class Command(BaseCommand):
+    help = "Upsert registered tool implementations into the catalogue (keeps admins' edits)."
+
+    def handle(self, *args, **options) -> None:
+        report = sync_tools()
+        self.stdout.write(
+            f"tools: {len(report.created)} created, {len(report.updated)} updated, "
+            f"{len(report.missing)} marked missing, {len(report.restored)} restored"
+        )
+        for name, fields in sorted(report.kept_admin_edits.items()):
+            self.stdout.write(f"  kept admin edits on {name}: {', '.join(fields)}")
+        for name in report.missing:
+            self.stdout.write(f"  missing (code gone): {name}")

@@ -1,0 +1,27 @@
+"""Prometheus metrics of tool calls, per tool and runtime."""
+
+from prometheus_client import Counter, Histogram
+
+TOOL_CALLS = Counter(
+    "mcp_platform_tool_calls_total", "Tool calls by outcome.", ["tool", "runtime", "outcome"]
+)
+TOOL_ERRORS = Counter(
+    "mcp_platform_tool_errors_total", "Tool calls that did not succeed.", ["tool", "runtime"]
+)
+TOOL_LATENCY = Histogram(
+    "mcp_platform_tool_call_duration_seconds",
+    "Tool call duration.",
+    ["tool", "runtime"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
+)
+FALLBACKS = Counter(
+    "mcp_platform_runtime_fallbacks_total", "Trio-routed calls that ran on asyncio instead.", ["tool"]
+)
+
+
+def observe_call(*, tool: str, runtime: str, outcome: str, seconds: float) -> None:
+    TOOL_CALLS.labels(tool, runtime or "none", outcome).inc()
+    if outcome != "success":
+        TOOL_ERRORS.labels(tool, runtime or "none").inc()
+    if runtime:
+        TOOL_LATENCY.labels(tool, runtime).observe(seconds)

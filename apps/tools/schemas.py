@@ -1,0 +1,79 @@
+"""Request and reply bodies of the tools APIs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ninja import Field, Schema
+
+
+class HealthOut(Schema):
+    status: str
+    timestamp: str
+    version: str
+    uptime_seconds: float
+
+
+class ReadyOut(Schema):
+    status: str
+    timestamp: str
+    uptime_seconds: float
+    checks: dict[str, Any]
+
+
+class ToolListOut(Schema):
+    tools: list[str]
+    count: int
+    categories: list[str]
+
+
+class ExecuteOut(Schema):
+    tool: str
+    status: str
+    result: Any = None
+
+
+class McpToolsListOut(Schema):
+    jsonrpc: str = "2.0"
+    result: dict[str, Any]
+
+
+class McpToolCallIn(Schema):
+    name: str | None = None
+    tool: str | None = Field(None, description="Legacy alias of name.")
+    arguments: dict[str, Any] = Field(default_factory=dict)
+
+
+class ToolOut(Schema):
+    name: str
+    title: str
+    category: str
+    description: str
+    runtime: str
+    enabled: bool
+    missing: bool
+    requires_p2p: bool
+    priority: int
+    timeout_seconds: float
+    retry_policy: str
+    max_retries: int
+    fallback_allowed: bool
+    deprecated: bool
+    deprecation_message: str
+    schema_version: str
+    input_schema: dict[str, Any]
+    output_schema: dict[str, Any] | None
+    annotations: dict[str, bool]
+
+
+class ToolPatchIn(Schema):
+    enabled: bool | None = None
+    runtime: str | None = None
+    priority: int | None = Field(None, ge=0, le=10)
+    timeout_seconds: float | None = Field(None, gt=0)
+    retry_policy: str | None = None
+    max_retries: int | None = Field(None, ge=0, le=10)
+    fallback_allowed: bool | None = None
+    category: str | None = None
+    deprecated: bool | None = None
+    deprecation_message: str | None = None

@@ -1,0 +1,135 @@
+"""One ASGI router for the web process: lifespan, /mcp, websockets, static files, Django.
+
+Apps add to it without editing it: `lifespan_contexts` holds async context managers entered at
+startup (in order) and left at shutdown; `mounts` maps an exact path to an ASGI app (the MCP
+endpoint); `websocket_app` serves every websocket.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mcp_platform.settings")
+
+from django.core.asgi import get_asgi_application  # noqa: E402
+
+django_app = get_asgi_application()
+
+from django.conf import settings  # noqa: E402
+
+logger = logging.getLogger(__name__)
+
+Scope = dict[str, Any]
+ASGIApp = Callable[[Scope, Callable, Callable], Awaitable[None]]
+
+lifespan_contexts: list[Callable[[], contextlib.AbstractAsyncContextManager]] = []
+mounts: dict[str, ASGIApp] = {}
+websocket_app: ASGIApp | None = None
+
+
+@contextlib.asynccontextmanager
+async def _call_log_lifespan():
+    yield
+    from apps.tools import call_log
+    from mcp_platform.concurrency import run_blocking
+
+    await run_blocking(call_log.stop)
+
+
+lifespan_contexts.append(_call_log_lifespan)
+
+
+async def _lifespan(scope: Scope, receive: Callable, send: Callable) -> None:
+    stack = contextlib.AsyncExitStack()
+    message = await receive()
+    assert message["type"] == "lifespan.startup"
+    try:
+        for factory in lifespan_contexts:
+            await stack.enter_async_context(factory())
+    except Exception as exc:
+        logger.exception("startup failed")
+        await stack.aclose()
+        await send({"type": "lifespan.startup.failed", "message": str(exc)})
+        return
+    await send({"type": "lifespan.startup.complete"})
+    message = await receive()
+    try:
+        await stack.aclose()
+    except Exception as exc:
+        logger.exception("shutdown failed")
+        await send({"type": "lifespan.shutdown.failed", "message": str(exc)})
+        return
+    await send({"type": "lifespan.shutdown.complete"})
+
+
+async def _reply(send: Callable, status: int, body: bytes, content_type: bytes = b"application/json") -> None:
+    await send(
+        {"type": "http.response.start", "status": status, "headers": [(b"content-type", content_type)]}
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+def _declared_length(scope: Scope) -> int | None:
+    for name, value in scope.get("headers", ()):
+        if name == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return -1
+    return None
+
+
+async def application(scope: Scope, receive: Callable, send: Callable) -> None:
+    kind = scope["type"]
+    if kind == "lifespan":
+        await _lifespan(scope, receive, send)
+        return
+    if kind == "websocket":
+        if websocket_app is None:
+            await send({"type": "websocket.close", "code": 4404})
+            return
+        await websocket_app(scope, receive, send)
+        return
+    length = _declared_length(scope)
+    limit = settings.MCP_PLATFORM_MAX_BODY_BYTES
+    if length is not None and (length < 0 or length > limit):
+        import json
+
+        from mcp_platform.errors import now_iso
+
+        body = {"error": "Request body too large", "max_bytes": limit, "status_code": 413, "timestamp": now_iso()}
+        if length < 0:
+            body = {"error": "Invalid Content-Length header", "status_code": 400, "timestamp": now_iso()}
+        await _reply(send, 413 if length >= 0 else 400, json.dumps(body).encode())
+        return
+    path = scope["path"]
+    mounted = mounts.get(path.rstrip("/") or "/")
+    if mounted is not None:
+        await mounted(scope, receive, send)
+        return
+    if path.startswith(settings.STATIC_URL):
+        await _static(scope, receive, send)
+        return
+    await django_app(scope, receive, send)
+
+
+_static_app: ASGIApp | None = None
+
+
+async def _static(scope: Scope, receive: Callable, send: Callable) -> None:
+    global _static_app
+    if _static_app is None:
+        from starlette.staticfiles import StaticFiles
+
+        served = StaticFiles(directory=settings.STATIC_ROOT, check_dir=False)
+
+        async def strip_prefix(scope, receive, send):
+            inner = dict(scope, path=scope["path"][len(settings.STATIC_URL) - 1 :], root_path="")
+            await served(inner, receive, send)
+
+        _static_app = strip_prefix
+    await _static_app(scope, receive, send)

@@ -1,0 +1,41 @@
+"""One error body for every handled error of the REST APIs (the legacy server's shape)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from django.http import JsonResponse
+
+
+class ApiError(Exception):
+    """An error the API answers with `status_code` and the legacy error body."""
+
+    status_code = 400
+
+    def __init__(self, message: str, status_code: int | None = None, **extra: Any):
+        super().__init__(message)
+        self.message = message
+        if status_code is not None:
+            self.status_code = status_code
+        self.extra = extra
+
+
+class Unauthorized(ApiError):
+    status_code = 401
+
+
+class Forbidden(ApiError):
+    status_code = 403
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat()
+
+
+def error_response(message: str, status_code: int, **extra: Any) -> JsonResponse:
+    body = {"error": message, "status_code": status_code, "timestamp": now_iso(), **extra}
+    response = JsonResponse(body, status=status_code)
+    if status_code == 401:
+        response["WWW-Authenticate"] = 'Bearer realm="mcp-platform"'
+    return response

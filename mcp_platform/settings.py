@@ -1,0 +1,173 @@
+"""Settings, all from the environment (see docs/configuration.md for every key)."""
+
+import os
+from pathlib import Path
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+def env_bool(name: str, default: bool = False) -> bool:
+    value = os.environ.get(name)
+    if value is None or value == "":
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def env_list(name: str, default: str = "") -> list[str]:
+    return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
+
+
+def env_int(name: str, default: int) -> int:
+    value = os.environ.get(name, "")
+    try:
+        return int(value) if value else default
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"{name} must be an integer, got {value!r}") from exc
+
+
+DEBUG = env_bool("DEBUG")
+TESTING = env_bool("MCP_PLATFORM_TESTING")
+
+SECRET_KEY = os.environ.get("SECRET_KEY", "")
+if not SECRET_KEY:
+    if DEBUG or TESTING:
+        SECRET_KEY = "insecure-development-key-only-used-with-debug-or-tests-0123456789"
+    else:
+        raise ImproperlyConfigured(
+            "SECRET_KEY is not set. Set it in the environment (it signs sessions and JWTs); "
+            "only DEBUG=1 runs without one."
+        )
+elif len(SECRET_KEY) < 32 or SECRET_KEY.startswith("django-insecure"):
+    if not (DEBUG or TESTING):
+        raise ImproperlyConfigured("SECRET_KEY is too weak: use at least 32 random characters.")
+
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", os.environ.get("MCP_ALLOWED_HOSTS", "localhost,127.0.0.1"))
+if TESTING:
+    ALLOWED_HOSTS = [*ALLOWED_HOSTS, "testserver"]
+
+DATA_DIR = Path(os.environ.get("MCP_PLATFORM_DATA_DIR", BASE_DIR / "var")).resolve()
+DATA_DIR.mkdir(parents=True, exist_ok=True)
+
+MCP_PLATFORM_HOST = os.environ.get("MCP_PLATFORM_HOST", "127.0.0.1")
+MCP_PLATFORM_WEB_PORT = env_int("MCP_PLATFORM_WEB_PORT", 8000)
+MCP_PLATFORM_TRIO_PORT = env_int("MCP_PLATFORM_TRIO_PORT", 8001)
+MCP_PLATFORM_P2P_LISTEN = os.environ.get("MCP_PLATFORM_P2P_LISTEN", "/ip4/0.0.0.0/tcp/4001")
+MCP_PLATFORM_ADMIN_USER = os.environ.get("MCP_PLATFORM_ADMIN_USER", "admin")
+MCP_PLATFORM_ADMIN_PASSWORD = os.environ.get("MCP_PLATFORM_ADMIN_PASSWORD", "")
+MCP_PLATFORM_TOOL_MODULES = env_list("MCP_PLATFORM_TOOL_MODULES")
+MCP_PLATFORM_LEGACY_TOOL_MODULES = env_list("MCP_PLATFORM_LEGACY_TOOL_MODULES")
+# Scopes granted to callers without a token; empty keeps everything but health closed.
+MCP_PLATFORM_ANONYMOUS_SCOPES = env_list("MCP_PLATFORM_ANONYMOUS_SCOPES")
+MCP_PLATFORM_MAX_BODY_BYTES = env_int("MCPPP_MAX_BODY_BYTES", 10 * 1024 * 1024)
+MCP_PLATFORM_JWT_TTL_SECONDS = env_int("MCP_PLATFORM_JWT_TTL_SECONDS", 3600)
+# Seconds between background writes of the call log; 0 writes only on explicit flush.
+MCP_PLATFORM_CALL_LOG_FLUSH_SECONDS = float(
+    os.environ.get("MCP_PLATFORM_CALL_LOG_FLUSH_SECONDS", "0" if TESTING else "0.5")
+)
+MCP_CORS_ORIGINS = env_list("MCP_CORS_ORIGINS")
+
+REDIS_URL = os.environ.get("REDIS_URL", "")
+
+INSTALLED_APPS = [
+    "daphne",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "channels",
+    "ninja",
+    "mcp_platform",
+    "apps.access",
+    "apps.tools",
+    "apps.routing",
+    "apps.peers",
+    "apps.migration",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "mcp_platform.urls"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+ASGI_APPLICATION = "mcp_platform.asgi.application"
+
+DATABASE_URL = os.environ.get("DATABASE_URL", "")
+if DATABASE_URL:
+    DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=0)}
+else:
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": DATA_DIR / "db.sqlite3",
+            # Two processes share the file: WAL lets readers run beside the writer, the busy
+            # timeout and IMMEDIATE transactions make writers queue instead of failing.
+            "OPTIONS": {
+                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+                "timeout": 30,
+                "transaction_mode": "IMMEDIATE",
+            },
+            # Tests use a file, not memory, so the processes they start share the database.
+            "TEST": {"NAME": str(DATA_DIR / "test-db.sqlite3")},
+        }
+    }
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+if REDIS_URL:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+    CHANNEL_LAYERS = {
+        "default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [REDIS_URL]}}
+    }
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "/static/"
+STATIC_ROOT = DATA_DIR / "static"
+
+LOGIN_URL = "/admin/login/"
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
+    "loggers": {"multiaddr": {"level": "WARNING"}, "libp2p": {"level": "WARNING"}},
+}

@@ -1,0 +1,13 @@
+"""Settings for the test suite: the real settings, with test defaults set first."""
+
+import os
+from pathlib import Path
+
+os.environ["MCP_PLATFORM_TESTING"] = "1"
+os.environ.setdefault(
+    "MCP_PLATFORM_DATA_DIR", str(Path(__file__).resolve().parent.parent / "var" / "test")
+)
+
+from mcp_platform.settings import *  # noqa: E402, F403
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast logins in tests
