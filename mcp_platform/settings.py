@@ -118,25 +118,23 @@ TEMPLATES = [
 
 ASGI_APPLICATION = "mcp_platform.asgi.application"
 
+# Two processes share an SQLite file: WAL lets readers run beside the writer, the busy timeout
+# and IMMEDIATE transactions make writers queue instead of failing.
+SQLITE_OPTIONS = {
+    "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    "timeout": 30,
+    "transaction_mode": "IMMEDIATE",
+}
 DATABASE_URL = os.environ.get("DATABASE_URL", "")
-if DATABASE_URL:
-    DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=0)}
-else:
-    DATABASES = {
-        "default": {
-            "ENGINE": "django.db.backends.sqlite3",
-            "NAME": DATA_DIR / "db.sqlite3",
-            # Two processes share the file: WAL lets readers run beside the writer, the busy
-            # timeout and IMMEDIATE transactions make writers queue instead of failing.
-            "OPTIONS": {
-                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
-                "timeout": 30,
-                "transaction_mode": "IMMEDIATE",
-            },
-            # Tests use a file, not memory, so the processes they start share the database.
-            "TEST": {"NAME": str(DATA_DIR / "test-db.sqlite3")},
-        }
-    }
+DATABASES = {
+    "default": dj_database_url.parse(DATABASE_URL, conn_max_age=0)
+    if DATABASE_URL
+    else {"ENGINE": "django.db.backends.sqlite3", "NAME": DATA_DIR / "db.sqlite3"}
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    DATABASES["default"]["OPTIONS"] = SQLITE_OPTIONS
+    # Tests use a file, not memory, so the processes they start share the database.
+    DATABASES["default"]["TEST"] = {"NAME": str(DATA_DIR / "test-db.sqlite3")}
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

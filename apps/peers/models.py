@@ -1,1 +1,86 @@
-"""Peers and bootstrap nodes."""
+"""Peers of this node's libp2p host, bootstrap nodes, and the P2P settings."""
+
+from django.db import models
+
+
+class PeerSource(models.TextChoices):
+    BOOTSTRAP = "bootstrap"
+    MDNS = "mdns"
+    INBOUND = "inbound"
+    MANUAL = "manual"
+
+
+class PeerStatus(models.TextChoices):
+    UNKNOWN = "unknown"
+    CONNECTED = "connected"
+    REACHABLE = "reachable"
+    UNREACHABLE = "unreachable"
+
+
+class Peer(models.Model):
+    """A remote peer: admin intent (enabled, trusted) kept apart from what is observed."""
+
+    peer_id = models.CharField(max_length=128, unique=True)
+    addresses = models.JSONField(default=list, blank=True)
+    source = models.CharField(max_length=10, choices=PeerSource.choices, default=PeerSource.MANUAL)
+    # Admin intent.
+    enabled = models.BooleanField(default=True, help_text="A disabled peer is never dialled.")
+    trusted = models.BooleanField(default=False, help_text="Only trusted peers may list and call tools.")
+    note = models.CharField(max_length=300, blank=True)
+    # Observed.
+    status = models.CharField(max_length=12, choices=PeerStatus.choices, default=PeerStatus.UNKNOWN, db_index=True)
+    last_seen = models.DateTimeField(null=True, blank=True)
+    rtt_ms = models.FloatField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    failure_count = models.PositiveIntegerField(default=0)
+    next_retry_at = models.DateTimeField(null=True, blank=True)
+    agent_version = models.CharField(max_length=200, blank=True)
+    tools = models.JSONField(default=list, blank=True, help_text="Tool names the peer offers.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["peer_id"]
+
+    def __str__(self) -> str:
+        return self.peer_id
+
+
+class BootstrapNode(models.Model):
+    """A multiaddr (with /p2p/<peer id>) this node dials at start and keeps connected."""
+
+    multiaddr = models.CharField(max_length=500, unique=True)
+    enabled = models.BooleanField(default=True)
+    note = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["multiaddr"]
+
+    def __str__(self) -> str:
+        return self.multiaddr
+
+
+class P2PSettings(models.Model):
+    """The admin-editable singleton (pk=1) of this node's P2P settings."""
+
+    enabled = models.BooleanField(default=True)
+    enable_mdns = models.BooleanField(default=False)
+    enable_dht = models.BooleanField(default=False)
+    enable_relay = models.BooleanField(default=False)
+    peer_ttl = models.PositiveIntegerField(default=3600, help_text="Seconds an unseen peer is kept.")
+    max_connections = models.PositiveIntegerField(default=100)
+    connection_timeout = models.FloatField(default=10.0)
+    taskqueue_max_tasks = models.PositiveIntegerField(default=10000)
+    task_timeout = models.FloatField(default=300.0)
+    workflow_max = models.PositiveIntegerField(default=100)
+    workflow_timeout = models.FloatField(default=3600.0)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "P2P settings"
+        verbose_name_plural = "P2P settings"
+        constraints = [models.CheckConstraint(condition=models.Q(pk=1), name="p2p_settings_singleton")]
+
+    def __str__(self) -> str:
+        return "P2P settings"

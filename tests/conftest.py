@@ -1,0 +1,80 @@
+"""Shared fixtures: users, tokens, clients, services, and real platform processes."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from django.test import AsyncClient, Client
+
+from apps.access.services import create_api_token
+from apps.tools import call_log
+from apps.tools.services import sync_tools
+from tests.harness import PlatformProcess
+
+ADMIN_PASSWORD = "admin-password-for-tests"
+
+
+def require_service(name: str, reason: str) -> None:
+    """Skip when a service is missing, but fail under CI, where a skip would hide it."""
+    if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
+        pytest.fail(f"{name} is required under CI: {reason}")
+    pytest.skip(f"{name} not available: {reason}")
+
+
+@pytest.fixture
+def catalogue(db):
+    """The built-in tools, synced into the database."""
+    sync_tools()
+
+
+@pytest.fixture
+def admin_user(db, django_user_model):
+    return django_user_model.objects.create_superuser("admin", "", ADMIN_PASSWORD)
+
+
+@pytest.fixture
+def make_token(db):
+    def make(scopes=("tools:read", "tools:call"), allowed_tools: str = "", **kwargs) -> str:
+        _, secret = create_api_token(name="test", scopes=list(scopes), allowed_tools=allowed_tools, **kwargs)
+        return secret
+
+    return make
+
+
+@pytest.fixture
+def token(make_token) -> str:
+    return make_token()
+
+
+@pytest.fixture
+def client_for():
+    """A Django test client that sends the bearer token on every request."""
+
+    def make(secret: str | None = None, *, asynchronous: bool = False):
+        headers = {"Authorization": f"Bearer {secret}"} if secret else {}
+        return AsyncClient(headers=headers) if asynchronous else Client(headers=headers)
+
+    return make
+
+
+@pytest.fixture
+def flushed_calls():
+    """Write the queued call log and return the ToolCall queryset."""
+    from apps.tools.models import ToolCall
+
+    def flush():
+        call_log.flush()
+        return ToolCall.objects.all()
+
+    return flush
+
+
+@pytest.fixture
+def platform(transactional_db, tmp_path):
+    """A running platform node (runplatform) on free loopback ports, sharing the test database."""
+    sync_tools()
+    node = PlatformProcess(tmp_path / "node")
+    node.start()
+    yield node
+    node.stop()

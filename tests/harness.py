@@ -1,0 +1,139 @@
+"""Real processes for tests: a platform node (runplatform) against the test database."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+from django.db import connection
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_database_url() -> str:
+    """A DATABASE_URL that points a child process at the database the test runs on."""
+    settings = connection.settings_dict
+    if connection.vendor == "sqlite":
+        return f"sqlite:///{settings['NAME']}"
+    if connection.vendor == "postgresql":
+        user = settings.get("USER") or "postgres"
+        password = f":{settings['PASSWORD']}" if settings.get("PASSWORD") else ""
+        host = settings.get("HOST") or "127.0.0.1"
+        port = settings.get("PORT") or 5432
+        return f"postgres://{user}{password}@{host}:{port}/{settings['NAME']}"
+    raise RuntimeError(f"no child-process URL for {connection.vendor}")
+
+
+def wait_until(predicate: Callable[[], object], *, timeout: float, interval: float = 0.05, what: str = "condition"):
+    """Poll `predicate` until it returns something truthy; fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    last_error: Exception | None = None
+    while time.monotonic() < deadline:
+        try:
+            value = predicate()
+            if value:
+                return value
+        except Exception as exc:  # keep polling; report the last error if it never works
+            last_error = exc
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}; last error: {last_error!r}")
+
+
+class PlatformProcess:
+    """`manage.py runplatform` in a child process, on free loopback ports, with its output kept."""
+
+    def __init__(self, data_dir: Path, *, env: dict[str, str] | None = None, args: list[str] | None = None):
+        self.data_dir = data_dir
+        self.web_port = free_port()
+        self.trio_port = free_port()
+        self.url = f"http://127.0.0.1:{self.web_port}"
+        self.trio_url = f"http://127.0.0.1:{self.trio_port}"
+        self.env = {
+            **{k: v for k, v in os.environ.items() if k not in {"MCP_PLATFORM_TESTING", "DJANGO_SETTINGS_MODULE"}},
+            "DJANGO_SETTINGS_MODULE": "mcp_platform.settings",
+            "SECRET_KEY": secrets.token_urlsafe(40),
+            "DATABASE_URL": test_database_url(),
+            "MCP_PLATFORM_DATA_DIR": str(data_dir),
+            "MCP_PLATFORM_HOST": "127.0.0.1",
+            "MCP_PLATFORM_WEB_PORT": str(self.web_port),
+            "MCP_PLATFORM_TRIO_PORT": str(self.trio_port),
+            "MCP_PLATFORM_P2P_LISTEN": f"/ip4/127.0.0.1/tcp/{free_port()}",
+            "PYTHONUNBUFFERED": "1",
+            **(env or {}),
+        }
+        self.args = args or []
+        self.process: subprocess.Popen | None = None
+        self.lines: list[str] = []
+        self._lock = threading.Lock()
+
+    def start(self, *, wait: bool = True, timeout: float = 60) -> PlatformProcess:
+        self.process = subprocess.Popen(
+            [sys.executable, "manage.py", "runplatform", *self.args],
+            cwd=REPO,
+            env=self.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
+        )
+        threading.Thread(target=self._pump, daemon=True).start()
+        if wait:
+            self.wait_healthy(timeout=timeout)
+        return self
+
+    def _pump(self) -> None:
+        assert self.process is not None and self.process.stdout is not None
+        for line in self.process.stdout:
+            with self._lock:
+                self.lines.append(line.rstrip())
+
+    @property
+    def output(self) -> str:
+        with self._lock:
+            return "\n".join(self.lines)
+
+    def wait_healthy(self, *, timeout: float = 60) -> None:
+        def healthy() -> bool:
+            if self.process is not None and self.process.poll() is not None:
+                raise AssertionError(f"platform exited early:\n{self.output}")
+            return httpx.get(f"{self.url}/health", timeout=2).status_code == 200
+
+        try:
+            wait_until(healthy, timeout=timeout, what="the platform's /health")
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}\n--- platform output ---\n{self.output}") from None
+
+    def signal(self, signum: int) -> None:
+        assert self.process is not None
+        self.process.send_signal(signum)
+
+    def stop(self, timeout: float = 60) -> int:
+        if self.process is None or self.process.poll() is not None:
+            return self.process.returncode if self.process else 0
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            return self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            return self.process.wait()
+
+    def __enter__(self) -> PlatformProcess:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
