@@ -62,6 +62,7 @@ MCP_PLATFORM_LEGACY_TOOL_MODULES = env_list("MCP_PLATFORM_LEGACY_TOOL_MODULES")
 # Scopes granted to callers without a token; empty keeps everything but health closed.
 MCP_PLATFORM_ANONYMOUS_SCOPES = env_list("MCP_PLATFORM_ANONYMOUS_SCOPES")
 MCP_PLATFORM_MAX_BODY_BYTES = env_int("MCPPP_MAX_BODY_BYTES", 10 * 1024 * 1024)
+DATA_UPLOAD_MAX_MEMORY_SIZE = MCP_PLATFORM_MAX_BODY_BYTES
 MCP_PLATFORM_JWT_TTL_SECONDS = env_int("MCP_PLATFORM_JWT_TTL_SECONDS", 3600)
 # Seconds between background writes of the call log; 0 writes only on explicit flush.
 MCP_PLATFORM_CALL_LOG_FLUSH_SECONDS = float(

@@ -9,6 +9,7 @@ from typing import Any
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import HttpRequest, HttpResponse
 from ninja import Router
+from ninja.responses import Status
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from apps.access.principals import SCOPE_ADMIN, SCOPE_READ, Principal
@@ -58,7 +59,7 @@ def readiness_check(request: HttpRequest):
         "uptime_seconds": health.uptime_seconds(),
         "checks": checks,
     }
-    return (200 if ready else 503), body
+    return Status(200 if ready else 503, body)
 
 
 @health_router.get("/metrics", include_in_schema=True)

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pydantic
+import typing_extensions
 
 NAME_PATTERN = r"^[A-Za-z0-9_.-]{1,128}$"
 NAME_RE = re.compile(NAME_PATTERN)
@@ -108,7 +109,7 @@ def _build_input_model(name: str, func: Callable[..., Any]) -> tuple[type[pydant
         if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
             continue
         annotation = hints.get(param.name, Any)
-        if annotation is ToolContext:
+        if annotation is ToolContext or ToolContext in typing.get_args(annotation):
             context_param = param.name
             continue
         default = ... if param.default is inspect.Parameter.empty else param.default
@@ -128,7 +129,7 @@ def _output_adapter(func: Callable[..., Any]) -> pydantic.TypeAdapter | None:
     if returned is None:
         return None
     is_model = inspect.isclass(returned) and issubclass(returned, pydantic.BaseModel)
-    if is_model or typing.is_typeddict(returned):
+    if is_model or typing_extensions.is_typeddict(returned):
         return pydantic.TypeAdapter(returned)
     return None
 
