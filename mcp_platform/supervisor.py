@@ -121,7 +121,9 @@ class Supervisor:
             try:
                 process.wait(timeout=child.spec.drain_seconds)
             except subprocess.TimeoutExpired:
-                self.say(f"{child.spec.name} did not stop in {child.spec.drain_seconds:g}s; killing it")
+                self.say(
+                    f"{child.spec.name} did not stop in {child.spec.drain_seconds:g}s; killing it"
+                )
                 process.kill()
                 process.wait()
             self.say(f"{child.spec.name} stopped ({process.returncode})")

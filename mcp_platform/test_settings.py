@@ -8,6 +8,6 @@ os.environ.setdefault(
     "MCP_PLATFORM_DATA_DIR", str(Path(__file__).resolve().parent.parent / "var" / "test")
 )
 
-from mcp_platform.settings import *  # noqa: E402, F403
+from mcp_platform.settings import *  # noqa: F403
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast logins in tests

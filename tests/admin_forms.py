@@ -39,6 +39,10 @@ def submit_change_form(client, url: str, **changes):
     """Submit the admin change form with `changes`; fail with the form's errors if any."""
     response = client.post(url, change_form_data(client, url, **changes))
     if response.status_code != 302:
-        errors = response.context["adminform"].form.errors if response.context else response.content[:500]
+        errors = (
+            response.context["adminform"].form.errors
+            if response.context
+            else response.content[:500]
+        )
         raise AssertionError(f"admin form at {url} was refused: {errors}")
     return response

@@ -37,8 +37,17 @@ def test_platform_serves_and_never_answers_junk_with_a_500_or_a_traceback(platfo
         assert ok.json() == {"tool": "echo", "status": "success", "result": {"message": "real"}}
 
         for body in JUNK_BODIES:
-            for path in ("/tools/execute/echo", "/mcp/tools/call", "/auth/login", "/tools/execute/calculate"):
-                _assert_handled(http.post(path, content=body, headers={**auth, "content-type": "application/json"}))
+            for path in (
+                "/tools/execute/echo",
+                "/mcp/tools/call",
+                "/auth/login",
+                "/tools/execute/calculate",
+            ):
+                _assert_handled(
+                    http.post(
+                        path, content=body, headers={**auth, "content-type": "application/json"}
+                    )
+                )
         for name in ("nope", "a" * 5000, "..%2F..%2Fetc", "echo;drop", "%00", "über"):
             reply = http.post(f"/tools/execute/{name}", json={}, headers=auth)
             _assert_handled(reply)
@@ -51,7 +60,9 @@ def test_platform_serves_and_never_answers_junk_with_a_500_or_a_traceback(platfo
         assert wrong_method.status_code == 405 and "Traceback" not in wrong_method.text
 
         oversized = http.post(
-            "/tools/execute/echo", content=b"x" * (10 * 1024 * 1024 + 1), headers={**auth, "content-type": "application/json"}
+            "/tools/execute/echo",
+            content=b"x" * (10 * 1024 * 1024 + 1),
+            headers={**auth, "content-type": "application/json"},
         )
         assert oversized.status_code == 413
         assert oversized.json()["error"] == "Request body too large"
@@ -61,15 +72,24 @@ def test_platform_serves_and_never_answers_junk_with_a_500_or_a_traceback(platfo
             for _ in range(11):
                 yield b"x" * (1024 * 1024)
 
-        chunked = http.post("/tools/execute/echo", content=chunks(), headers={**auth, "content-type": "application/json"})
+        chunked = http.post(
+            "/tools/execute/echo",
+            content=chunks(),
+            headers={**auth, "content-type": "application/json"},
+        )
         assert chunked.status_code == 413
 
         # Still serving after all of it.
-        assert http.post("/tools/execute/echo", json={"message": "after"}, headers=auth).status_code == 200
+        assert (
+            http.post("/tools/execute/echo", json={"message": "after"}, headers=auth).status_code
+            == 200
+        )
     assert "Traceback" not in platform.output, platform.output[-3000:]
 
 
-def test_first_admin_is_created_once_with_a_generated_password_printed_once(db, settings, django_user_model):
+def test_first_admin_is_created_once_with_a_generated_password_printed_once(
+    db, settings, django_user_model
+):
     settings.MCP_PLATFORM_ADMIN_PASSWORD = ""
     first = io.StringIO()
     call_command("ensure_admin", stdout=first)

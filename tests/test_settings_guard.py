@@ -8,7 +8,11 @@ from tests.harness import REPO
 
 
 def _check(env: dict[str, str]) -> subprocess.CompletedProcess:
-    clean = {k: v for k, v in os.environ.items() if k not in {"SECRET_KEY", "DEBUG", "MCP_PLATFORM_TESTING"}}
+    clean = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in {"SECRET_KEY", "DEBUG", "MCP_PLATFORM_TESTING"}
+    }
     return subprocess.run(
         [sys.executable, "manage.py", "check"],
         cwd=REPO,
@@ -32,5 +36,10 @@ def test_refuses_a_weak_secret_key(tmp_path):
 
 
 def test_starts_with_a_real_key_or_in_debug(tmp_path):
-    assert _check({"MCP_PLATFORM_DATA_DIR": str(tmp_path), "SECRET_KEY": "k" * 20 + "x9Z!" * 5}).returncode == 0
+    assert (
+        _check(
+            {"MCP_PLATFORM_DATA_DIR": str(tmp_path), "SECRET_KEY": "k" * 20 + "x9Z!" * 5}
+        ).returncode
+        == 0
+    )
     assert _check({"MCP_PLATFORM_DATA_DIR": str(tmp_path), "DEBUG": "1"}).returncode == 0

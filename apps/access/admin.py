@@ -23,7 +23,16 @@ class ApiTokenForm(forms.ModelForm):
 @admin.register(ApiToken)
 class ApiTokenAdmin(admin.ModelAdmin):
     form = ApiTokenForm
-    list_display = ("name", "prefix", "scopes", "allowed_tools", "expires_at", "last_used_at", "revoked", "created_by")
+    list_display = (
+        "name",
+        "prefix",
+        "scopes",
+        "allowed_tools",
+        "expires_at",
+        "last_used_at",
+        "revoked",
+        "created_by",
+    )
     list_filter = ("revoked",)
     list_editable = ("revoked",)
     search_fields = ("name", "prefix")

@@ -26,7 +26,9 @@ class TokenOut(Schema):
 @legacy_router.post("/auth/login", response=TokenOut)
 async def login(request: HttpRequest, payload: LoginIn):
     try:
-        return await run_blocking(services.login, username=payload.username, password=payload.password)
+        return await run_blocking(
+            services.login, username=payload.username, password=payload.password
+        )
     except services.AuthenticationFailed as exc:
         raise Unauthorized(str(exc)) from None
 

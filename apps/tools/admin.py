@@ -28,7 +28,16 @@ class ToolAdmin(admin.ModelAdmin):
     search_fields = ("name", "description", "category")
     ordering = ("name",)
     list_per_page = 100
-    readonly_fields = ("name", "description", "input_schema", "output_schema", "missing", "created_at", "updated_at", "synced_at")
+    readonly_fields = (
+        "name",
+        "description",
+        "input_schema",
+        "output_schema",
+        "missing",
+        "created_at",
+        "updated_at",
+        "synced_at",
+    )
     fieldsets = (
         (None, {"fields": ("name", "title", "category", "description", "enabled", "missing")}),
         ("Runtime", {"fields": ("runtime", "requires_p2p", "fallback_allowed", "priority")}),
@@ -36,16 +45,32 @@ class ToolAdmin(admin.ModelAdmin):
         ("Resource hints", {"fields": ("memory_intensive", "cpu_intensive", "io_intensive")}),
         (
             "MCP annotations",
-            {"fields": ("read_only_hint", "destructive_hint", "idempotent_hint", "open_world_hint")},
+            {
+                "fields": (
+                    "read_only_hint",
+                    "destructive_hint",
+                    "idempotent_hint",
+                    "open_world_hint",
+                )
+            },
         ),
         ("Lifecycle", {"fields": ("deprecated", "deprecation_message", "schema_version")}),
         (
             "Schemas",
             {"classes": ("collapse",), "fields": ("input_schema", "output_schema")},
         ),
-        ("Timestamps", {"classes": ("collapse",), "fields": ("created_at", "updated_at", "synced_at")}),
+        (
+            "Timestamps",
+            {"classes": ("collapse",), "fields": ("created_at", "updated_at", "synced_at")},
+        ),
     )
-    actions = ("enable_tools", "disable_tools", "run_on_asyncio", "run_on_trio", "route_automatically")
+    actions = (
+        "enable_tools",
+        "disable_tools",
+        "run_on_asyncio",
+        "run_on_trio",
+        "route_automatically",
+    )
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # tools come from code; sync_tools adds them
@@ -82,7 +107,17 @@ class ToolAdmin(admin.ModelAdmin):
 
 @admin.register(ToolCall)
 class ToolCallAdmin(admin.ModelAdmin):
-    list_display = ("started_at", "tool_name", "outcome", "runtime", "fallback", "duration_ms", "caller", "via", "attempts")
+    list_display = (
+        "started_at",
+        "tool_name",
+        "outcome",
+        "runtime",
+        "fallback",
+        "duration_ms",
+        "caller",
+        "via",
+        "attempts",
+    )
     list_filter = ("outcome", "runtime", "via", "fallback", "started_at")
     search_fields = ("tool_name", "caller", "request_id", "error")
     date_hierarchy = "started_at"

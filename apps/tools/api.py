@@ -97,7 +97,9 @@ def _legacy_result(result) -> Any:
     response=ExecuteOut,
     openapi_extra={
         "requestBody": {
-            "content": {"application/json": {"schema": {"type": "object", "additionalProperties": True}}},
+            "content": {
+                "application/json": {"schema": {"type": "object", "additionalProperties": True}}
+            },
             "description": "The tool's arguments, as a JSON object.",
         }
     },
@@ -200,5 +202,7 @@ async def v2_update_tool(request: HttpRequest, name: str, payload: ToolPatchIn):
         )
     except (DjangoValidationError, ValueError) as exc:
         messages = getattr(exc, "message_dict", None) or {"": [str(exc)]}
-        summary = "; ".join(f"{k}: {' '.join(v)}" if k else " ".join(v) for k, v in messages.items())
+        summary = "; ".join(
+            f"{k}: {' '.join(v)}" if k else " ".join(v) for k, v in messages.items()
+        )
         raise ApiError(f"Invalid change to tool '{name}': {summary}", 422) from None

@@ -15,7 +15,9 @@ TOOL_LATENCY = Histogram(
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
 )
 FALLBACKS = Counter(
-    "mcp_platform_runtime_fallbacks_total", "Trio-routed calls that ran on asyncio instead.", ["tool"]
+    "mcp_platform_runtime_fallbacks_total",
+    "Trio-routed calls that ran on asyncio instead.",
+    ["tool"],
 )
 
 

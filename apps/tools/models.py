@@ -22,9 +22,7 @@ class RetryPolicy(models.TextChoices):
 class Tool(models.Model):
     """A tool in the catalogue: its code's metadata, as synced and as an admin edited it."""
 
-    name = models.CharField(
-        max_length=128, unique=True, validators=[RegexValidator(NAME_PATTERN)]
-    )
+    name = models.CharField(max_length=128, unique=True, validators=[RegexValidator(NAME_PATTERN)])
     title = models.CharField(max_length=200, blank=True)
     category = models.CharField(max_length=64, default="general", db_index=True)
     description = models.TextField(blank=True)
@@ -33,13 +31,17 @@ class Tool(models.Model):
     runtime = models.CharField(max_length=8, choices=Runtime.choices, default=Runtime.AUTO)
     requires_p2p = models.BooleanField(default=False)
     priority = models.PositiveSmallIntegerField(
-        default=5, validators=[MinValueValidator(0), MaxValueValidator(10)],
+        default=5,
+        validators=[MinValueValidator(0), MaxValueValidator(10)],
         help_text="0-10, higher runs first when work is queued.",
     )
     timeout_seconds = models.FloatField(default=30.0, validators=[MinValueValidator(0.001)])
-    retry_policy = models.CharField(max_length=12, choices=RetryPolicy.choices, default=RetryPolicy.NONE)
+    retry_policy = models.CharField(
+        max_length=12, choices=RetryPolicy.choices, default=RetryPolicy.NONE
+    )
     max_retries = models.PositiveSmallIntegerField(
-        default=0, validators=[MaxValueValidator(10)],
+        default=0,
+        validators=[MaxValueValidator(10)],
         help_text="Retries apply only to idempotent tools.",
     )
     memory_intensive = models.BooleanField(default=False)
@@ -72,7 +74,9 @@ class Tool(models.Model):
             models.CheckConstraint(
                 condition=models.Q(priority__gte=0, priority__lte=10), name="tool_priority_0_10"
             ),
-            models.CheckConstraint(condition=models.Q(timeout_seconds__gt=0), name="tool_timeout_positive"),
+            models.CheckConstraint(
+                condition=models.Q(timeout_seconds__gt=0), name="tool_timeout_positive"
+            ),
             models.CheckConstraint(
                 condition=models.Q(max_retries__lte=10), name="tool_max_retries_at_most_10"
             ),
@@ -80,7 +84,8 @@ class Tool(models.Model):
                 condition=models.Q(runtime__in=Runtime.values), name="tool_runtime_valid"
             ),
             models.CheckConstraint(
-                condition=models.Q(retry_policy__in=RetryPolicy.values), name="tool_retry_policy_valid"
+                condition=models.Q(retry_policy__in=RetryPolicy.values),
+                name="tool_retry_policy_valid",
             ),
             models.CheckConstraint(
                 condition=models.Q(name__regex=NAME_PATTERN), name="tool_name_format"

@@ -101,7 +101,9 @@ DEFAULT_METADATA: dict[str, Any] = {
 _registry: dict[str, ToolSpec] = {}
 
 
-def _build_input_model(name: str, func: Callable[..., Any]) -> tuple[type[pydantic.BaseModel], str | None]:
+def _build_input_model(
+    name: str, func: Callable[..., Any]
+) -> tuple[type[pydantic.BaseModel], str | None]:
     hints = typing.get_type_hints(func, include_extras=True)
     fields: dict[str, Any] = {}
     context_param = None
@@ -153,7 +155,9 @@ def register(func: Callable[..., Any], *, name: str | None = None, **metadata: A
     merged = {**DEFAULT_METADATA, **metadata}
     merged["runtime"] = normalize_runtime(merged["runtime"])
     if merged["retry_policy"] not in RETRY_POLICIES:
-        raise ToolDefinitionError(f"tool {tool_name!r}: unknown retry_policy {merged['retry_policy']!r}")
+        raise ToolDefinitionError(
+            f"tool {tool_name!r}: unknown retry_policy {merged['retry_policy']!r}"
+        )
     if not 0 <= merged["priority"] <= 10:
         raise ToolDefinitionError(f"tool {tool_name!r}: priority must be within 0..10")
     if merged["timeout_seconds"] <= 0:

@@ -6,9 +6,8 @@ import os
 import time
 from typing import Literal
 
-from typing_extensions import TypedDict
-
 import anyio
+from typing_extensions import TypedDict
 
 import mcp_platform
 from apps.tools.registry import ToolContext, tool
@@ -30,7 +29,9 @@ class Arithmetic(TypedDict):
 
 
 @tool(category="builtin", read_only_hint=True, idempotent_hint=True, title="Arithmetic")
-def calculate(a: float, b: float, operation: Literal["add", "subtract", "multiply", "divide"] = "add") -> Arithmetic:
+def calculate(
+    a: float, b: float, operation: Literal["add", "subtract", "multiply", "divide"] = "add"
+) -> Arithmetic:
     """Apply an arithmetic operation to two numbers (sync; has an output schema).
 
     Dividing by zero is a tool error.
@@ -48,7 +49,9 @@ def calculate(a: float, b: float, operation: Literal["add", "subtract", "multipl
     return {"operation": operation, "a": a, "b": b, "result": result}
 
 
-@tool(category="builtin", read_only_hint=True, idempotent_hint=True, timeout_seconds=60, title="Sleep")
+@tool(
+    category="builtin", read_only_hint=True, idempotent_hint=True, timeout_seconds=60, title="Sleep"
+)
 async def sleep(seconds: float, ctx: ToolContext) -> dict:
     """Sleep for `seconds` (cancellable), reporting progress about every second."""
     if seconds < 0:

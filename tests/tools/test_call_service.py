@@ -46,7 +46,12 @@ def test_async_and_sync_tools_return_one_result_type(catalogue):
         "isError": False,
     }
     summed = call("calculate", {"a": 2, "b": 5, "operation": "multiply"}, SYSTEM, "test")
-    assert summed.structured_content == {"operation": "multiply", "a": 2.0, "b": 5.0, "result": 10.0}
+    assert summed.structured_content == {
+        "operation": "multiply",
+        "a": 2.0,
+        "b": 5.0,
+        "result": 10.0,
+    }
     assert summed.meta["runtime"] == "asyncio"
 
 
@@ -85,7 +90,9 @@ def test_timeout_stops_the_call_within_the_timeout_and_a_margin(catalogue):
 
 
 def test_idempotent_tool_is_retried_at_most_max_retries_plus_one_times(flaky):
-    runs = flaky("flaky_idem", failures=10, idempotent_hint=True, retry_policy="fixed", max_retries=2)
+    runs = flaky(
+        "flaky_idem", failures=10, idempotent_hint=True, retry_policy="fixed", max_retries=2
+    )
     result = call("flaky_idem", {}, SYSTEM, "test")
     assert result.is_error
     assert runs["count"] == 3
@@ -93,14 +100,22 @@ def test_idempotent_tool_is_retried_at_most_max_retries_plus_one_times(flaky):
 
 
 def test_idempotent_tool_succeeds_after_transient_failures(flaky):
-    runs = flaky("flaky_recovers", failures=2, idempotent_hint=True, retry_policy="exponential", max_retries=3)
+    runs = flaky(
+        "flaky_recovers",
+        failures=2,
+        idempotent_hint=True,
+        retry_policy="exponential",
+        max_retries=3,
+    )
     result = call("flaky_recovers", {}, SYSTEM, "test")
     assert not result.is_error and result.structured_content == {"runs": 3}
     assert runs["count"] == 3
 
 
 def test_non_idempotent_tool_runs_once_whatever_its_policy(flaky):
-    runs = flaky("flaky_once", failures=10, idempotent_hint=False, retry_policy="fixed", max_retries=5)
+    runs = flaky(
+        "flaky_once", failures=10, idempotent_hint=False, retry_policy="fixed", max_retries=5
+    )
     result = call("flaky_once", {}, SYSTEM, "test")
     assert result.is_error
     assert runs["count"] == 1
@@ -126,13 +141,17 @@ def test_principal_needs_the_call_scope_and_a_matching_pattern(catalogue):
     reader = Principal(name="reader", kind="token", scopes=frozenset({"tools:read"}))
     with pytest.raises(CallDenied, match="lacks the 'tools:call' scope"):
         call("echo", {"message": "x"}, reader, "test")
-    echo_only = Principal(name="e", kind="token", scopes=frozenset({"tools:call"}), tool_patterns=("echo*",))
+    echo_only = Principal(
+        name="e", kind="token", scopes=frozenset({"tools:call"}), tool_patterns=("echo*",)
+    )
     assert not call("echo", {"message": "x"}, echo_only, "test").is_error
     with pytest.raises(CallDenied, match="may not call tool 'calculate'"):
         call("calculate", {"a": 1, "b": 1}, echo_only, "test")
 
 
-def test_every_call_is_recorded_off_the_call_path(catalogue, flushed_calls, django_assert_num_queries):
+def test_every_call_is_recorded_off_the_call_path(
+    catalogue, flushed_calls, django_assert_num_queries
+):
     from apps.tools.models import ToolCall
 
     before = ToolCall.objects.count()
@@ -144,7 +163,11 @@ def test_every_call_is_recorded_off_the_call_path(catalogue, flushed_calls, djan
     calls = flushed_calls()
     logged = calls.get(request_id="req-logged")
     assert (logged.tool_name, logged.outcome, logged.runtime, logged.caller, logged.via) == (
-        "echo", "success", "asyncio", "system", "test"
+        "echo",
+        "success",
+        "asyncio",
+        "system",
+        "test",
     )
     assert logged.duration_ms >= 0
     invalid = calls.get(request_id="req-invalid")

@@ -11,14 +11,18 @@ pytestmark = pytest.mark.django_db
 
 
 def post_json(client, path, body, **headers):
-    return client.post(path, data=json.dumps(body), content_type="application/json", headers=headers)
+    return client.post(
+        path, data=json.dumps(body), content_type="application/json", headers=headers
+    )
 
 
 def login(client, username="admin", password=ADMIN_PASSWORD):
     return post_json(client, "/auth/login", {"username": username, "password": password})
 
 
-def test_login_with_admin_credentials_then_list_and_execute_in_legacy_shapes(client, catalogue, admin_user, client_for):
+def test_login_with_admin_credentials_then_list_and_execute_in_legacy_shapes(
+    client, catalogue, admin_user, client_for
+):
     reply = login(client)
     assert reply.status_code == 200
     body = reply.json()
@@ -55,7 +59,9 @@ def test_no_token_or_bad_token_gets_401_with_www_authenticate(client, client_for
     assert reply.headers["WWW-Authenticate"].startswith("Bearer")
     assert reply.json()["error"] == "Missing bearer token"
     for bad in ("mcpp_not-a-real-token", "eyJhbGciOiJIUzI1NiJ9.e30.bad"):
-        reply = client_for(bad).post("/tools/execute/echo", data="{}", content_type="application/json")
+        reply = client_for(bad).post(
+            "/tools/execute/echo", data="{}", content_type="application/json"
+        )
         assert reply.status_code == 401
 
 
@@ -81,7 +87,9 @@ def test_token_without_call_scope_gets_403_on_execute(client_for, make_token, ca
     assert "tools:call" in reply.json()["error"]
 
 
-def test_token_limited_to_a_pattern_sees_and_calls_only_those_tools(client_for, make_token, catalogue):
+def test_token_limited_to_a_pattern_sees_and_calls_only_those_tools(
+    client_for, make_token, catalogue
+):
     limited = client_for(make_token(allowed_tools="echo*"))
     assert limited.get("/tools/list").json()["tools"] == ["echo"]
     assert post_json(limited, "/tools/execute/echo", {"message": "x"}).status_code == 200
@@ -96,7 +104,9 @@ def test_api_token_records_last_use(client_for, make_token, catalogue):
     assert ApiToken.objects.get(prefix=secret[:11]).last_used_at is not None
 
 
-def test_disabling_a_tool_in_the_admin_form_takes_effect_at_once(client, client_for, token, catalogue, admin_user):
+def test_disabling_a_tool_in_the_admin_form_takes_effect_at_once(
+    client, client_for, token, catalogue, admin_user
+):
     api = client_for(token)
     assert post_json(api, "/tools/execute/echo", {"message": "x"}).status_code == 200
     client.force_login(admin_user)
@@ -114,7 +124,10 @@ def test_execute_reports_validation_tool_errors_and_timeouts(client_for, token, 
     invalid = post_json(api, "/tools/execute/calculate", {"a": "x", "b": 1})
     assert invalid.status_code == 422
     assert invalid.json()["errors"] == [
-        {"field": "a", "problem": "Input should be a valid number, unable to parse string as a number"}
+        {
+            "field": "a",
+            "problem": "Input should be a valid number, unable to parse string as a number",
+        }
     ]
     failed = post_json(api, "/tools/execute/calculate", {"a": 1, "b": 0, "operation": "divide"})
     assert failed.status_code == 500
@@ -132,7 +145,10 @@ def test_mcp_tools_list_and_call_legacy_shapes(client_for, token, catalogue):
         assert listing["jsonrpc"] == "2.0"
         tools = {t["name"]: t for t in listing["result"]["tools"]}
         assert set(tools) == {"calculate", "echo", "platform_status", "sleep"}
-        assert tools["calculate"]["outputSchema"]["properties"]["result"] == {"title": "Result", "type": "number"}
+        assert tools["calculate"]["outputSchema"]["properties"]["result"] == {
+            "title": "Result",
+            "type": "number",
+        }
         assert tools["echo"]["annotations"]["readOnlyHint"] is True
     called = post_json(api, "/mcp/tools/call", {"name": "echo", "arguments": {"message": "m"}})
     assert called.json() == {
@@ -145,7 +161,11 @@ def test_mcp_tools_list_and_call_legacy_shapes(client_for, token, catalogue):
     }
     legacy_key = post_json(api, "/mcp/tools/call", {"tool": "echo", "arguments": {"message": "t"}})
     assert legacy_key.json()["result"]["structuredContent"] == {"message": "t"}
-    failing = post_json(api, "/mcp/tools/call", {"name": "calculate", "arguments": {"a": 1, "b": 0, "operation": "divide"}})
+    failing = post_json(
+        api,
+        "/mcp/tools/call",
+        {"name": "calculate", "arguments": {"a": 1, "b": 0, "operation": "divide"}},
+    )
     assert failing.status_code == 200 and failing.json()["result"]["isError"] is True
     missing = post_json(api, "/mcp/tools/call", {"arguments": {}})
     assert missing.status_code == 400 and missing.json()["error"]["code"] == -32602
@@ -168,7 +188,9 @@ def test_health_and_metrics_are_open(client, client_for, token, catalogue):
     assert ready.json()["checks"]["database"]["status"] == "up"
     post_json(client_for(token), "/tools/execute/echo", {"message": "m"})
     metrics = client.get("/metrics").content.decode()
-    assert 'mcp_platform_tool_calls_total{outcome="success",runtime="asyncio",tool="echo"}' in metrics
+    assert (
+        'mcp_platform_tool_calls_total{outcome="success",runtime="asyncio",tool="echo"}' in metrics
+    )
     assert "mcp_platform_tool_call_duration_seconds_bucket" in metrics
 
 

@@ -24,7 +24,9 @@ def test_sync_creates_every_registered_tool():
 
 def test_sync_keeps_an_admins_edit_and_follows_code_elsewhere():
     sync_tools()
-    update_tool(tool=Tool.objects.get(name="echo"), changes={"timeout_seconds": 7.0, "enabled": False})
+    update_tool(
+        tool=Tool.objects.get(name="echo"), changes={"timeout_seconds": 7.0, "enabled": False}
+    )
     specs = registry.all_specs()
     specs["echo"] = _with_metadata(specs["echo"], timeout_seconds=12.0, priority=9)
     report = sync_tools(specs=specs)

@@ -1,0 +1,51 @@
+import re
+
+import pytest
+from django.urls import reverse
+
+from apps.access.models import ApiToken
+
+pytestmark = pytest.mark.django_db
+
+
+def test_token_created_in_the_admin_is_shown_once_stored_hashed_and_works(
+    client, admin_user, catalogue
+):
+    client.force_login(admin_user)
+    reply = client.post(
+        reverse("admin:access_apitoken_add"),
+        {
+            "name": "ci bot",
+            "scopes": ["tools:read"],
+            "allowed_tools": "echo*",
+            "expires_at_0": "",
+            "expires_at_1": "",
+        },
+        follow=True,
+    )
+    page = reply.content.decode()
+    match = re.search(r"(mcpp_[A-Za-z0-9_-]{20,})", page)
+    assert match, page[:2000]
+    secret = match.group(1)
+    token = ApiToken.objects.get(name="ci bot")
+    assert token.token_hash != secret and secret not in token.token_hash
+    assert secret.startswith(token.prefix)
+    assert token.scopes == ["tools:read"] and token.created_by == admin_user
+
+    listing = client.get(reverse("admin:access_apitoken_changelist")).content.decode()
+    assert token.prefix in listing and secret not in listing  # never shown again
+
+    api = client.__class__(headers={"Authorization": f"Bearer {secret}"})
+    assert api.get("/tools/list").json()["tools"] == ["echo"]
+    assert (
+        api.post("/tools/execute/echo", data="{}", content_type="application/json").status_code
+        == 403
+    )
+
+
+def test_unknown_scope_is_refused(client, admin_user):
+    client.force_login(admin_user)
+    reply = client.post(reverse("admin:access_apitoken_add"), {"name": "x", "scopes": ["root"]})
+    assert reply.status_code == 200
+    assert "scopes" in reply.context["adminform"].form.errors
+    assert not ApiToken.objects.exists()
