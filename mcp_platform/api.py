@@ -53,8 +53,12 @@ def install_error_handlers(api: NinjaAPI) -> None:
     @api.exception_handler(ValidationError)
     def validation_error(request, exc: ValidationError):
         errors = [
-            {"field": ".".join(str(p) for p in err.get("loc", ()) if p not in ("body", "payload")),
-             "problem": err.get("msg", "invalid")}
+            {
+                "field": ".".join(
+                    str(p) for p in err.get("loc", ()) if p not in ("body", "payload")
+                ),
+                "problem": err.get("msg", "invalid"),
+            }
             for err in exc.errors
         ]
         summary = "; ".join(f"{e['field'] or 'body'}: {e['problem']}" for e in errors)
@@ -115,9 +119,16 @@ install_error_handlers(v2_api)
 
 def _mount_routers() -> None:
     from apps.access.api import legacy_router as access_router
-    from apps.tools.api import health_router, legacy_router as tools_router, v2_router as tools_v2
+    from apps.routing.api import health_router as runtime_health_router
+    from apps.routing.api import routing_router, runtimes_router
+    from apps.tools.api import health_router
+    from apps.tools.api import legacy_router as tools_router
+    from apps.tools.api import v2_router as tools_v2
 
     legacy_api.add_router("", health_router)
+    legacy_api.add_router("", runtime_health_router)
+    v2_api.add_router("/routing", routing_router)
+    v2_api.add_router("/runtimes", runtimes_router)
     legacy_api.add_router("", access_router)
     legacy_api.add_router("", tools_router)
     v2_api.add_router("/tools", tools_v2)

@@ -15,7 +15,7 @@ from typing import Any
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mcp_platform.settings")
 
-from django.core.asgi import get_asgi_application  # noqa: E402
+from django.core.asgi import get_asgi_application
 
 django_app = get_asgi_application()
 
@@ -43,6 +43,17 @@ async def _call_log_lifespan():
 lifespan_contexts.append(_call_log_lifespan)
 
 
+@contextlib.asynccontextmanager
+async def _bridge_lifespan():
+    yield
+    from apps.routing import bridge
+
+    await bridge.close()  # the keep-alive connections to the Trio runtime
+
+
+lifespan_contexts.append(_bridge_lifespan)
+
+
 async def _lifespan(scope: Scope, receive: Callable, send: Callable) -> None:
     stack = contextlib.AsyncExitStack()
     message = await receive()
@@ -66,9 +77,15 @@ async def _lifespan(scope: Scope, receive: Callable, send: Callable) -> None:
     await send({"type": "lifespan.shutdown.complete"})
 
 
-async def _reply(send: Callable, status: int, body: bytes, content_type: bytes = b"application/json") -> None:
+async def _reply(
+    send: Callable, status: int, body: bytes, content_type: bytes = b"application/json"
+) -> None:
     await send(
-        {"type": "http.response.start", "status": status, "headers": [(b"content-type", content_type)]}
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(b"content-type", content_type)],
+        }
     )
     await send({"type": "http.response.body", "body": body})
 
@@ -101,9 +118,18 @@ async def application(scope: Scope, receive: Callable, send: Callable) -> None:
 
         from mcp_platform.errors import now_iso
 
-        body = {"error": "Request body too large", "max_bytes": limit, "status_code": 413, "timestamp": now_iso()}
+        body = {
+            "error": "Request body too large",
+            "max_bytes": limit,
+            "status_code": 413,
+            "timestamp": now_iso(),
+        }
         if length < 0:
-            body = {"error": "Invalid Content-Length header", "status_code": 400, "timestamp": now_iso()}
+            body = {
+                "error": "Invalid Content-Length header",
+                "status_code": 400,
+                "timestamp": now_iso(),
+            }
         await _reply(send, 413 if length >= 0 else 400, json.dumps(body).encode())
         return
     path = scope["path"]
@@ -133,3 +159,13 @@ async def _static(scope: Scope, receive: Callable, send: Callable) -> None:
 
         _static_app = strip_prefix
     await _static_app(scope, receive, send)
+
+
+def _mount_mcp() -> None:
+    from apps.tools.mcp_http import web_endpoint
+
+    mounts["/mcp"] = web_endpoint
+    lifespan_contexts.append(web_endpoint.lifespan)
+
+
+_mount_mcp()

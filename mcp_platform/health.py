@@ -26,8 +26,12 @@ def check_database() -> dict:
 
 def readiness() -> tuple[bool, dict]:
     """Whether this process can serve, and each check's report."""
-    checks = {"database": check_database()}
-    ready = all(check["status"] == "up" for check in checks.values())
+    from apps.routing.selectors import runtimes_check
+
+    checks = {"database": check_database(), "runtimes": runtimes_check()}
+    # A non-critical check (the Trio runtime: calls fall back or fail cleanly) is reported
+    # without making this process unready.
+    ready = all(c["status"] == "up" for c in checks.values() if c.get("critical", True))
     return ready, checks
 
 

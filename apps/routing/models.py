@@ -35,8 +35,12 @@ class RoutingRule(models.Model):
 
     def __str__(self) -> str:
         what = " and ".join(
-            part for part in (self.name_pattern and f"name {self.name_pattern}",
-                              self.category and f"category {self.category}") if part
+            part
+            for part in (
+                self.name_pattern and f"name {self.name_pattern}",
+                self.category and f"category {self.category}",
+            )
+            if part
         )
         return f"{what} → {self.runtime}"
 
@@ -97,7 +101,9 @@ class RuntimeInstance(models.Model):
     """A Trio runtime process, as its heartbeat reports it."""
 
     instance_id = models.CharField(max_length=64, unique=True)
-    runtime = models.CharField(max_length=8, choices=TargetRuntime.choices, default=TargetRuntime.TRIO)
+    runtime = models.CharField(
+        max_length=8, choices=TargetRuntime.choices, default=TargetRuntime.TRIO
+    )
     host = models.CharField(max_length=255)
     port = models.PositiveIntegerField()
     pid = models.PositiveIntegerField()
@@ -106,7 +112,9 @@ class RuntimeInstance(models.Model):
     started_at = models.DateTimeField()
     last_heartbeat = models.DateTimeField(db_index=True)
     routing_version = models.BigIntegerField(default=0)
-    status = models.CharField(max_length=10, choices=RuntimeStatus.choices, default=RuntimeStatus.STARTING)
+    status = models.CharField(
+        max_length=10, choices=RuntimeStatus.choices, default=RuntimeStatus.STARTING
+    )
     calls = models.PositiveBigIntegerField(default=0)
     errors = models.PositiveBigIntegerField(default=0)
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -21,7 +20,7 @@ import anyio
 import pydantic
 
 from apps.access.principals import SCOPE_CALL, Principal
-from apps.tools import call_log, metrics, registry, selectors
+from apps.tools import call_log, metrics, registry
 from apps.tools.models import Outcome, Tool
 from mcp_platform.concurrency import run_blocking
 
@@ -79,7 +78,9 @@ class ToolResult:
 
     @property
     def text(self) -> str:
-        return "\n".join(block.get("text", "") for block in self.content if block.get("type") == "text")
+        return "\n".join(
+            block.get("text", "") for block in self.content if block.get("type") == "text"
+        )
 
     def to_mcp(self) -> dict[str, Any]:
         """The MCP `CallToolResult` shape."""
@@ -133,7 +134,10 @@ def validate_arguments(spec: registry.ToolSpec, arguments: Any) -> dict[str, Any
         model = spec.input_model.model_validate(arguments)
     except pydantic.ValidationError as exc:
         errors = [
-            {"field": ".".join(str(part) for part in err["loc"]) or "(arguments)", "problem": err["msg"]}
+            {
+                "field": ".".join(str(part) for part in err["loc"]) or "(arguments)",
+                "problem": err["msg"],
+            }
             for err in exc.errors()
         ]
         summary = "; ".join(f"{e['field']}: {e['problem']}" for e in errors)
@@ -148,7 +152,9 @@ def validate_arguments(spec: registry.ToolSpec, arguments: Any) -> dict[str, Any
 
 def _result_from_return(spec: registry.ToolSpec, value: Any) -> ToolResult:
     if spec.output_adapter is not None:
-        structured = spec.output_adapter.dump_python(spec.output_adapter.validate_python(value), mode="json")
+        structured = spec.output_adapter.dump_python(
+            spec.output_adapter.validate_python(value), mode="json"
+        )
         return ToolResult(content=[_text_block(structured)], structured_content=structured)
     if isinstance(value, ToolResult):
         return value
@@ -214,16 +220,18 @@ async def run_locally(request: CallRequest) -> ToolResult:
 
 
 async def dispatch(request: CallRequest) -> ToolResult:
-    """Run a validated call on the runtime routing chooses for it."""
-    result = await run_locally(request)
-    result.meta.setdefault("runtime", "asyncio")
-    result.meta.setdefault("pid", os.getpid())
-    result.meta.setdefault("fallback", False)
-    return result
+    """Run a validated call on the runtime routing chooses for it (locally, or over the bridge
+    to the Trio runtime, with fallback); raises RuntimeUnavailable."""
+    from apps.routing.dispatch import dispatch as routed_dispatch
+
+    return await routed_dispatch(request, run_locally=run_locally)
 
 
 def _lookup(name: str) -> tuple[Tool | None, registry.ToolSpec | None]:
-    tool = selectors.find_tool(name)
+    from apps.routing.selectors import find_tool_for_call
+
+    # The same one query also reads the routing version, so routing needs no query of its own.
+    tool = find_tool_for_call(name)
     if tool is None:
         return None, None
     return tool, registry.get_spec(tool.name)

@@ -11,16 +11,52 @@ def web_child(*, host: str, port: int, workers: int) -> ChildSpec:
     return ChildSpec(
         name="web",
         argv=[
-            sys.executable, "-m", "uvicorn", "mcp_platform.asgi:application",
-            "--host", host, "--port", str(port), "--workers", str(workers),
-            "--lifespan", "on", "--timeout-graceful-shutdown", "30", "--no-access-log",
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "mcp_platform.asgi:application",
+            "--host",
+            host,
+            "--port",
+            str(port),
+            "--workers",
+            str(workers),
+            "--lifespan",
+            "on",
+            "--timeout-graceful-shutdown",
+            "30",
+            "--no-access-log",
         ],
     )
 
 
-def platform_children(*, host: str, port: int, workers: int) -> list[ChildSpec]:
-    """The processes of one node, in the order they are stopped."""
-    return [web_child(host=host, port=port, workers=workers)]
+def trio_child(*, host: str, port: int) -> ChildSpec:
+    return ChildSpec(
+        name="trio",
+        argv=[
+            sys.executable,
+            str(settings.BASE_DIR / "manage.py"),
+            "run_trio_runtime",
+            "--host",
+            host,
+            "--port",
+            str(port),
+            "--drain-seconds",
+            "30",
+        ],
+    )
+
+
+def platform_children(
+    *, host: str, port: int, workers: int, trio_port: int | None = None, trio: bool = True
+) -> list[ChildSpec]:
+    """The processes of one node, in the order they are stopped: the web process first, so it
+    drains its calls (including those bridged to Trio) while the Trio runtime still serves."""
+    children = [web_child(host=host, port=port, workers=workers)]
+    if trio:
+        trio_port = settings.MCP_PLATFORM_TRIO_PORT if trio_port is None else trio_port
+        children.append(trio_child(host=host, port=trio_port))
+    return children
 
 
 class Command(BaseCommand):
@@ -30,9 +66,23 @@ class Command(BaseCommand):
         parser.add_argument("--host", default=settings.MCP_PLATFORM_HOST)
         parser.add_argument("--port", type=int, default=settings.MCP_PLATFORM_WEB_PORT)
         parser.add_argument("--workers", type=int, default=1, help="web worker processes")
+        parser.add_argument("--trio-port", type=int, default=settings.MCP_PLATFORM_TRIO_PORT)
+        parser.add_argument(
+            "--no-trio",
+            action="store_true",
+            help="do not start the Trio runtime (calls routed "
+            "to trio then fall back or fail as when it is down)",
+        )
 
-    def handle(self, *args, host: str, port: int, workers: int, **options) -> None:
+    def handle(
+        self, *args, host: str, port: int, workers: int, trio_port: int, no_trio: bool, **options
+    ) -> None:
         call_command("collectstatic", interactive=False, verbosity=0)
-        self.stdout.write(f"MCP Platform on http://{host}:{port}/ (admin: /admin/, API docs: /docs)")
+        self.stdout.write(
+            f"MCP Platform on http://{host}:{port}/ (admin: /admin/, API docs: /docs)"
+        )
         self.stdout.flush()
-        Supervisor(platform_children(host=host, port=port, workers=workers)).run()
+        children = platform_children(
+            host=host, port=port, workers=workers, trio_port=trio_port, trio=not no_trio
+        )
+        Supervisor(children).run()

@@ -1,0 +1,111 @@
+"""Writes of routing: rules, runtime settings, the routing version, runtime heartbeats.
+
+Every change that can move a route (tools, rules, settings) bumps the one routing version in
+the same transaction; once that transaction commits, the Trio runtime is told (`announce`).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from apps.routing import announce
+from apps.routing.models import RoutingRule, RoutingVersion, RuntimeInstance, RuntimeSettings
+
+logger = logging.getLogger(__name__)
+
+RULE_FIELDS = ("name_pattern", "category", "runtime", "priority", "enabled", "note")
+SETTINGS_FIELDS = (
+    "default_runtime",
+    "fallback_allowed",
+    "fallback_timeout",
+    "trio_enabled",
+    "default_tool_timeout",
+)
+
+
+def bump_routing_version(*, reason: str = "") -> int:
+    """Increment the routing version inside the caller's transaction; returns the new version.
+
+    Must run inside a transaction (it is a part of the change it versions); announces the new
+    version to the runtimes once that transaction commits.
+    """
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("bump_routing_version must run inside the changing transaction")
+    now = timezone.now()
+    if not RoutingVersion.objects.filter(pk=1).update(version=F("version") + 1, changed_at=now):
+        RoutingVersion.objects.get_or_create(pk=1, defaults={"version": 2})
+    version = RoutingVersion.objects.filter(pk=1).values_list("version", flat=True).get()
+    logger.info("routing version %d (%s)", version, reason or "change")
+    transaction.on_commit(lambda: announce.routing_changed(version))
+    return version
+
+
+def on_catalogue_changed(sender: Any, reason: str = "", **kwargs: Any) -> None:
+    """Receiver of tools' `catalogue_changed` (sent inside the changing transaction)."""
+    bump_routing_version(reason=f"catalogue: {reason}")
+
+
+def _apply(instance: Any, changes: dict[str, Any], allowed: tuple[str, ...]) -> None:
+    unknown = set(changes) - set(allowed)
+    if unknown:
+        raise ValueError(f"unknown fields: {', '.join(sorted(unknown))}")
+    for key, value in changes.items():
+        setattr(instance, key, value)
+    instance.full_clean()
+
+
+@transaction.atomic
+def create_rule(*, actor: Any = None, **fields: Any) -> RoutingRule:
+    """Create a routing rule; raises django ValidationError for bad fields."""
+    rule = RoutingRule()
+    _apply(rule, fields, RULE_FIELDS)
+    rule.save()
+    logger.info("routing rule %s created by %s", rule, actor or "system")
+    bump_routing_version(reason=f"rule {rule.pk} created")
+    return rule
+
+
+@transaction.atomic
+def update_rule(*, rule: RoutingRule, changes: dict[str, Any], actor: Any = None) -> RoutingRule:
+    """Save an edit of a rule (admin, API); raises django ValidationError for bad fields."""
+    _apply(rule, changes, RULE_FIELDS)
+    rule.save()
+    logger.info("routing rule %s edited by %s: %s", rule.pk, actor or "system", sorted(changes))
+    bump_routing_version(reason=f"rule {rule.pk} edited")
+    return rule
+
+
+@transaction.atomic
+def delete_rules(*, rules: Any, actor: Any = None) -> int:
+    """Delete rules (one instance, a list or a queryset); returns how many."""
+    ids = [rules.pk] if isinstance(rules, RoutingRule) else [r.pk for r in rules]
+    count, _ = RoutingRule.objects.filter(pk__in=ids).delete()
+    logger.info("%d routing rules deleted by %s", count, actor or "system")
+    bump_routing_version(reason=f"{count} rules deleted")
+    return count
+
+
+@transaction.atomic
+def update_runtime_settings(*, changes: dict[str, Any], actor: Any = None) -> RuntimeSettings:
+    """Edit the runtime settings singleton; raises django ValidationError for bad values."""
+    settings, _ = RuntimeSettings.objects.select_for_update().get_or_create(pk=1)
+    changes = dict(changes)
+    if changes.get("default_runtime") == "fastapi":
+        changes["default_runtime"] = "asyncio"  # the legacy alias
+    _apply(settings, changes, SETTINGS_FIELDS)
+    settings.save()
+    logger.info("runtime settings edited by %s: %s", actor or "system", sorted(changes))
+    bump_routing_version(reason="runtime settings edited")
+    return settings
+
+
+def record_heartbeat(*, instance_id: str, **fields: Any) -> RuntimeInstance:
+    """Upsert the heartbeat row of a runtime process (not a routing change: no version bump)."""
+    fields["last_heartbeat"] = timezone.now()
+    instance, _ = RuntimeInstance.objects.update_or_create(instance_id=instance_id, defaults=fields)
+    return instance

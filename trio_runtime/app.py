@@ -1,0 +1,106 @@
+"""The Trio runtime's HTTP surface (served by Hypercorn's trio worker):
+
+- `GET /health`: open, the runtime's status, pid and routing version;
+- `POST /internal/bridge/call`: the web process's trio-routed calls (shared secret);
+- `POST /internal/control/reload`: reload routing now (shared secret);
+- `mounts`: other endpoints added by other parts (the MCP endpoint at /mcp).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from typing import Any
+
+import trio
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Mount, Route
+
+from apps.access.principals import Principal
+from apps.routing import shared_secret
+from apps.tools.call_service import CallError, ToolResult, prepare_call, run_locally
+from apps.tools.models import Outcome
+from trio_runtime.reloader import RoutingReloader
+from trio_runtime.state import RuntimeState
+
+logger = logging.getLogger(__name__)
+
+# Extra ASGI apps served by the runtime, by path prefix (e.g. "/mcp": the MCP endpoint).
+mounts: dict[str, Any] = {}
+
+
+def _refused(message: str, status: int, **extra: Any) -> JSONResponse:
+    """A call the runtime did not start: the web process may run it elsewhere."""
+    return JSONResponse({"started": False, "error": message, **extra}, status_code=status)
+
+
+def _authorized(request: Request) -> bool:
+    return shared_secret.is_valid(request.headers.get("authorization"))
+
+
+def build_app(state: RuntimeState, reloader: RoutingReloader) -> Starlette:
+    async def health(request: Request) -> JSONResponse:
+        return JSONResponse(state.health(), status_code=200 if state.status == "up" else 503)
+
+    async def bridge_call(request: Request) -> JSONResponse:
+        if not _authorized(request):
+            return _refused("bad or missing bridge secret", 401)
+        if not state.accepting:
+            return _refused(f"the Trio runtime is {state.status}", 503)
+        with state.track_call():
+            return await _run_bridged(request)
+
+    async def _run_bridged(request: Request) -> JSONResponse:
+        try:
+            body = await request.json()
+            principal = Principal(
+                name=body["principal"]["name"],
+                kind=body["principal"]["kind"],
+                scopes=frozenset(body["principal"]["scopes"]),
+                tool_patterns=tuple(body["principal"]["tool_patterns"]),
+            )
+            name, arguments = body["tool"], body.get("arguments") or {}
+            via, request_id = body.get("via", "bridge"), body["request_id"]
+            remaining = float(body["deadline"]) - time.time()
+        except (ValueError, KeyError, TypeError) as exc:
+            return _refused(f"malformed bridge request: {exc!r}", 400)
+        if remaining <= 0:
+            return _refused("the call's deadline passed before it started", 503)
+        try:
+            call = await prepare_call(name, arguments, principal, via, request_id)
+        except CallError as exc:
+            return _refused(
+                exc.message, exc.status_code, call_error=type(exc).__name__, details=exc.details
+            )
+        with trio.move_on_after(remaining) as deadline:
+            result = await run_locally(call)
+        if deadline.cancelled_caught:
+            result = ToolResult.error(
+                f"Tool '{call.tool.name}' passed its deadline on the Trio runtime", Outcome.TIMEOUT
+            )
+        if result.is_error:
+            state.errors += 1
+        result.meta.update(
+            runtime="trio",
+            pid=os.getpid(),
+            instance=state.instance_id,
+            runtime_routing_version=state.routing_version,
+        )
+        return JSONResponse(result.to_dict())
+
+    async def control_reload(request: Request) -> JSONResponse:
+        if not _authorized(request):
+            return _refused("bad or missing bridge secret", 401)
+        version = await reloader.reload(reason="control call")
+        return JSONResponse({"routing_version": version})
+
+    routes = [
+        Route("/health", health),
+        Route("/internal/bridge/call", bridge_call, methods=["POST"]),
+        Route("/internal/control/reload", control_reload, methods=["POST"]),
+        *(Mount(path, app=app) for path, app in mounts.items()),
+    ]
+    return Starlette(routes=routes)

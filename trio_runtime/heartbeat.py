@@ -1,0 +1,33 @@
+"""The heartbeat writer: the runtime's `RuntimeInstance` row, refreshed every interval."""
+
+from __future__ import annotations
+
+import logging
+
+import trio
+from django.db import close_old_connections
+
+from trio_runtime.state import RuntimeState
+
+logger = logging.getLogger(__name__)
+
+
+def _write(instance_id: str, fields: dict) -> None:
+    from apps.routing.services import record_heartbeat
+
+    close_old_connections()  # a connection broken by a database restart is replaced
+    record_heartbeat(instance_id=instance_id, **fields)
+
+
+async def write_once(state: RuntimeState) -> None:
+    """Write the heartbeat now; a failure is logged (the next beat retries)."""
+    try:
+        await trio.to_thread.run_sync(_write, state.instance_id, state.heartbeat_fields())
+    except Exception:
+        logger.exception("heartbeat write failed")
+
+
+async def run_heartbeat(state: RuntimeState, *, interval: float) -> None:
+    while True:
+        await write_once(state)
+        await trio.sleep(interval)

@@ -1,0 +1,129 @@
+"""The Trio runtime process: one `trio.run`, one nursery tree.
+
+    serve_runtime
+    ├── services (nursery)                 cancelled once the HTTP server has stopped
+    │   ├── heartbeat writer               RuntimeInstance row every interval
+    │   ├── routing reloader: poll         safety net for missed announcements
+    │   ├── routing reloader: redis        when REDIS_URL is set
+    │   └── extra services                 (libp2p host, peer prober, queue workers, ...)
+    └── serving (nursery)
+        ├── HTTP server (Hypercorn, trio)  /health, /internal/bridge/call, /internal/control/*
+        └── stop on SIGTERM/SIGINT         refuse new calls, drain in-flight ones, stop HTTP
+
+Stopping: a signal makes the runtime refuse new bridge calls (they fall back or fail without
+having started), waits for the calls in flight to finish (up to the drain limit), then stops
+the HTTP server and cancels the services.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from functools import partial
+
+import trio
+from hypercorn.config import Config as HypercornConfig
+from hypercorn.trio import serve as hypercorn_serve
+
+from trio_runtime import heartbeat
+from trio_runtime.app import build_app
+from trio_runtime.reloader import RoutingReloader
+from trio_runtime.state import RuntimeState
+
+logger = logging.getLogger("trio_runtime")
+
+# Started in the services nursery with the runtime state; other parts append to it.
+extra_services: list[Callable[[RuntimeState, RoutingReloader], Awaitable[None]]] = []
+
+
+@dataclass(frozen=True)
+class RuntimeConfig:
+    host: str = "127.0.0.1"
+    port: int = 8001
+    heartbeat_seconds: float = 1.0
+    poll_seconds: float = 2.0
+    drain_seconds: float = 30.0
+    redis_url: str = ""
+
+
+def hypercorn_config(config: RuntimeConfig) -> HypercornConfig:
+    hc = HypercornConfig()
+    hc.bind = [f"{config.host}:{config.port}"]
+    hc.accesslog = None
+    hc.errorlog = logging.getLogger("hypercorn.error")  # through our logging config, once
+    hc.graceful_timeout = config.drain_seconds
+    # Longer than the web side's keepalive_expiry: the client always closes idle connections
+    # first, so a bridged request never meets a connection the server is closing.
+    hc.keep_alive_timeout = 300
+    return hc
+
+
+async def stop_on_signal(
+    state: RuntimeState, stop_http: trio.Event, *, drain_seconds: float, signals
+) -> None:
+    async for signum in signals:
+        logger.info(
+            "got %s: draining %d in-flight calls", signal.Signals(signum).name, state.in_flight
+        )
+        break
+    state.status = "draining"
+    await heartbeat.write_once(state)
+    with trio.move_on_after(drain_seconds) as drained:
+        await state.wait_idle()
+    if drained.cancelled_caught:
+        logger.warning(
+            "%d calls still in flight after %gs; stopping anyway", state.in_flight, drain_seconds
+        )
+    stop_http.set()
+
+
+async def serve_runtime(config: RuntimeConfig) -> None:
+    state = RuntimeState(host=config.host, port=config.port)
+    reloader = RoutingReloader(state)
+    await reloader.reload(reason="start")
+    app = build_app(state, reloader)
+    stop_http = trio.Event()
+    with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+        try:
+            async with trio.open_nursery() as services:
+                services.start_soon(
+                    partial(heartbeat.run_heartbeat, state, interval=config.heartbeat_seconds)
+                )
+                services.start_soon(partial(reloader.poll, interval=config.poll_seconds))
+                if config.redis_url:
+                    services.start_soon(reloader.listen_redis, config.redis_url)
+                for service in extra_services:
+                    services.start_soon(service, state, reloader)
+                async with trio.open_nursery() as serving:
+                    binds = await serving.start(
+                        partial(
+                            hypercorn_serve,
+                            app,
+                            hypercorn_config(config),
+                            shutdown_trigger=stop_http.wait,
+                        )
+                    )
+                    state.status = "up"
+                    await heartbeat.write_once(state)
+                    logger.info("Trio runtime up on %s (pid %d)", ", ".join(binds), state.pid)
+                    serving.start_soon(
+                        partial(
+                            stop_on_signal,
+                            state,
+                            stop_http,
+                            drain_seconds=config.drain_seconds,
+                            signals=signals,
+                        )
+                    )
+                services.cancel_scope.cancel()
+        finally:
+            state.status = "down"
+            with trio.CancelScope(shield=True):
+                await heartbeat.write_once(state)
+    logger.info("Trio runtime stopped")
+
+
+def run(config: RuntimeConfig) -> None:
+    trio.run(serve_runtime, config)

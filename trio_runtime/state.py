@@ -1,0 +1,84 @@
+"""What the Trio runtime knows about itself: identity, status, in-flight calls, counters."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import trio
+
+
+@dataclass
+class RuntimeState:
+    host: str
+    port: int
+    pid: int = field(default_factory=os.getpid)
+    hostname: str = field(default_factory=socket.gethostname)
+    started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    status: str = "starting"  # starting, up, draining, down (RuntimeStatus)
+    routing_version: int = 0
+    calls: int = 0
+    errors: int = 0
+    in_flight: int = 0
+    peer_id: str = ""
+    listen_addrs: list[str] = field(default_factory=list)
+    _idle: trio.Event = field(default_factory=trio.Event)
+
+    def __post_init__(self) -> None:
+        self._idle.set()
+
+    @property
+    def instance_id(self) -> str:
+        # Stable per node and port: a restarted runtime updates its row instead of adding one.
+        return f"trio@{self.hostname}:{self.port}"
+
+    @property
+    def accepting(self) -> bool:
+        return self.status == "up"
+
+    @contextlib.contextmanager
+    def track_call(self) -> Iterator[None]:
+        """Count a call as in flight until it returns (draining waits for the count to drop)."""
+        self.in_flight += 1
+        self._idle = trio.Event() if self.in_flight == 1 else self._idle
+        try:
+            yield
+        finally:
+            self.in_flight -= 1
+            self.calls += 1
+            if self.in_flight == 0:
+                self._idle.set()
+
+    async def wait_idle(self) -> None:
+        await self._idle.wait()
+
+    def heartbeat_fields(self) -> dict:
+        return {
+            "runtime": "trio",
+            "host": self.host,
+            "port": self.port,
+            "pid": self.pid,
+            "peer_id": self.peer_id,
+            "listen_addrs": self.listen_addrs,
+            "started_at": self.started_at,
+            "routing_version": self.routing_version,
+            "status": self.status,
+            "calls": self.calls,
+            "errors": self.errors,
+        }
+
+    def health(self) -> dict:
+        return {
+            "status": self.status,
+            "runtime": "trio",
+            "pid": self.pid,
+            "instance": self.instance_id,
+            "routing_version": self.routing_version,
+            "in_flight": self.in_flight,
+            "calls": self.calls,
+            "started_at": self.started_at.isoformat(),
+        }
