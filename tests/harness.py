@@ -39,7 +39,13 @@ def test_database_url() -> str:
     raise RuntimeError(f"no child-process URL for {connection.vendor}")
 
 
-def wait_until(predicate: Callable[[], object], *, timeout: float, interval: float = 0.05, what: str = "condition"):
+def wait_until(
+    predicate: Callable[[], object],
+    *,
+    timeout: float,
+    interval: float = 0.05,
+    what: str = "condition",
+):
     """Poll `predicate` until it returns something truthy; fail after `timeout` seconds."""
     deadline = time.monotonic() + timeout
     last_error: Exception | None = None
@@ -51,20 +57,28 @@ def wait_until(predicate: Callable[[], object], *, timeout: float, interval: flo
         except Exception as exc:  # keep polling; report the last error if it never works
             last_error = exc
         time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}; last error: {last_error!r}")
+    raise AssertionError(
+        f"timed out after {timeout}s waiting for {what}; last error: {last_error!r}"
+    )
 
 
 class PlatformProcess:
     """`manage.py runplatform` in a child process, on free loopback ports, with its output kept."""
 
-    def __init__(self, data_dir: Path, *, env: dict[str, str] | None = None, args: list[str] | None = None):
+    def __init__(
+        self, data_dir: Path, *, env: dict[str, str] | None = None, args: list[str] | None = None
+    ):
         self.data_dir = data_dir
         self.web_port = free_port()
         self.trio_port = free_port()
         self.url = f"http://127.0.0.1:{self.web_port}"
         self.trio_url = f"http://127.0.0.1:{self.trio_port}"
         self.env = {
-            **{k: v for k, v in os.environ.items() if k not in {"MCP_PLATFORM_TESTING", "DJANGO_SETTINGS_MODULE"}},
+            **{
+                k: v
+                for k, v in os.environ.items()
+                if k not in {"MCP_PLATFORM_TESTING", "DJANGO_SETTINGS_MODULE"}
+            },
             "DJANGO_SETTINGS_MODULE": "mcp_platform.settings",
             "SECRET_KEY": secrets.token_urlsafe(40),
             "DATABASE_URL": test_database_url(),
@@ -137,3 +151,88 @@ class PlatformProcess:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+class TrioRuntimeProcess:
+    """`manage.py run_trio_runtime` alone, on a free loopback port, against the test database."""
+
+    def __init__(self, data_dir: Path, *, env: dict[str, str] | None = None):
+        self.data_dir = data_dir
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.env = {
+            **{
+                k: v
+                for k, v in os.environ.items()
+                if k not in {"MCP_PLATFORM_TESTING", "DJANGO_SETTINGS_MODULE"}
+            },
+            "DJANGO_SETTINGS_MODULE": "mcp_platform.settings",
+            "SECRET_KEY": secrets.token_urlsafe(40),
+            "DATABASE_URL": test_database_url(),
+            "MCP_PLATFORM_DATA_DIR": str(data_dir),
+            "MCP_PLATFORM_BRIDGE_SECRET": secrets.token_urlsafe(24),
+            "PYTHONUNBUFFERED": "1",
+            **(env or {}),
+        }
+        self.secret = self.env["MCP_PLATFORM_BRIDGE_SECRET"]
+        self.process: subprocess.Popen | None = None
+        self.lines: list[str] = []
+        self._lock = threading.Lock()
+
+    def start(self, *, timeout: float = 60) -> TrioRuntimeProcess:
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "manage.py",
+                "run_trio_runtime",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--drain-seconds",
+                "30",
+            ],
+            cwd=REPO,
+            env=self.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
+        )
+        threading.Thread(target=self._pump, daemon=True).start()
+
+        def up() -> bool:
+            if self.process.poll() is not None:
+                raise AssertionError(f"trio runtime exited early:\n{self.output}")
+            return httpx.get(f"{self.url}/health", timeout=2).status_code == 200
+
+        try:
+            wait_until(up, timeout=timeout, what="the Trio runtime's /health")
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}\n--- runtime output ---\n{self.output}") from None
+        return self
+
+    def _pump(self) -> None:
+        assert self.process is not None and self.process.stdout is not None
+        for line in self.process.stdout:
+            with self._lock:
+                self.lines.append(line.rstrip())
+
+    @property
+    def output(self) -> str:
+        with self._lock:
+            return "\n".join(self.lines)
+
+    @property
+    def auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.secret}"}
+
+    def stop(self, timeout: float = 60) -> int:
+        if self.process is None or self.process.poll() is not None:
+            return self.process.returncode if self.process else 0
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            return self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            return self.process.wait()

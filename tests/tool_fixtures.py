@@ -1,35 +1,70 @@
-"""Test-only tools, registered through MCP_PLATFORM_TOOL_MODULES like any third-party module.
+"""Test-only tools, loaded into platform children with MCP_PLATFORM_TOOL_MODULES=tests.tool_fixtures.
 
-Each execution of `count_call` appends a line to a file, so a test can count real executions
-across processes.
+Executions are counted for real: each one appends a line `<call_id> <pid>` to the file named by
+MCP_PLATFORM_TEST_COUNTER_FILE (one O_APPEND write per line, atomic across processes).
 """
 
 from __future__ import annotations
 
 import os
-from pathlib import Path
+import threading
 
-import anyio
+import sniffio
 
-from apps.tools.registry import tool
+from apps.tools import registry
 
-
-def _counter_file(key: str) -> Path:
-    directory = Path(os.environ.get("MCP_PLATFORM_DATA_DIR", "var")) / "counters"
-    directory.mkdir(parents=True, exist_ok=True)
-    return directory / f"{key}.log"
+COUNTER_ENV = "MCP_PLATFORM_TEST_COUNTER_FILE"
 
 
-@tool(category="testing", idempotent_hint=False, fallback_allowed=True)
-async def count_call(key: str, delay: float = 0.0) -> dict:
-    """Record one execution under `key` (a line in a file), optionally after a delay."""
-    if delay:
-        await anyio.sleep(delay)
-    with _counter_file(key).open("a") as handle:
-        handle.write(f"{os.getpid()}\n")
-    return {"key": key, "pid": os.getpid()}
+def _count(call_id: str) -> None:
+    path = os.environ.get(COUNTER_ENV)
+    if not path:
+        raise RuntimeError(f"{COUNTER_ENV} is not set")
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    try:
+        os.write(fd, f"{call_id} {os.getpid()}\n".encode())
+    finally:
+        os.close(fd)
 
 
-def executions(data_dir: Path, key: str) -> list[str]:
-    path = data_dir / "counters" / f"{key}.log"
-    return path.read_text().split() if path.exists() else []
+async def test_counter(call_id: str) -> dict:
+    """Count one execution of `call_id` (async) and say where it ran."""
+    _count(call_id)
+    return {"call_id": call_id, "pid": os.getpid(), "loop": sniffio.current_async_library()}
+
+
+async def test_p2p_probe(call_id: str) -> dict:
+    """Count one execution of `call_id`; requires P2P, so it never falls back."""
+    _count(call_id)
+    return {"call_id": call_id, "pid": os.getpid()}
+
+
+def test_where_sync() -> dict:
+    """Where a sync tool runs: pid and thread."""
+    return {"pid": os.getpid(), "thread": threading.current_thread().name}
+
+
+async def test_where_async() -> dict:
+    """Where an async tool runs: pid and event loop."""
+    return {"pid": os.getpid(), "loop": sniffio.current_async_library()}
+
+
+TOOLS = {
+    "test_counter": (test_counter, {"category": "testing", "fallback_allowed": True}),
+    "test_p2p_probe": (test_p2p_probe, {"category": "testing", "requires_p2p": True}),
+    "test_where_sync": (test_where_sync, {"category": "testing"}),
+    "test_where_async": (test_where_async, {"category": "testing"}),
+}
+
+
+def register_all() -> None:
+    for name, (func, metadata) in TOOLS.items():
+        registry.register(func, name=name, **metadata)
+
+
+def unregister_all() -> None:
+    for name in TOOLS:
+        registry.unregister(name)
+
+
+register_all()

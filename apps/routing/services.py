@@ -64,9 +64,19 @@ def create_rule(*, actor: Any = None, **fields: Any) -> RoutingRule:
     """Create a routing rule; raises django ValidationError for bad fields."""
     rule = RoutingRule()
     _apply(rule, fields, RULE_FIELDS)
+    return save_rule(rule=rule, actor=actor)
+
+
+@transaction.atomic
+def save_rule(*, rule: RoutingRule, actor: Any = None) -> RoutingRule:
+    """Save a new or edited rule as it stands (the admin's forms fill it in)."""
+    created = rule.pk is None
+    rule.full_clean()
     rule.save()
-    logger.info("routing rule %s created by %s", rule, actor or "system")
-    bump_routing_version(reason=f"rule {rule.pk} created")
+    logger.info(
+        "routing rule %s %s by %s", rule, "created" if created else "saved", actor or "system"
+    )
+    bump_routing_version(reason=f"rule {rule.pk} {'created' if created else 'saved'}")
     return rule
 
 

@@ -6,17 +6,19 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from apps.routing.admin import ToolRouteAdminMixin
 from apps.tools import services
 from apps.tools.models import Runtime, Tool, ToolCall
 
 
 @admin.register(Tool)
-class ToolAdmin(admin.ModelAdmin):
+class ToolAdmin(ToolRouteAdminMixin, admin.ModelAdmin):
     list_display = (
         "name",
         "category",
         "enabled",
         "runtime",
+        "runs_on",
         "requires_p2p",
         "priority",
         "timeout_seconds",
@@ -37,10 +39,22 @@ class ToolAdmin(admin.ModelAdmin):
         "created_at",
         "updated_at",
         "synced_at",
+        "route_explanation",
     )
     fieldsets = (
         (None, {"fields": ("name", "title", "category", "description", "enabled", "missing")}),
-        ("Runtime", {"fields": ("runtime", "requires_p2p", "fallback_allowed", "priority")}),
+        (
+            "Runtime",
+            {
+                "fields": (
+                    "runtime",
+                    "route_explanation",
+                    "requires_p2p",
+                    "fallback_allowed",
+                    "priority",
+                )
+            },
+        ),
         ("Execution", {"fields": ("timeout_seconds", "retry_policy", "max_retries")}),
         ("Resource hints", {"fields": ("memory_intensive", "cpu_intensive", "io_intensive")}),
         (

@@ -206,3 +206,21 @@ async def v2_update_tool(request: HttpRequest, name: str, payload: ToolPatchIn):
             f"{k}: {' '.join(v)}" if k else " ".join(v) for k, v in messages.items()
         )
         raise ApiError(f"Invalid change to tool '{name}': {summary}", 422) from None
+
+
+@v2_router.post(
+    "/{name}/call",
+    openapi_extra={
+        "requestBody": {
+            "content": {
+                "application/json": {"schema": {"type": "object", "additionalProperties": True}}
+            },
+            "description": "The tool's arguments, as a JSON object.",
+        }
+    },
+)
+async def v2_call_tool(request: HttpRequest, name: str):
+    """Call a tool; the reply is the whole result: content, structuredContent, isError,
+    outcome, and meta (runtime, pid, fallback, request id, duration)."""
+    result = await call_tool(name, _parse_json_body(request), request.auth, "rest")
+    return result.to_dict()
