@@ -25,3 +25,7 @@ def discover_tools() -> None:
             entry_point.load()
         except Exception:
             logger.exception("tool entry point %r failed to load", entry_point.name)
+    # Legacy tool modules register through the compatibility shim (apps/migration/shim.py).
+    from apps.migration.shim import register_legacy_modules
+
+    register_legacy_modules(settings.MCP_PLATFORM_LEGACY_TOOL_MODULES)

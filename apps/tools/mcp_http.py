@@ -1,0 +1,216 @@
+"""MCP over Streamable HTTP: the SDK's session manager as an ASGI endpoint, behind our checks.
+
+Before the SDK sees a request, the endpoint checks the `Host` (Django's ALLOWED_HOSTS) and the
+`Origin` (MCP_CORS_ORIGINS, or the host's own), answers CORS preflights, and authenticates the
+bearer token (401 + `WWW-Authenticate: Bearer` without a valid one). The principal rides in the
+ASGI scope to the handlers of `mcp_server`, and binds a 2025-era session to its credential.
+
+Two session managers serve one server: the main one (SSE replies, 2025-era sessions with
+`Mcp-Session-Id`, and the per-request 2026-07-28 era), and a stateless JSON one for plain
+JSON-RPC clients (a POST that does not accept `text/event-stream` and carries no session), so
+the legacy server's clients still get JSON replies without a handshake.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import os
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+from urllib.parse import urlsplit
+
+import anyio
+from django.conf import settings
+from django.http.request import split_domain_port, validate_host
+from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
+from mcp.server.auth.provider import AccessToken
+from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
+from starlette.datastructures import Headers
+
+from apps.access.principals import Principal
+from apps.access.services import AuthenticationFailed, authenticate_authorization_header
+from apps.tools.mcp_server import PRINCIPAL_SCOPE_KEY, CatalogueServer
+from mcp_platform.concurrency import run_blocking
+
+logger = logging.getLogger(__name__)
+
+Scope = dict[str, Any]
+SESSION_HEADER = "mcp-session-id"
+CORS_ALLOW_HEADERS = (
+    "authorization, content-type, accept, mcp-session-id, mcp-protocol-version, mcp-method, "
+    "mcp-name, last-event-id"
+)
+CORS_EXPOSE_HEADERS = "mcp-session-id, mcp-protocol-version, www-authenticate"
+
+
+def stateless_from_env() -> bool:
+    """Several web workers cannot share in-memory sessions, so they serve 2025-era requests
+    statelessly (`runplatform --workers N` sets MCP_PLATFORM_WEB_WORKERS); an explicit
+    MCP_PLATFORM_MCP_STATELESS wins."""
+    explicit = os.environ.get("MCP_PLATFORM_MCP_STATELESS", "").strip().lower()
+    if explicit:
+        return explicit in {"1", "true", "yes", "on"}
+    try:
+        return int(os.environ.get("MCP_PLATFORM_WEB_WORKERS", "1")) > 1
+    except ValueError:
+        return False
+
+
+async def _reply(
+    send: Callable,
+    status: int,
+    body: dict[str, Any] | None,
+    headers: list[tuple[bytes, bytes]] = (),
+) -> None:
+    data = json.dumps(body).encode() if body is not None else b""
+    start_headers = [*headers]
+    if body is not None:
+        start_headers.append((b"content-type", b"application/json"))
+    start_headers.append((b"content-length", str(len(data)).encode()))
+    await send({"type": "http.response.start", "status": status, "headers": start_headers})
+    await send({"type": "http.response.body", "body": data})
+
+
+def _jsonrpc_error(code: int, message: str) -> dict[str, Any]:
+    return {"jsonrpc": "2.0", "id": None, "error": {"code": code, "message": message}}
+
+
+def _access_token(principal: Principal, authorization: str) -> AccessToken:
+    """The SDK's view of the caller: a session stays bound to the credential that opened it."""
+    credential = authorization.partition(" ")[2].strip()
+    # A user's JWTs are interchangeable (refresh keeps the session); an API token is itself.
+    subject = (
+        principal.name
+        if principal.kind == "jwt"
+        else hashlib.sha256(credential.encode()).hexdigest()
+    )
+    return AccessToken(
+        token=credential, client_id="mcp-platform", subject=subject, scopes=sorted(principal.scopes)
+    )
+
+
+class McpHttpEndpoint:
+    """The `/mcp` ASGI app of a process, with the lifespan that runs its session managers."""
+
+    def __init__(self, catalogue: CatalogueServer, *, stateless: bool = False):
+        self.catalogue = catalogue
+        self.stateless = stateless
+        self._manager: StreamableHTTPSessionManager | None = None
+        self._json_manager: StreamableHTTPSessionManager | None = None
+
+    @contextlib.asynccontextmanager
+    async def lifespan(self) -> AsyncIterator[None]:
+        """Run the session managers and the catalogue watcher (a manager runs only once: each
+        lifespan makes new ones)."""
+        server = self.catalogue.server
+        # Host and Origin are checked here, before the SDK (security_settings=None).
+        manager = StreamableHTTPSessionManager(app=server, stateless=self.stateless)
+        json_manager = StreamableHTTPSessionManager(app=server, stateless=True, json_response=True)
+        async with manager.run(), json_manager.run(), anyio.create_task_group() as tasks:
+            await tasks.start(self.catalogue.watcher.run)
+            self._manager, self._json_manager = manager, json_manager
+            try:
+                yield
+            finally:
+                self._manager = self._json_manager = None
+                tasks.cancel_scope.cancel()
+
+    def origin_allowed(self, origin: str, host: str) -> bool:
+        """An Origin is allowed when listed in MCP_CORS_ORIGINS (`*` lists all) or when it is
+        the host's own (same host and port)."""
+        allowed = settings.MCP_CORS_ORIGINS
+        if "*" in allowed or origin.rstrip("/") in {o.rstrip("/") for o in allowed}:
+            return True
+        try:
+            return urlsplit(origin).netloc.lower() == host.lower()
+        except ValueError:
+            return False
+
+    async def __call__(self, scope: Scope, receive: Callable, send: Callable) -> None:
+        if scope["type"] != "http":
+            return
+        headers = Headers(scope=scope)
+        host = headers.get("host", "")
+        domain, _ = split_domain_port(host)
+        if not domain or not validate_host(domain, settings.ALLOWED_HOSTS):
+            await _reply(send, 421, _jsonrpc_error(-32600, "Misdirected request: host not allowed"))
+            return
+        origin = headers.get("origin")
+        cors: list[tuple[bytes, bytes]] = []
+        if origin is not None:
+            if not self.origin_allowed(origin, host):
+                logger.warning("refused /mcp request from origin %r", origin[:200])
+                await _reply(send, 403, _jsonrpc_error(-32600, "Forbidden: origin not allowed"))
+                return
+            cors = [
+                (b"access-control-allow-origin", origin.encode("latin-1")),
+                (b"access-control-expose-headers", CORS_EXPOSE_HEADERS.encode()),
+                (b"vary", b"Origin"),
+            ]
+        if scope["method"] == "OPTIONS":
+            await _reply(
+                send,
+                204,
+                None,
+                [
+                    *cors,
+                    (b"access-control-allow-methods", b"GET, POST, DELETE, OPTIONS"),
+                    (b"access-control-allow-headers", CORS_ALLOW_HEADERS.encode()),
+                    (b"access-control-max-age", b"600"),
+                ],
+            )
+            return
+        authorization = headers.get("authorization", "")
+        try:
+            principal = await run_blocking(authenticate_authorization_header, authorization)
+        except AuthenticationFailed as exc:
+            await self._unauthorized(send, str(exc), cors, error="invalid_token")
+            return
+        if not principal.is_authenticated and not principal.scopes:
+            await self._unauthorized(send, "Missing bearer token", cors)
+            return
+        scope = {**scope, PRINCIPAL_SCOPE_KEY: principal}
+        if principal.is_authenticated:
+            scope["user"] = AuthenticatedUser(_access_token(principal, authorization))
+        if cors:
+            send = _with_headers(send, cors)
+        manager = self._pick_manager(scope, headers)
+        if manager is None:
+            await _reply(send, 503, _jsonrpc_error(-32603, "MCP endpoint is not running"))
+            return
+        await manager.handle_request(scope, receive, send)
+
+    def _pick_manager(self, scope: Scope, headers: Headers) -> StreamableHTTPSessionManager | None:
+        # Streamable HTTP clients name text/event-stream; a POST that does not (curl's */*,
+        # no Accept, application/json) without a session is a plain JSON-RPC client.
+        accept = headers.get("accept", "").lower()
+        plain = scope["method"] == "POST" and SESSION_HEADER not in headers
+        if plain and "text/event-stream" not in accept:
+            if not accept:
+                scope["headers"] = [*scope["headers"], (b"accept", b"application/json")]
+            return self._json_manager
+        return self._manager
+
+    async def _unauthorized(
+        self, send: Callable, message: str, cors: list, *, error: str | None = None
+    ) -> None:
+        challenge = 'Bearer realm="mcp-platform"'
+        if error:
+            challenge += f', error="{error}"'
+        body = {**_jsonrpc_error(-32001, message), "error_description": message}
+        await _reply(send, 401, body, [*cors, (b"www-authenticate", challenge.encode())])
+
+
+def _with_headers(send: Callable, extra: list[tuple[bytes, bytes]]) -> Callable:
+    async def sending(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            message = {**message, "headers": [*message.get("headers", []), *extra]}
+        await send(message)
+
+    return sending
+
+
+web_endpoint = McpHttpEndpoint(CatalogueServer(via="mcp"), stateless=stateless_from_env())

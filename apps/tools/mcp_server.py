@@ -1,0 +1,316 @@
+"""The catalogue as an MCP server: the official SDK's low-level `Server` speaks the protocol; we
+supply `tools/list` (paginated, filtered per caller) and `tools/call` (through the call service).
+
+Transports build on `build_server`: Streamable HTTP (`apps.tools.mcp_http`), stdio
+(`manage.py mcp_stdio`) and the Trio runtime's endpoint, which passes a filter for the tools
+routed to it. Catalogue changes reach connected clients as `notifications/tools/list_changed`
+through a `CatalogueWatcher`: poked on commit of a change made in this process, and polling the
+routing version (bumped by every catalogue change) for changes made by any other process.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import logging
+import weakref
+from collections.abc import Callable
+from typing import Any
+
+import anyio
+import mcp_types as types
+import sniffio
+from django.db import transaction
+from mcp.server import Server
+from mcp.server.connection import Connection
+from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
+from mcp.server.lowlevel.server import NotificationOptions
+from mcp.server.models import InitializationOptions
+from mcp.server.subscriptions import InMemorySubscriptionBus, ListenHandler, ToolsListChanged
+from mcp.shared.exceptions import MCPError
+from mcp_types import INTERNAL_ERROR, INVALID_PARAMS
+
+import mcp_platform
+from apps.access.principals import Principal
+from apps.tools import call_service, selectors
+from apps.tools.models import Tool
+from apps.tools.signals import catalogue_changed
+from mcp_platform.concurrency import run_blocking
+
+logger = logging.getLogger(__name__)
+
+PAGE_SIZE = 100
+WATCH_INTERVAL = 0.5  # seconds between routing-version polls: changes arrive within a second
+FORBIDDEN = -32001  # JSON-RPC code for "authenticated, but not allowed" (as MCP++ used it)
+PRINCIPAL_SCOPE_KEY = "mcp_platform.principal"  # where the HTTP endpoint puts the caller
+RESULT_META_KEY = "dev.mcp-platform/call"  # runtime, pid, fallback, duration of a call
+
+ToolFilter = Callable[[Tool], bool]
+
+
+class PlatformServer(Server):
+    """The SDK server, advertising `tools.listChanged` on every transport.
+
+    The HTTP session manager starts sessions without initialization options, so the default
+    (no list_changed) would be advertised to 2025-era clients; this makes it the default.
+    """
+
+    def create_initialization_options(
+        self, notification_options=None, experimental_capabilities=None, extensions=None
+    ) -> InitializationOptions:
+        return super().create_initialization_options(
+            notification_options or NotificationOptions(tools_changed=True),
+            experimental_capabilities,
+            extensions,
+        )
+
+
+def encode_cursor(name: str) -> str:
+    return base64.urlsafe_b64encode(name.encode()).decode()
+
+
+def decode_cursor(cursor: str | None) -> str:
+    """The last tool name of the previous page ('' for the first); -32602 for a bad cursor."""
+    if not cursor:
+        return ""
+    try:
+        return base64.urlsafe_b64decode(cursor.encode()).decode()
+    except (binascii.Error, UnicodeError, ValueError):
+        raise MCPError(INVALID_PARAMS, f"Invalid cursor {cursor[:64]!r}") from None
+
+
+def tools_page(
+    principal: Principal, *, after: str, limit: int, tool_filter: ToolFilter | None = None
+) -> tuple[list[Tool], bool]:
+    """Up to `limit` tools the principal may list, named after `after`, and whether more follow.
+
+    Keyset pagination on the name: pages stay consistent while the catalogue changes.
+    """
+    page: list[Tool] = []
+    for tool in selectors.callable_tools().filter(name__gt=after).iterator(chunk_size=500):
+        if not principal.may_list(tool.name) or (tool_filter and not tool_filter(tool)):
+            continue
+        if len(page) == limit:
+            return page, True
+        page.append(tool)
+    return page, False
+
+
+class SessionRegistry:
+    """The connections (2025-era sessions, stdio) that can receive server notifications.
+
+    The SDK keeps no public list of them; a middleware records each connection the first time
+    it carries a request, and the connection's own exit stack forgets it when it closes.
+    """
+
+    def __init__(self) -> None:
+        self._connections: weakref.WeakSet[Connection] = weakref.WeakSet()
+
+    def __len__(self) -> int:
+        return len(self._connections)
+
+    async def middleware(
+        self, ctx: ServerRequestContext[Any], call_next: CallNext
+    ) -> HandlerResult:
+        # `_connection` is private, but the only handle on a session's back-channel in SDK 2.3.0.
+        connection: Connection = ctx.session._connection
+        if connection.has_standalone_channel and connection not in self._connections:
+            self._connections.add(connection)
+            connection.exit_stack.callback(self._connections.discard, connection)
+        return await call_next(ctx)
+
+    async def send_tool_list_changed(self) -> None:
+        for connection in list(self._connections):
+            await connection.send_tool_list_changed()  # never raises; a gone stream drops it
+
+
+class CatalogueWatcher:
+    """Tells every connected client of one server that the tool list changed.
+
+    `run` (a background task for the server's lifetime) wakes when a change committed in this
+    process (`poke`, thread-safe) or when the routing version moved (polled), and notifies
+    2025-era sessions and 2026-era `subscriptions/listen` streams.
+    """
+
+    def __init__(self, sessions: SessionRegistry, bus: InMemorySubscriptionBus):
+        self.sessions = sessions
+        self.bus = bus
+        self.version: int | None = None
+        self.notifications = 0
+        self._wake: Callable[[], None] | None = None
+        self._poked = False
+
+    async def run(self, *, task_status=anyio.TASK_STATUS_IGNORED) -> None:
+        event = anyio.Event()
+
+        def wake() -> None:
+            self._poked = True
+            event.set()
+
+        self._wake = _threadsafe(wake)
+        _watchers.add(self)
+        try:
+            self.version = await _routing_version()
+            task_status.started()
+            while True:
+                with anyio.move_on_after(WATCH_INTERVAL):
+                    await event.wait()
+                event = anyio.Event()
+                poked, self._poked = self._poked, False
+                version = await _routing_version()
+                if poked or version != self.version:
+                    self.version = version
+                    await self.notify()
+        finally:
+            _watchers.discard(self)
+            self._wake = None
+
+    def poke(self) -> None:
+        """Wake the watcher now (from any thread)."""
+        if self._wake is not None:
+            self._wake()
+
+    async def notify(self) -> None:
+        self.notifications += 1
+        logger.info(
+            "tools/list_changed to %d session(s) and the listen streams", len(self.sessions)
+        )
+        await self.sessions.send_tool_list_changed()
+        await self.bus.publish(ToolsListChanged())
+
+
+_watchers: weakref.WeakSet[CatalogueWatcher] = weakref.WeakSet()
+
+
+def _threadsafe(func: Callable[[], None]) -> Callable[[], None]:
+    """`func` made callable from any thread: it runs soon on the current event loop."""
+    if sniffio.current_async_library() == "trio":
+        import trio
+
+        token = trio.lowlevel.current_trio_token()
+        return lambda: token.run_sync_soon(func)
+    import asyncio
+
+    loop = asyncio.get_running_loop()
+
+    def call() -> None:
+        if not loop.is_closed():
+            loop.call_soon_threadsafe(func)
+
+    return call
+
+
+async def _routing_version() -> int | None:
+    from apps.routing.selectors import current_version
+
+    try:
+        return await run_blocking(current_version)
+    except Exception as exc:  # a database hiccup must not end the watcher; the next poll retries
+        logger.warning("could not read the routing version: %r", exc)
+        return None
+
+
+def _on_catalogue_changed(sender: Any, **kwargs: Any) -> None:
+    transaction.on_commit(lambda: [watcher.poke() for watcher in list(_watchers)])
+
+
+catalogue_changed.connect(_on_catalogue_changed, dispatch_uid="tools.mcp_server.list_changed")
+
+
+def _principal(ctx: ServerRequestContext[Any], default: Principal | None) -> Principal:
+    request = ctx.request
+    principal = request.scope.get(PRINCIPAL_SCOPE_KEY) if request is not None else None
+    principal = principal or default
+    if principal is None:  # the HTTP endpoint always sets one; this is a wiring mistake
+        raise MCPError(INTERNAL_ERROR, "Internal server error")
+    return principal
+
+
+def _error_result(message: str) -> types.CallToolResult:
+    return types.CallToolResult(content=[types.TextContent(text=message)], is_error=True)
+
+
+class CatalogueServer:
+    """One MCP server over the catalogue, with what its transports need to run it."""
+
+    def __init__(
+        self,
+        *,
+        via: str = "mcp",
+        principal: Principal | None = None,
+        tool_filter: ToolFilter | None = None,
+        page_size: int = PAGE_SIZE,
+        name: str = "mcp-platform",
+    ):
+        self.via = via
+        self.default_principal = principal
+        self.tool_filter = tool_filter
+        self.page_size = page_size
+        self.sessions = SessionRegistry()
+        self.bus = InMemorySubscriptionBus()
+        self.watcher = CatalogueWatcher(self.sessions, self.bus)
+        self.server = PlatformServer(
+            name,
+            version=mcp_platform.__version__,
+            title="MCP Platform",
+            instructions="Tools of the MCP Platform catalogue, as an administrator enabled them.",
+            on_list_tools=self.list_tools,
+            on_call_tool=self.call_tool,
+            # 2026-07-28 clients hear of catalogue changes on a `subscriptions/listen` stream.
+            on_subscriptions_listen=ListenHandler(self.bus),
+            # Only schemas with `x-mcp-header` properties need this, and ours (pydantic-made)
+            # have none: skip the check instead of re-listing the catalogue on every call.
+            get_tool_input_schema=lambda name: None,
+        )
+        self.server.middleware.append(self.sessions.middleware)
+
+    async def list_tools(
+        self, ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None
+    ) -> types.ListToolsResult:
+        principal = _principal(ctx, self.default_principal)
+        after = decode_cursor(params.cursor if params else None)
+        tools, more = await run_blocking(
+            tools_page, principal, after=after, limit=self.page_size, tool_filter=self.tool_filter
+        )
+        return types.ListToolsResult(
+            tools=[types.Tool.model_validate(selectors.tool_descriptor(t)) for t in tools],
+            next_cursor=encode_cursor(tools[-1].name) if more and tools else None,
+        )
+
+    async def _allowed_here(self, name: str) -> bool:
+        if self.tool_filter is None:
+            return True
+        tool = await run_blocking(selectors.find_tool, name)
+        return tool is not None and self.tool_filter(tool)
+
+    async def call_tool(
+        self, ctx: ServerRequestContext[Any], params: types.CallToolRequestParams
+    ) -> types.CallToolResult:
+        """Tool failures, timeouts, invalid arguments and an unavailable runtime are results with
+        `isError`; an unknown tool is -32602 and a denied call -32001 (JSON-RPC errors)."""
+        principal = _principal(ctx, self.default_principal)
+
+        async def progress(done: float, total: float | None, message: str | None) -> None:
+            await ctx.session.report_progress(done, total, message)
+
+        try:
+            if not await self._allowed_here(params.name):
+                raise call_service.ToolNotFound(f"Unknown tool: {params.name}")
+            result = await call_service.call_tool(
+                params.name, params.arguments or {}, principal, self.via, progress=progress
+            )
+        except call_service.ToolNotFound:
+            raise MCPError(INVALID_PARAMS, f"Unknown tool: {params.name}") from None
+        except call_service.CallDenied as exc:
+            raise MCPError(FORBIDDEN, exc.message) from None
+        except (call_service.InvalidArguments, call_service.RuntimeUnavailable) as exc:
+            # The model reads these and can correct itself (the spec's advice for validation).
+            return _error_result(exc.message)
+        except call_service.CallError as exc:
+            return _error_result(exc.message)
+        except Exception:
+            logger.exception("tools/call %s failed unexpectedly", params.name)
+            raise MCPError(INTERNAL_ERROR, "Internal server error") from None
+        reply = result.to_mcp()
+        reply["_meta"] = {RESULT_META_KEY: result.meta}
+        return types.CallToolResult.model_validate(reply)
