@@ -136,7 +136,7 @@ class _Reader:
         try:
             checked = key.check(value)
         except legacy_keys.ValueProblem as exc:
-            self.problem(path, str(exc))
+            self.problem(path if exc.index is None else (*path, exc.index), str(exc))
             return
         target = key.target
         if target.kind == "ignored":

@@ -14,7 +14,12 @@ from apps.migration.parsing import KeyPath
 
 
 class ValueProblem(ValueError):
-    """A value of the wrong type or out of range; the message says what was expected."""
+    """A value of the wrong type or out of range; the message says what was expected.
+    `index` names the list item at fault, when it is one."""
+
+    def __init__(self, message: str, index: int | None = None):
+        super().__init__(message)
+        self.index = index
 
 
 def _describe(value: Any) -> str:
@@ -78,13 +83,13 @@ def multiaddrs(value: Any) -> list[str]:
     addresses = []
     for index, item in enumerate(value):
         if not isinstance(item, str):
-            raise ValueProblem(f"item {index}: expected a multiaddr string, got {_describe(item)}")
+            raise ValueProblem(f"expected a multiaddr string, got {_describe(item)}", index)
         try:
             Multiaddr(item.strip())
         except Exception as exc:
-            raise ValueProblem(f"item {index}: {item!r} is not a multiaddr ({exc})") from None
+            raise ValueProblem(f"{item!r} is not a multiaddr ({exc})", index) from None
         if "/p2p/" not in item and "/ipfs/" not in item:
-            raise ValueProblem(f"item {index}: {item!r} lacks the /p2p/<peer id> part")
+            raise ValueProblem(f"{item!r} lacks the /p2p/<peer id> part", index)
         addresses.append(item.strip())
     return addresses
 

@@ -12,8 +12,6 @@ from typing import Any
 import yaml
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F
-from django.utils import timezone
 
 from apps.migration import legacy_keys
 from apps.migration.legacy_config import read_legacy_config, source_hash
@@ -29,11 +27,15 @@ from apps.migration.plans import (
     family_rule,
 )
 from apps.peers.models import BootstrapNode, P2PSettings
-from apps.routing.models import RoutingRule, RoutingVersion, RuntimeSettings, TargetRuntime
+from apps.routing import services as routing_services
+from apps.routing.models import RoutingRule, RuntimeSettings, TargetRuntime
 from apps.tools.models import Tool
 from apps.tools.services import set_tools_enabled
 
 logger = logging.getLogger(__name__)
+
+# The priority the routing app seeds its legacy family rules with.
+LEGACY_RULE_PRIORITY = 10
 
 
 @dataclass
@@ -133,39 +135,46 @@ def _lock_settings() -> None:
     list(P2PSettings.objects.select_for_update().filter(pk=1))
 
 
-def _bump_routing_version() -> None:
-    RoutingVersion.objects.get_or_create(pk=1)
-    RoutingVersion.objects.filter(pk=1).update(version=F("version") + 1, changed_at=timezone.now())
-
-
-def _save_settings(model: type, changes: list) -> None:
+def _save_p2p_settings(changes: list) -> None:
+    # apps.peers has no services yet: write the singleton here, inside the import's transaction.
     if not changes:
         return
-    row, _ = model.objects.get_or_create(pk=1)
+    row, _ = P2PSettings.objects.select_for_update().get_or_create(pk=1)
     for change in changes:
         setattr(row, change.subject, change.after)
     row.save()
 
 
 def apply_plan(plan: Plan, *, actor_name: str) -> None:
-    """Write the plan's changes. Call inside a transaction (import_legacy_config does)."""
-    _save_settings(RuntimeSettings, plan.section(Section.RUNTIME))
+    """Write the plan's changes through each app's services (which bump the routing version).
+    Call inside a transaction: import_legacy_config does."""
+    runtime_changes = {change.subject: change.after for change in plan.section(Section.RUNTIME)}
+    if runtime_changes:
+        routing_services.update_runtime_settings(changes=runtime_changes, actor=actor_name)
     for change in plan.section(Section.RULES):
         if change.before is None:
-            RoutingRule.objects.create(
+            routing_services.create_rule(
                 name_pattern=change.subject,
                 runtime=TargetRuntime.TRIO,
+                priority=LEGACY_RULE_PRIORITY,
                 enabled=True,
                 note=RULE_NOTE,
+                actor=actor_name,
             )
         elif change.after.endswith("disabled"):
-            RoutingRule.objects.filter(
+            rules = RoutingRule.objects.filter(
                 name_pattern=change.subject, category="", enabled=True
-            ).update(enabled=False, updated_at=timezone.now())
+            )
+            for rule in rules:
+                routing_services.update_rule(
+                    rule=rule, changes={"enabled": False}, actor=actor_name
+                )
         else:
-            rule = family_rule(change.subject)
-            rule.runtime, rule.enabled = TargetRuntime.TRIO, True
-            rule.save(update_fields=["runtime", "enabled", "updated_at"])
+            routing_services.update_rule(
+                rule=family_rule(change.subject),
+                changes={"runtime": TargetRuntime.TRIO, "enabled": True},
+                actor=actor_name,
+            )
     for enabled in (True, False):
         names = [
             c.subject for c in plan.section(Section.TOOLS) if (c.after == "enabled") == enabled
@@ -176,16 +185,11 @@ def apply_plan(plan: Plan, *, actor_name: str) -> None:
             )
     for change in plan.section(Section.BOOTSTRAP):
         if change.before is None:
-            BootstrapNode.objects.create(
-                multiaddr=change.subject,
-                enabled=True,
-                note=f"imported from {plan.source_name or 'legacy config'}"[:300],
-            )
+            note = f"imported from {plan.source_name or 'legacy config'}"
+            BootstrapNode.objects.create(multiaddr=change.subject, enabled=True, note=note[:300])
         else:
             BootstrapNode.objects.filter(multiaddr=change.subject).update(enabled=True)
-    _save_settings(P2PSettings, plan.section(Section.P2P))
-    if plan.section(Section.RUNTIME) or plan.section(Section.RULES) or plan.section(Section.TOOLS):
-        _bump_routing_version()
+    _save_p2p_settings(plan.section(Section.P2P))
 
 
 def _uniform(values: set[bool]) -> bool | None:

@@ -1,0 +1,50 @@
+"""Fixtures of the migration tests: sample files, a catalogue with legacy families, snapshots."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from apps.peers.models import BootstrapNode, P2PSettings
+from apps.routing.models import RoutingRule, RoutingVersion, RuntimeSettings
+from apps.tools.models import Tool
+
+SAMPLES = Path(__file__).parent / "samples"
+
+# name → category: one tool per legacy family, and tools of two legacy categories.
+LEGACY_TOOLS = {
+    "load_dataset": "dataset",
+    "execute_workflow": "dataset",  # not of the workflow family: families are anchored
+    "ipfs_pin": "ipfs",
+    "peer_list": "p2p",
+    "workflow_status": "p2p",
+    "p2p_taskqueue_submit": "p2p",
+}
+
+
+def sample(name: str) -> str:
+    return (SAMPLES / name).read_text()
+
+
+@pytest.fixture
+def tools(catalogue):
+    """The built-in tools plus rows for the legacy families and categories."""
+    for name, category in LEGACY_TOOLS.items():
+        Tool.objects.create(name=name, category=category)
+
+
+def enabled(name: str) -> bool:
+    return Tool.objects.get(name=name).enabled
+
+
+def snapshot() -> dict:
+    """Everything an import may write, to compare before and after."""
+    return {
+        "runtime": list(RuntimeSettings.objects.values()),
+        "rules": list(RoutingRule.objects.order_by("id").values()),
+        "version": list(RoutingVersion.objects.values()),
+        "tools": list(Tool.objects.order_by("name").values("name", "enabled", "updated_at")),
+        "bootstrap": list(BootstrapNode.objects.order_by("id").values()),
+        "p2p": list(P2PSettings.objects.values()),
+    }
