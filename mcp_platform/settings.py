@@ -88,6 +88,7 @@ INSTALLED_APPS = [
     "apps.routing",
     "apps.peers",
     "apps.migration",
+    "apps.taskqueue",
 ]
 
 MIDDLEWARE = [

@@ -1,0 +1,385 @@
+"""Writes of the task queue: submit, claim with a lease and a fencing token, renew, complete,
+fail (retry with backoff, then dead letter), reap expired leases, cancel, retry, pause.
+
+Every state change of a running task is a conditional UPDATE on (status, fencing_token): a
+worker whose lease expired or whose task was cancelled holds a stale token, and whatever it
+reports afterwards changes nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from apps.taskqueue.models import (
+    AttemptOutcome,
+    QueueState,
+    Task,
+    TaskAttempt,
+    TaskStatus,
+    Worker,
+)
+from apps.tools.registry import NAME_RE
+
+logger = logging.getLogger(__name__)
+
+CLAIM_CANDIDATES = 8  # tasks tried per claim when other workers race for the same rows
+MAX_BACKOFF_SECONDS = 300.0
+
+
+class TaskQueueError(Exception):
+    """A task-queue operation that cannot be done (bad input, unknown task, wrong state)."""
+
+
+class StaleToken(TaskQueueError):
+    """A worker reported on a task with a fencing token that is no longer current."""
+
+
+class QueueFull(TaskQueueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Claim:
+    task: Task
+    token: int
+
+
+def _max_open_tasks() -> int:
+    from apps.peers.models import P2PSettings
+
+    settings = P2PSettings.objects.filter(pk=1).first()
+    return settings.taskqueue_max_tasks if settings else 10000
+
+
+def submit_task(
+    *,
+    tool: str,
+    arguments: dict[str, Any] | None = None,
+    priority: int = 5,
+    target_peer: str = "",
+    idempotency_key: str | None = None,
+    max_attempts: int = 3,
+    backoff_seconds: float = 1.0,
+    lease_seconds: float = 30.0,
+    queue: str = "default",
+    submitted_by: str = "",
+) -> tuple[Task, bool]:
+    """Queue a tool call; returns (task, created). The same idempotency key returns the task
+    it first created, whatever its state. Raises TaskQueueError for bad input, QueueFull."""
+    if not isinstance(tool, str) or not NAME_RE.match(tool):
+        raise TaskQueueError(f"invalid tool name {tool!r}")
+    if arguments is not None and not isinstance(arguments, dict):
+        raise TaskQueueError("arguments must be a JSON object")
+    if not 0 <= priority <= 10:
+        raise TaskQueueError("priority must be within 0..10")
+    if max_attempts < 1:
+        raise TaskQueueError("max_attempts must be at least 1")
+    if lease_seconds <= 0 or backoff_seconds < 0:
+        raise TaskQueueError("lease_seconds must be positive and backoff_seconds not negative")
+    key = idempotency_key or None
+    if key is not None:
+        existing = Task.objects.filter(idempotency_key=key).first()
+        if existing is not None:
+            return existing, False
+    open_tasks = Task.objects.filter(status__in=(TaskStatus.QUEUED, TaskStatus.RUNNING)).count()
+    if open_tasks >= _max_open_tasks():
+        raise QueueFull(f"the task queue holds its maximum of {open_tasks} open tasks")
+    try:
+        with transaction.atomic():
+            task = Task.objects.create(
+                queue=queue,
+                tool_name=tool,
+                arguments=arguments or {},
+                target_peer=target_peer,
+                priority=priority,
+                idempotency_key=key,
+                max_attempts=max_attempts,
+                backoff_seconds=backoff_seconds,
+                lease_seconds=lease_seconds,
+                next_run_at=timezone.now(),
+                submitted_by=submitted_by[:200],
+            )
+    except IntegrityError:
+        # Another submitter won the race for this key: theirs is the task.
+        existing = Task.objects.filter(idempotency_key=key).first()
+        if existing is None:
+            raise
+        return existing, False
+    return task, True
+
+
+def is_paused() -> bool:
+    return QueueState.objects.filter(pk=1, paused=True).exists()
+
+
+def set_paused(*, paused: bool) -> bool:
+    QueueState.objects.update_or_create(pk=1, defaults={"paused": paused})
+    return paused
+
+
+def claim_task(
+    *,
+    worker_id: str,
+    queues: tuple[str, ...] = ("default",),
+    remote: bool = True,
+    now: datetime | None = None,
+) -> Claim | None:
+    """Claim the most urgent runnable task: highest priority, then earliest due. The claim
+    holds a lease and a fresh fencing token. `remote=False` leaves tasks for other peers to
+    workers that have a libp2p host. None when paused or nothing is due."""
+    now = now or timezone.now()
+    if is_paused():
+        return None
+    candidates = Task.objects.filter(
+        status=TaskStatus.QUEUED, queue__in=queues, next_run_at__lte=now
+    )
+    if not remote:
+        candidates = candidates.filter(target_peer="")
+    for task_id, lease_seconds in candidates.order_by("-priority", "next_run_at", "created_at")[
+        :CLAIM_CANDIDATES
+    ].values_list("id", "lease_seconds"):
+        with transaction.atomic():
+            won = Task.objects.filter(pk=task_id, status=TaskStatus.QUEUED).update(
+                status=TaskStatus.RUNNING,
+                fencing_token=F("fencing_token") + 1,
+                attempts=F("attempts") + 1,
+                worker_id=worker_id[:200],
+                lease_expires_at=now + timedelta(seconds=lease_seconds),
+                started_at=now,
+            )
+            if not won:
+                continue  # another worker claimed it first
+            task = Task.objects.get(pk=task_id)
+            TaskAttempt.objects.create(
+                task=task, fencing_token=task.fencing_token, worker_id=worker_id[:200]
+            )
+        return Claim(task=task, token=task.fencing_token)
+    return None
+
+
+def _running(task_id: uuid.UUID | str, token: int):
+    return Task.objects.filter(pk=task_id, status=TaskStatus.RUNNING, fencing_token=token)
+
+
+def _close_attempt(task_id: Any, token: int, outcome: str, error: str = "") -> None:
+    TaskAttempt.objects.filter(task_id=task_id, fencing_token=token).update(
+        outcome=outcome, finished_at=timezone.now(), error=error[:4000]
+    )
+
+
+def _reject_stale(task_id: Any, token: int, what: str) -> None:
+    """Note the late report on its attempt (outside the caller's transaction) and raise."""
+    TaskAttempt.objects.filter(task_id=task_id, fencing_token=token).exclude(
+        outcome__in=(AttemptOutcome.SUCCEEDED, AttemptOutcome.FAILED)
+    ).update(outcome=AttemptOutcome.STALE, error=f"{what} rejected: stale fencing token")
+    logger.warning("task %s: %s with stale token %s rejected", task_id, what, token)
+    raise StaleToken(f"task {task_id}: fencing token {token} is not current; {what} rejected")
+
+
+def renew_lease(*, task_id: Any, token: int, now: datetime | None = None) -> bool:
+    """Extend the lease of a running task; False when the token is stale (the lease is lost)."""
+    now = now or timezone.now()
+    task = _running(task_id, token).only("lease_seconds").first()
+    if task is None:
+        return False
+    return bool(
+        _running(task_id, token).update(
+            lease_expires_at=now + timedelta(seconds=task.lease_seconds)
+        )
+    )
+
+
+def complete_task(*, task_id: Any, token: int, result: Any) -> Task:
+    """Record the result of a running task; raises StaleToken unless `token` is current."""
+    from apps.taskqueue import workflows
+
+    with transaction.atomic():
+        done = _running(task_id, token).update(
+            status=TaskStatus.SUCCEEDED,
+            result=result,
+            error="",
+            finished_at=timezone.now(),
+            lease_expires_at=None,
+        )
+        if done:
+            _close_attempt(task_id, token, AttemptOutcome.SUCCEEDED)
+            task = Task.objects.get(pk=task_id)
+            Worker.objects.filter(worker_id=task.worker_id).update(completed=F("completed") + 1)
+            workflows.task_finished(task)
+    if not done:
+        _reject_stale(task_id, token, "completion")
+    return task
+
+
+def backoff_delay(task: Task) -> float:
+    return min(task.backoff_seconds * 2 ** max(task.attempts - 1, 0), MAX_BACKOFF_SECONDS)
+
+
+def _requeue_or_bury(task: Task, error: str, now: datetime) -> Task:
+    """After a failed or lost attempt: retry later with backoff, or dead-letter."""
+    from apps.taskqueue import workflows
+
+    if task.attempts >= task.max_attempts:
+        Task.objects.filter(pk=task.pk).update(
+            status=TaskStatus.DEAD, error=error, finished_at=now, lease_expires_at=None
+        )
+        task.refresh_from_db()
+        logger.warning("task %s dead-lettered after %d attempts: %s", task.pk, task.attempts, error)
+        workflows.task_finished(task)
+    else:
+        Task.objects.filter(pk=task.pk).update(
+            status=TaskStatus.QUEUED,
+            error=error,
+            lease_expires_at=None,
+            next_run_at=now + timedelta(seconds=backoff_delay(task)),
+        )
+        task.refresh_from_db()
+    return task
+
+
+def fail_task(*, task_id: Any, token: int, error: str) -> Task:
+    """Record a failed attempt: retried after backoff, or dead-lettered after max_attempts.
+    Raises StaleToken unless `token` is current."""
+    now = timezone.now()
+    with transaction.atomic():
+        task = _running(task_id, token).select_for_update().first()
+        if task is not None:
+            _close_attempt(task_id, token, AttemptOutcome.FAILED, error)
+            Worker.objects.filter(worker_id=task.worker_id).update(failed=F("failed") + 1)
+            return _requeue_or_bury(task, error[:4000], now)
+    _reject_stale(task_id, token, "failure report")
+    raise AssertionError("unreachable")  # _reject_stale raises
+
+
+def release_task(*, task_id: Any, token: int) -> bool:
+    """Give a claimed task back without counting the attempt (a worker shutting down)."""
+    with transaction.atomic():
+        released = _running(task_id, token).update(
+            status=TaskStatus.QUEUED,
+            attempts=F("attempts") - 1,
+            lease_expires_at=None,
+            next_run_at=timezone.now(),
+        )
+        if released:
+            _close_attempt(task_id, token, AttemptOutcome.RELEASED)
+    return bool(released)
+
+
+def reap_expired_leases(*, now: datetime | None = None) -> int:
+    """Requeue (or dead-letter) running tasks whose lease expired; returns how many."""
+    now = now or timezone.now()
+    reaped = 0
+    expired = Task.objects.filter(status=TaskStatus.RUNNING, lease_expires_at__lt=now)
+    for task_id, token in expired.values_list("id", "fencing_token")[:100]:
+        with transaction.atomic():
+            # Bumping the token fences the lost worker out before anyone claims it again.
+            fenced = (
+                _running(task_id, token)
+                .filter(lease_expires_at__lt=now)
+                .update(fencing_token=F("fencing_token") + 1)
+            )
+            if not fenced:
+                continue  # renewed or finished meanwhile
+            task = Task.objects.get(pk=task_id)
+            _close_attempt(task_id, token, AttemptOutcome.LOST, "lease expired")
+            logger.warning("task %s: lease of %s expired; requeued", task_id, task.worker_id)
+            _requeue_or_bury(task, f"lease expired (worker {task.worker_id})", now)
+            reaped += 1
+    return reaped
+
+
+def get_task(task_id: Any) -> Task:
+    try:
+        return Task.objects.get(pk=task_id)
+    except (Task.DoesNotExist, ValueError, TypeError) as exc:
+        raise TaskQueueError(f"no task {task_id}") from exc
+
+
+def cancel_task(*, task_id: Any, reason: str = "cancelled") -> Task:
+    """Cancel a queued or running task (a running worker's report is then rejected)."""
+    from apps.taskqueue import workflows
+
+    with transaction.atomic():
+        task = get_task(task_id)
+        if task.is_terminal:
+            raise TaskQueueError(f"task {task.pk} is already {task.status}")
+        Task.objects.filter(pk=task.pk, status=task.status).update(
+            status=TaskStatus.CANCELLED,
+            fencing_token=F("fencing_token") + 1,
+            error=reason,
+            finished_at=timezone.now(),
+            lease_expires_at=None,
+        )
+        _close_attempt(task.pk, task.fencing_token, AttemptOutcome.CANCELLED, reason)
+        task.refresh_from_db()
+        workflows.task_finished(task)
+    return task
+
+
+def retry_task(*, task_id: Any) -> Task:
+    """Queue a dead-lettered or cancelled task again, with a fresh attempt budget."""
+    with transaction.atomic():
+        task = get_task(task_id)
+        if task.status not in (TaskStatus.DEAD, TaskStatus.CANCELLED):
+            raise TaskQueueError(
+                f"only dead or cancelled tasks are retried; {task.pk} is {task.status}"
+            )
+        if hasattr(task, "workflow_step"):
+            raise TaskQueueError("a workflow's task is retried by resubmitting the workflow")
+        Task.objects.filter(pk=task.pk).update(
+            status=TaskStatus.QUEUED,
+            attempts=0,
+            error="",
+            finished_at=None,
+            next_run_at=timezone.now(),
+        )
+        task.refresh_from_db()
+    return task
+
+
+def record_worker(
+    *,
+    worker_id: str,
+    kind: str,
+    hostname: str,
+    pid: int,
+    peer_id: str = "",
+    queues: list[str] | None = None,
+    current_task: str = "",
+    started_at: datetime | None = None,
+    stopped: bool = False,
+) -> None:
+    """The worker's heartbeat row."""
+    now = timezone.now()
+    Worker.objects.update_or_create(
+        worker_id=worker_id,
+        defaults={
+            "kind": kind,
+            "hostname": hostname,
+            "pid": pid,
+            "peer_id": peer_id,
+            "queues": queues or ["default"],
+            "current_task": current_task,
+            "last_seen": now,
+            "stopped": stopped,
+        },
+        create_defaults={
+            "kind": kind,
+            "hostname": hostname,
+            "pid": pid,
+            "peer_id": peer_id,
+            "queues": queues or ["default"],
+            "current_task": current_task,
+            "last_seen": now,
+            "stopped": stopped,
+            "started_at": started_at or now,
+        },
+    )
