@@ -169,13 +169,3 @@ def _mount_mcp() -> None:
 
 
 _mount_mcp()
-
-
-def _mount_mcp() -> None:
-    from apps.tools.mcp_http import web_endpoint
-
-    mounts["/mcp"] = web_endpoint
-    lifespan_contexts.append(web_endpoint.lifespan)
-
-
-_mount_mcp()
