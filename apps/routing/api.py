@@ -8,6 +8,7 @@ import os
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import HttpRequest
 from ninja import Router
+from ninja.responses import Status
 
 from apps.access.principals import SCOPE_ADMIN, SCOPE_READ, Principal
 from apps.routing import bridge, selectors, services
@@ -67,7 +68,7 @@ def create_rule(request: HttpRequest, payload: RoutingRuleIn):
     fields = payload.dict()
     fields["runtime"] = "asyncio" if fields["runtime"] == "fastapi" else fields["runtime"]
     try:
-        return 201, services.create_rule(actor=request.auth.name, **fields)
+        return Status(201, services.create_rule(actor=request.auth.name, **fields))
     except (DjangoValidationError, ValueError) as exc:
         raise _invalid(exc) from None
 
@@ -94,7 +95,7 @@ def update_rule(request: HttpRequest, rule_id: int, payload: RoutingRulePatchIn)
 def delete_rule(request: HttpRequest, rule_id: int):
     _require(request.auth, SCOPE_ADMIN)
     services.delete_rules(rules=_rule(rule_id), actor=request.auth.name)
-    return 204, None
+    return Status(204, None)
 
 
 def _settings_out() -> dict:
