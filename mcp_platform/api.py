@@ -119,6 +119,7 @@ install_error_handlers(v2_api)
 
 def _mount_routers() -> None:
     from apps.access.api import legacy_router as access_router
+    from apps.jobs.api import router as jobs_router
     from apps.routing.api import health_router as runtime_health_router
     from apps.routing.api import routing_router, runtimes_router
     from apps.tools.api import health_router
@@ -132,6 +133,7 @@ def _mount_routers() -> None:
     legacy_api.add_router("", access_router)
     legacy_api.add_router("", tools_router)
     v2_api.add_router("/tools", tools_v2)
+    v2_api.add_router("/jobs", jobs_router)
 
 
 _mount_routers()

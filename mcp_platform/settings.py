@@ -72,6 +72,20 @@ MCP_CORS_ORIGINS = env_list("MCP_CORS_ORIGINS")
 
 REDIS_URL = os.environ.get("REDIS_URL", "")
 
+# Jobs on Celery (docs/configuration.md): the broker is Redis with REDIS_URL, else files here.
+MCP_PLATFORM_BROKER_DIR = Path(os.environ.get("MCP_PLATFORM_BROKER_DIR", DATA_DIR / "broker"))
+MCP_PLATFORM_WORKER_CONCURRENCY = env_int(
+    "MCP_PLATFORM_WORKER_CONCURRENCY", min(os.cpu_count() or 1, 4)
+)
+MCP_PLATFORM_JOB_LEASE_SECONDS = float(os.environ.get("MCP_PLATFORM_JOB_LEASE_SECONDS", "10"))
+MCP_PLATFORM_JOB_REAP_SECONDS = float(os.environ.get("MCP_PLATFORM_JOB_REAP_SECONDS", "2"))
+MCP_PLATFORM_MAINTENANCE_SECONDS = float(os.environ.get("MCP_PLATFORM_MAINTENANCE_SECONDS", "3600"))
+MCP_PLATFORM_CALL_RETENTION_DAYS = env_int("MCP_PLATFORM_CALL_RETENTION_DAYS", 30)
+MCP_PLATFORM_JOB_RETENTION_DAYS = env_int("MCP_PLATFORM_JOB_RETENTION_DAYS", 30)
+MCP_PLATFORM_RUNTIME_STALE_SECONDS = float(
+    os.environ.get("MCP_PLATFORM_RUNTIME_STALE_SECONDS", "30")
+)
+
 INSTALLED_APPS = [
     "daphne",
     "django.contrib.admin",
@@ -88,6 +102,7 @@ INSTALLED_APPS = [
     "apps.routing",
     "apps.peers",
     "apps.migration",
+    "apps.jobs",
     "apps.taskqueue",
 ]
 

@@ -1,3 +1,4 @@
+import os
 import sys
 
 from django.conf import settings
@@ -47,12 +48,49 @@ def trio_child(*, host: str, port: int) -> ChildSpec:
     )
 
 
+def worker_child(*, concurrency: int) -> ChildSpec:
+    """A Celery worker for jobs (prefork: a job's process can die without taking the others)."""
+    return ChildSpec(
+        name="worker",
+        argv=[
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "mcp_platform",
+            "worker",
+            "--loglevel",
+            "INFO",
+            "--pool",
+            "prefork",
+            "--concurrency",
+            str(concurrency),
+            "--hostname",
+            f"jobs.{os.getpid()}@%h",
+            # No broadcast chatter: jobs coordinate through the database, not worker events.
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+        ],
+    )
+
+
 def platform_children(
-    *, host: str, port: int, workers: int, trio_port: int | None = None, trio: bool = True
+    *,
+    host: str,
+    port: int,
+    workers: int,
+    trio_port: int | None = None,
+    trio: bool = True,
+    worker_concurrency: int | None = None,
 ) -> list[ChildSpec]:
     """The processes of one node, in the order they are stopped: the web process first, so it
     drains its calls (including those bridged to Trio) while the Trio runtime still serves."""
     children = [web_child(host=host, port=port, workers=workers)]
+    if worker_concurrency is None:
+        worker_concurrency = settings.MCP_PLATFORM_WORKER_CONCURRENCY
+    if worker_concurrency > 0:  # stopped before Trio: its running jobs may call trio tools
+        children.append(worker_child(concurrency=worker_concurrency))
     if trio:
         trio_port = settings.MCP_PLATFORM_TRIO_PORT if trio_port is None else trio_port
         children.append(trio_child(host=host, port=trio_port))
@@ -73,9 +111,23 @@ class Command(BaseCommand):
             help="do not start the Trio runtime (calls routed "
             "to trio then fall back or fail as when it is down)",
         )
+        parser.add_argument(
+            "--worker-concurrency",
+            type=int,
+            default=settings.MCP_PLATFORM_WORKER_CONCURRENCY,
+            help="job processes of this node's Celery worker (0: start no worker)",
+        )
 
     def handle(
-        self, *args, host: str, port: int, workers: int, trio_port: int, no_trio: bool, **options
+        self,
+        *args,
+        host: str,
+        port: int,
+        workers: int,
+        trio_port: int,
+        no_trio: bool,
+        worker_concurrency: int,
+        **options,
     ) -> None:
         call_command("collectstatic", interactive=False, verbosity=0)
         self.stdout.write(
@@ -83,6 +135,11 @@ class Command(BaseCommand):
         )
         self.stdout.flush()
         children = platform_children(
-            host=host, port=port, workers=workers, trio_port=trio_port, trio=not no_trio
+            host=host,
+            port=port,
+            workers=workers,
+            trio_port=trio_port,
+            trio=not no_trio,
+            worker_concurrency=worker_concurrency,
         )
         Supervisor(children).run()

@@ -1,0 +1,326 @@
+"""Job operations: submit, cancel, and the worker's side (claim, heartbeat, progress, finish),
+plus the reaper that recovers jobs whose worker was lost.
+
+Every write a worker makes is fenced: it names the `fence` value its claim got and changes
+nothing once the job was claimed again, reaped or finished. That is what makes a job run at
+most once per claim, and a non-idempotent job at most once at all.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from datetime import timedelta
+from typing import Any
+
+from asgiref.sync import async_to_sync
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from apps.access.principals import SCOPE_ADMIN, SCOPE_CALL, Principal
+from apps.jobs.models import FINISHED, Job, JobStatus
+from apps.tools.call_service import CallRequest, prepare_call, retry_delay
+from mcp_platform.concurrency import run_blocking
+from mcp_platform.errors import ApiError
+
+logger = logging.getLogger(__name__)
+
+
+class JobNotFound(ApiError):
+    status_code = 404
+
+
+class JobConflict(ApiError):
+    status_code = 409
+
+
+# --- callers ---------------------------------------------------------------------------------
+
+
+def principal_for(job: Job) -> Principal:
+    """The caller who submitted `job`, as the call service expects it."""
+    return Principal(
+        name=job.caller,
+        kind=job.caller_kind,
+        scopes=frozenset(job.caller_scopes),
+        tool_patterns=tuple(job.caller_tool_patterns),
+    )
+
+
+def may_see(principal: Principal, job: Job) -> bool:
+    return principal.has_scope(SCOPE_ADMIN) or job.caller == principal.name
+
+
+def job_for(*, job_id: Any, principal: Principal) -> Job:
+    """The job, if `principal` may see it; raises JobNotFound (also for others' jobs)."""
+    job = Job.objects.filter(pk=job_id).first() if _is_uuid(job_id) else None
+    if job is None or not may_see(principal, job):
+        raise JobNotFound(f"Job '{job_id}' not found")
+    return job
+
+
+def _is_uuid(value: Any) -> bool:
+    import uuid
+
+    try:
+        uuid.UUID(str(value))
+    except ValueError:
+        return False
+    return True
+
+
+# --- submit ----------------------------------------------------------------------------------
+
+
+def create_job(*, request: CallRequest, arguments: dict[str, Any], ttl_seconds: int | None = None):
+    """Store a prepared call as a queued job and publish it once the transaction commits."""
+    tool, principal = request.tool, request.principal
+    retries = tool.max_retries if tool.idempotent_hint and tool.retry_policy != "none" else 0
+    job = Job.objects.create(
+        tool_name=tool.name,
+        arguments=arguments,
+        caller=principal.name,
+        caller_kind=principal.kind,
+        caller_scopes=sorted(principal.scopes),
+        caller_tool_patterns=list(principal.tool_patterns),
+        via=request.via,
+        priority=tool.priority,
+        idempotent=tool.idempotent_hint,
+        retry_policy=tool.retry_policy,
+        max_attempts=1 + retries,
+        ttl_seconds=ttl_seconds,
+    )
+    transaction.on_commit(lambda: publish(job))
+    return job
+
+
+def submit_job(
+    *,
+    tool_name: str,
+    arguments: Any,
+    principal: Principal,
+    via: str = "rest",
+    ttl_seconds: int | None = None,
+) -> Job:
+    """Check the call as the call service would (tool, scope, arguments) and queue it.
+
+    Raises ToolNotFound, CallDenied or InvalidArguments, like `call_tool`.
+    """
+    request = async_to_sync(prepare_call)(tool_name, arguments, principal, via, "")
+    return create_job(request=request, arguments=arguments or {}, ttl_seconds=ttl_seconds)
+
+
+async def asubmit_job(
+    *,
+    tool_name: str,
+    arguments: Any,
+    principal: Principal,
+    via: str = "mcp",
+    ttl_seconds: int | None = None,
+) -> Job:
+    """`submit_job` for async callers (the MCP endpoint)."""
+    request = await prepare_call(tool_name, arguments, principal, via, "")
+    return await run_blocking(
+        create_job, request=request, arguments=arguments or {}, ttl_seconds=ttl_seconds
+    )
+
+
+def publish(job: Job, *, countdown: float = 0.0) -> None:
+    """Send the job's message to the broker (the claim decides whether a delivery runs it)."""
+    from apps.jobs.tasks import run_job
+    from mcp_platform.celery import job_priority
+
+    try:
+        run_job.apply_async(
+            args=[str(job.pk)], priority=job_priority(job.priority), countdown=countdown or None
+        )
+    except Exception:  # the stale-queue sweep publishes it again
+        logger.exception("could not publish job %s; it will be published again later", job.pk)
+        return
+    Job.objects.filter(pk=job.pk).update(published_at=timezone.now())
+
+
+# --- cancel ----------------------------------------------------------------------------------
+
+
+def cancel_job(*, job: Job, principal: Principal) -> Job:
+    """Cancel a queued job at once; ask the worker of a running one to stop it (it does within
+    a fraction of a second). Raises JobConflict for a finished job."""
+    if not principal.has_scope(SCOPE_CALL):
+        raise JobNotFound(f"Job '{job.pk}' not found")
+    now = timezone.now()
+    who = principal.name[:200]
+    cancelled = Job.objects.filter(pk=job.pk, status=JobStatus.QUEUED).update(
+        status=JobStatus.CANCELLED,
+        cancel_requested_at=now,
+        cancel_requested_by=who,
+        finished_at=now,
+        fence=F("fence") + 1,
+        error=f"Cancelled by {who} before it started",
+    )
+    if not cancelled:
+        Job.objects.filter(pk=job.pk, status=JobStatus.RUNNING).update(
+            cancel_requested_at=now, cancel_requested_by=who
+        )
+    job.refresh_from_db()
+    if job.status in FINISHED and job.cancel_requested_at is None:
+        raise JobConflict(f"Job '{job.pk}' already {job.status}", status=job.status)
+    return job
+
+
+# --- the worker's side -----------------------------------------------------------------------
+
+
+def claim_job(*, job_id: str, worker: str) -> Job | None:
+    """Take a queued job for `worker`: None when it is not queued (another delivery has it, it
+    finished, or it was cancelled). The returned job carries the new fence."""
+    job = Job.objects.filter(pk=job_id).first() if _is_uuid(job_id) else None
+    if job is None:
+        logger.warning("job %s does not exist; its message is dropped", job_id)
+        return None
+    if job.status != JobStatus.QUEUED:
+        logger.info("job %s is %s; this delivery is dropped", job_id, job.status)
+        return None
+    now = timezone.now()
+    claimed = Job.objects.filter(pk=job.pk, status=JobStatus.QUEUED, fence=job.fence).update(
+        status=JobStatus.RUNNING,
+        fence=F("fence") + 1,
+        attempts=F("attempts") + 1,
+        worker=worker[:200],
+        heartbeat_at=now,
+        started_at=job.started_at or now,
+    )
+    if not claimed:
+        return None
+    job.refresh_from_db()
+    return job
+
+
+def renew_claim(*, job_id: Any, fence: int) -> tuple[bool, bool]:
+    """Heartbeat: (still ours, cancel requested)."""
+    renewed = Job.objects.filter(pk=job_id, fence=fence, status=JobStatus.RUNNING).update(
+        heartbeat_at=timezone.now()
+    )
+    if not renewed:
+        return False, False
+    return True, Job.objects.filter(pk=job_id, cancel_requested_at__isnull=False).exists()
+
+
+def cancel_requested(*, job_id: Any, fence: int) -> tuple[bool, bool]:
+    """(still ours, cancel requested), read without writing."""
+    row = Job.objects.filter(pk=job_id).values_list("fence", "status", "cancel_requested_at")
+    found = row.first()
+    if found is None:
+        return False, False
+    current, status, requested = found
+    return current == fence and status == JobStatus.RUNNING, requested is not None
+
+
+def record_progress(
+    *, job_id: Any, fence: int, progress: float, total: float | None, message: str | None
+) -> None:
+    Job.objects.filter(pk=job_id, fence=fence, status=JobStatus.RUNNING).update(
+        progress=progress, progress_total=total, progress_message=(message or "")[:500]
+    )
+
+
+def finish_job(
+    *,
+    job_id: Any,
+    fence: int,
+    status: str,
+    result: dict[str, Any] | None = None,
+    error: str = "",
+) -> bool:
+    """Record the outcome, if the claim is still ours; returns whether it was."""
+    return bool(
+        Job.objects.filter(pk=job_id, fence=fence, status=JobStatus.RUNNING).update(
+            status=status,
+            result=result,
+            error=error,
+            finished_at=timezone.now(),
+            heartbeat_at=None,
+        )
+    )
+
+
+# --- recovery --------------------------------------------------------------------------------
+
+
+def reap_lost_jobs(*, lease_seconds: float | None = None) -> dict[str, int]:
+    """Recover running jobs whose worker stopped heartbeating.
+
+    An idempotent job with attempts left under its tool's retry policy is queued again (after
+    the policy's delay) for any worker; any other is failed with the reason; a job whose
+    cancellation was requested is cancelled. Returns counts by what happened.
+    """
+    lease = settings.MCP_PLATFORM_JOB_LEASE_SECONDS if lease_seconds is None else lease_seconds
+    cutoff = timezone.now() - timedelta(seconds=lease)
+    counts = {"requeued": 0, "failed": 0, "cancelled": 0}
+    lost = Job.objects.filter(status=JobStatus.RUNNING, heartbeat_at__lt=cutoff)
+    for job in lost:
+        lost_since = job.heartbeat_at.isoformat(timespec="seconds")
+        what = f"The worker running this job ({job.worker or 'unknown'}) was lost"
+        what += f" on attempt {job.attempts} (no heartbeat since {lost_since})"
+        current = Job.objects.filter(pk=job.pk, fence=job.fence, status=JobStatus.RUNNING)
+        now = timezone.now()
+        if job.cancel_requested_at is not None:
+            if current.update(
+                status=JobStatus.CANCELLED,
+                fence=F("fence") + 1,
+                finished_at=now,
+                error=f"Cancelled by {job.cancel_requested_by}; {what[0].lower()}{what[1:]}",
+            ):
+                counts["cancelled"] += 1
+        elif job.idempotent and job.attempts < job.max_attempts:
+            with transaction.atomic():
+                requeued = current.update(
+                    status=JobStatus.QUEUED,
+                    fence=F("fence") + 1,
+                    heartbeat_at=None,
+                    error=f"{what}; retrying (the tool is idempotent)",
+                )
+                if requeued:
+                    delay = retry_delay(job.retry_policy, job.attempts)
+                    delay = 0.0 if math.isinf(delay) else delay
+                    transaction.on_commit(lambda job=job, d=delay: publish(job, countdown=d))
+                    counts["requeued"] += 1
+        else:
+            if job.idempotent:
+                why = (
+                    f"it was attempted {job.attempts} time(s), the most its tool's retry "
+                    "policy allows"
+                )
+            else:
+                why = (
+                    f"tool '{job.tool_name}' is not idempotent, so the job is not run again "
+                    "(the call may or may not have taken effect)"
+                )
+            if current.update(
+                status=JobStatus.FAILED,
+                fence=F("fence") + 1,
+                finished_at=now,
+                error=f"{what}; {why}",
+            ):
+                counts["failed"] += 1
+    if any(counts.values()):
+        logger.warning("reaped lost jobs: %s", counts)
+    return counts
+
+
+def republish_stale_queued(*, older_than_seconds: float = 120.0) -> int:
+    """Publish again the queued jobs whose message may have been lost with a worker (a message
+    it had reserved); a duplicate delivery is harmless, the claim takes only one."""
+    cutoff = timezone.now() - timedelta(seconds=older_than_seconds)
+    stale = list(
+        Job.objects.filter(status=JobStatus.QUEUED, published_at__lt=cutoff).order_by(
+            "-priority", "created_at"
+        )[:500]
+    )
+    never = Job.objects.filter(status=JobStatus.QUEUED, published_at__isnull=True)
+    stale += list(never.filter(created_at__lt=cutoff)[:500])
+    for job in stale:
+        publish(job)
+    return len(stale)
