@@ -31,6 +31,15 @@ mounts: dict[str, ASGIApp] = {}
 websocket_app: ASGIApp | None = None
 
 
+def _status_websockets() -> ASGIApp:
+    from apps.peers.routing import websocket_application
+
+    return websocket_application()
+
+
+websocket_app = _status_websockets()
+
+
 @contextlib.asynccontextmanager
 async def _call_log_lifespan():
     yield

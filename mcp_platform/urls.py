@@ -1,5 +1,5 @@
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path
 from django.views import defaults
 from ninja.openapi.docs import Redoc
 
@@ -33,6 +33,7 @@ handler500 = server_error
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("", include("apps.peers.urls")),
     path("api/v2/", v2_api.urls),
     path("redoc", redoc, name="redoc"),
     path("", legacy_api.urls),

@@ -25,10 +25,14 @@ class Peer(models.Model):
     source = models.CharField(max_length=10, choices=PeerSource.choices, default=PeerSource.MANUAL)
     # Admin intent.
     enabled = models.BooleanField(default=True, help_text="A disabled peer is never dialled.")
-    trusted = models.BooleanField(default=False, help_text="Only trusted peers may list and call tools.")
+    trusted = models.BooleanField(
+        default=False, help_text="Only trusted peers may list and call tools."
+    )
     note = models.CharField(max_length=300, blank=True)
     # Observed.
-    status = models.CharField(max_length=12, choices=PeerStatus.choices, default=PeerStatus.UNKNOWN, db_index=True)
+    status = models.CharField(
+        max_length=12, choices=PeerStatus.choices, default=PeerStatus.UNKNOWN, db_index=True
+    )
     last_seen = models.DateTimeField(null=True, blank=True)
     rtt_ms = models.FloatField(null=True, blank=True)
     last_error = models.TextField(blank=True)
@@ -68,7 +72,9 @@ class P2PSettings(models.Model):
     enable_mdns = models.BooleanField(default=False)
     enable_dht = models.BooleanField(default=False)
     enable_relay = models.BooleanField(default=False)
-    peer_ttl = models.PositiveIntegerField(default=3600, help_text="Seconds an unseen peer is kept.")
+    peer_ttl = models.PositiveIntegerField(
+        default=3600, help_text="Seconds an unseen peer is kept."
+    )
     max_connections = models.PositiveIntegerField(default=100)
     connection_timeout = models.FloatField(default=10.0)
     taskqueue_max_tasks = models.PositiveIntegerField(default=10000)
@@ -80,7 +86,27 @@ class P2PSettings(models.Model):
     class Meta:
         verbose_name = "P2P settings"
         verbose_name_plural = "P2P settings"
-        constraints = [models.CheckConstraint(condition=models.Q(pk=1), name="p2p_settings_singleton")]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(pk=1), name="p2p_settings_singleton")
+        ]
 
     def __str__(self) -> str:
         return "P2P settings"
+
+
+class PeerRttSample(models.Model):
+    """One round-trip time measured to a peer; the status pages chart the last hour of them."""
+
+    peer = models.ForeignKey(Peer, on_delete=models.CASCADE, related_name="rtt_samples")
+    rtt_ms = models.FloatField()
+    measured_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        ordering = ["measured_at"]
+        indexes = [models.Index(fields=["peer", "measured_at"], name="peer_rtt_recent")]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(rtt_ms__gte=0), name="peer_rtt_not_negative")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.peer_id}: {self.rtt_ms} ms at {self.measured_at:%H:%M:%S}"

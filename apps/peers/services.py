@@ -1,0 +1,133 @@
+"""Writes about peers: admin intent (trust, enable), RTT samples, and change announcements.
+
+How the status pages learn of a change (see `apps/peers/live.py`): every open page's websocket
+polls a cheap change marker in the database a few times a second (`Peer.updated_at`, the
+runtime heartbeat rows), so a write from any process shows within two seconds even on the
+embedded default, where the in-memory channel layer cannot cross processes. When `REDIS_URL` is
+set, `announce_peer_change` / `announce_runtime_change` also push through channels-redis at once.
+
+Conventions for the processes that keep peers current (the P2P engine in the Trio runtime):
+
+- Write observed fields with `.save()` (which sets `updated_at`), or, with `QuerySet.update()`,
+  set `updated_at=timezone.now()` yourself: the pages watch `updated_at`.
+- Record each measured round trip with `record_rtt(peer=..., rtt_ms=...)`: it keeps `rtt_ms`
+  on the row and a sample for the one-hour chart.
+- Tool calls to and from a peer are `ToolCall` rows whose `caller` names the peer:
+  `inbound_caller(peer_id)` ("peer:<peer id>") for a call the peer made to us, and
+  `outbound_caller(principal_name, peer_id)` ("<principal>->peer:<peer id>") for a call we
+  made to it. `apps.peers.selectors.recent_peer_calls` reads them back.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.db import transaction
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from apps.peers.models import Peer, PeerRttSample
+
+logger = logging.getLogger(__name__)
+
+RTT_HISTORY = timedelta(hours=1)
+# Group names on the channel layer; the websocket consumer joins them.
+PEERS_GROUP = "status.peers"
+RUNTIMES_GROUP = "status.runtimes"
+
+INBOUND_PREFIX = "peer:"
+OUTBOUND_MARK = "->peer:"
+
+
+def inbound_caller(peer_id: str) -> str:
+    """The `ToolCall.caller` of a call that `peer_id` made to this node."""
+    return f"{INBOUND_PREFIX}{peer_id}"
+
+
+def outbound_caller(principal_name: str, peer_id: str) -> str:
+    """The `ToolCall.caller` of a call that `principal_name` made, through us, to `peer_id`."""
+    return f"{principal_name}{OUTBOUND_MARK}{peer_id}"[-200:]
+
+
+def record_rtt(*, peer: Peer, rtt_ms: float, measured_at: datetime | None = None) -> PeerRttSample:
+    """Store one measured round trip to `peer`: a chart sample, and the row's current `rtt_ms`.
+
+    Samples older than an hour are pruned here, so the table stays about
+    (peers x samples per hour) rows. Raises ValueError for a negative RTT.
+    """
+    if rtt_ms < 0:
+        raise ValueError(f"rtt_ms must not be negative, got {rtt_ms}")
+    now = timezone.now()
+    measured_at = measured_at or now
+    with transaction.atomic():
+        sample = PeerRttSample.objects.create(peer=peer, rtt_ms=rtt_ms, measured_at=measured_at)
+        PeerRttSample.objects.filter(peer=peer, measured_at__lt=now - RTT_HISTORY).delete()
+        Peer.objects.filter(pk=peer.pk).update(rtt_ms=rtt_ms, updated_at=now)
+    peer.rtt_ms = rtt_ms
+    peer.updated_at = now
+    return sample
+
+
+def set_peer_intent(
+    *, peers: QuerySet[Peer] | Iterable[Peer], actor: Any = None, **intent: bool
+) -> int:
+    """Set the admin intent (`trusted` and/or `enabled`) of `peers`; returns how many changed.
+
+    Raises ValueError for any other field: observed fields belong to the P2P engine.
+    """
+    unknown = set(intent) - {"trusted", "enabled"}
+    if unknown or not intent:
+        raise ValueError(f"only trusted and enabled are admin intent, got {sorted(intent)}")
+    if not isinstance(peers, QuerySet):
+        peers = Peer.objects.filter(pk__in=[p.pk for p in peers])
+    changed = peers.exclude(**intent).update(**intent, updated_at=timezone.now())
+    if changed:
+        logger.info("peer intent %s set on %d peer(s) by %s", intent, changed, actor or "system")
+        transaction.on_commit(announce_peer_change)
+    return changed
+
+
+def announce_peer_change(peer_ids: Iterable[str] = ()) -> None:
+    """Tell open status pages, now, that peers changed (any process may call this).
+
+    Best effort: pages also poll the database, so a lost announcement only costs latency.
+    Without Redis the announcement reaches pages served by this process only. From Trio code,
+    call it through `trio.to_thread.run_sync` (it blocks briefly on the channel layer).
+    """
+    _announce(PEERS_GROUP, {"peer_ids": list(peer_ids)})
+
+
+def announce_runtime_change() -> None:
+    """Tell open /runtimes/ pages, now, that a runtime instance changed (heartbeat, restart)."""
+    _announce(RUNTIMES_GROUP, {})
+
+
+def _announce(group: str, payload: dict) -> None:
+    import asyncio
+
+    from asgiref.sync import async_to_sync
+    from channels.layers import get_channel_layer
+
+    layer = get_channel_layer()
+    if layer is None:
+        return
+    message = {"type": "status.changed", **payload}
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        loop = None
+    try:
+        if loop is not None:  # called from async code: send without blocking the loop
+            task = loop.create_task(layer.group_send(group, message))
+            _pending.add(task)
+            task.add_done_callback(_pending.discard)
+        else:
+            async_to_sync(layer.group_send)(group, message)
+    except Exception:  # the pages' polling is the safety net; never fail the writer
+        logger.warning("could not announce a change to %s", group, exc_info=True)
+
+
+_pending: set = set()  # keeps fire-and-forget announcement tasks alive until they finish
