@@ -27,7 +27,15 @@ run: install
 	$(BIN)/python manage.py ensure_admin && \
 	exec $(BIN)/python manage.py runplatform
 
-test: install
+# The browser tests drive Debian's Chromium (no browser download at test time); installed once.
+CHROMIUM := /usr/bin/chromium
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+$(CHROMIUM):
+	$(SUDO) apt-get update -qq
+	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
+
+test: install $(CHROMIUM)
 	$(BIN)/python -m pytest
 
 bench: install
