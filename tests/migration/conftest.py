@@ -6,10 +6,15 @@ from pathlib import Path
 
 import pytest
 
+from apps.migration.shim import SHIM_MARK
 from apps.peers.models import BootstrapNode, P2PSettings
 from apps.routing.models import RoutingRule, RoutingVersion, RuntimeSettings
+from apps.tools import registry
+from apps.tools.discovery import discover_tools
 from apps.tools.models import Tool
+from apps.tools.services import sync_tools
 
+LEGACY_PACKAGE = "tests.migration.legacy_tools"
 SAMPLES = Path(__file__).parent / "samples"
 
 # name → category: one tool per legacy family, and tools of two legacy categories.
@@ -48,3 +53,16 @@ def snapshot() -> dict:
         "bootstrap": list(BootstrapNode.objects.order_by("id").values()),
         "p2p": list(P2PSettings.objects.values()),
     }
+
+
+@pytest.fixture
+def legacy_tools(settings):
+    """The sample legacy package registered the way an operator does it: by the setting.
+    (Request a database fixture first.)"""
+    settings.MCP_PLATFORM_LEGACY_TOOL_MODULES = [LEGACY_PACKAGE]
+    discover_tools()
+    sync_tools()
+    yield
+    for name, spec in registry.all_specs().items():
+        if getattr(spec.func, SHIM_MARK, False):
+            registry.unregister(name)
