@@ -22,10 +22,21 @@ def require_service(name: str, reason: str) -> None:
     pytest.skip(f"{name} not available: {reason}")
 
 
+BUILTIN_TOOLS_MODULE = "apps.tools.tools"
+
+
 @pytest.fixture
 def catalogue(db):
-    """The built-in tools, synced into the database."""
-    sync_tools()
+    """The built-in tools of apps/tools/tools.py (only those: other tests register more), synced."""
+    from apps.tools import registry
+
+    sync_tools(
+        specs={
+            name: spec
+            for name, spec in registry.all_specs().items()
+            if spec.func.__module__ == BUILTIN_TOOLS_MODULE
+        }
+    )
 
 
 @pytest.fixture
@@ -36,7 +47,9 @@ def admin_user(db, django_user_model):
 @pytest.fixture
 def make_token(db):
     def make(scopes=("tools:read", "tools:call"), allowed_tools: str = "", **kwargs) -> str:
-        _, secret = create_api_token(name="test", scopes=list(scopes), allowed_tools=allowed_tools, **kwargs)
+        _, secret = create_api_token(
+            name="test", scopes=list(scopes), allowed_tools=allowed_tools, **kwargs
+        )
         return secret
 
     return make
