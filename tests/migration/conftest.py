@@ -22,9 +22,9 @@ LEGACY_TOOLS = {
     "load_dataset": "dataset",
     "execute_workflow": "dataset",  # not of the workflow family: families are anchored
     "ipfs_pin": "ipfs",
-    "peer_list": "p2p",
-    "workflow_status": "p2p",
-    "p2p_taskqueue_submit": "p2p",
+    "peer_legacy_probe": "p2p",
+    "workflow_legacy_status": "p2p",
+    "taskqueue_legacy_submit": "p2p",
 }
 
 

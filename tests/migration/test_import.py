@@ -57,7 +57,7 @@ def test_single_runtime_file_sets_timeout_and_enables_only_listed_categories(too
     assert runtime().default_tool_timeout == 120
     assert enabled("load_dataset") and enabled("ipfs_pin") and enabled("execute_workflow")
     assert not enabled("echo")  # category builtin is not listed
-    assert not enabled("peer_list")  # nor is p2p
+    assert not enabled("peer_legacy_probe")  # nor is p2p
     ignored = {item["source"]["path"] for item in result.run.plan["ignored"]}
     assert {"server.reload", "server.transport", "tools.ipfs", "ipfs_kit.integration"} <= ignored
     env = {item["variable"]: item["value"] for item in result.run.plan["environment"]}
@@ -93,7 +93,7 @@ def test_intermediate_file_reports_ports_as_environment_settings(tools):
 
 def test_target_file_sets_runtime_p2p_bootstrap_and_tool_families(tools):
     Tool.objects.filter(name="load_dataset").update(enabled=False)
-    Tool.objects.filter(name="peer_list").update(enabled=False)
+    Tool.objects.filter(name="peer_legacy_probe").update(enabled=False)
 
     result = run_import("target.yaml")
 
@@ -111,8 +111,8 @@ def test_target_file_sets_runtime_p2p_bootstrap_and_tool_families(tools):
     assert (peers.peer_ttl, peers.taskqueue_max_tasks, peers.task_timeout) == (1800, 500, 120.0)
     assert (peers.workflow_max, peers.workflow_timeout) == (20, 900.0)
     assert set(BootstrapNode.objects.values_list("multiaddr", flat=True)) == {NODE_A, NODE_B}
-    assert enabled("peer_list") and enabled("workflow_status")
-    assert not enabled("p2p_taskqueue_submit")  # enable_taskqueue_tools: false
+    assert enabled("peer_legacy_probe") and enabled("workflow_legacy_status")
+    assert not enabled("taskqueue_legacy_submit")  # enable_taskqueue_tools: false
     assert not enabled("load_dataset")  # no category list: other tools are left alone
     assert enabled("echo")
     ignored = {item["source"]["path"] for item in result.run.plan["ignored"]}
@@ -138,8 +138,8 @@ def test_runtimes_variant_file_sets_everything_it_names(tools):
     assert (peers.max_connections, peers.connection_timeout) == (64, 15.0)
     assert list(BootstrapNode.objects.values_list("multiaddr", flat=True)) == [NODE_C]
     assert enabled("echo") and enabled("load_dataset")  # enabled_categories: [all]
-    assert not enabled("p2p_taskqueue_submit")  # task_queue.enabled: false wins over [all]
-    assert enabled("workflow_status")
+    assert not enabled("taskqueue_legacy_submit")  # task_queue.enabled: false wins over [all]
+    assert enabled("workflow_legacy_status")
 
 
 def test_applying_bumps_the_routing_version_once_in_the_same_transaction(tools):
@@ -156,8 +156,8 @@ def test_the_plan_is_a_readable_diff_naming_the_key_and_line(tools):
     assert "+ default_runtime: trio" in text
     assert "← runtime.prefer_trio (line 19)" in text
     assert f"+ {NODE_A}: enabled (new)" in text
-    assert "  - p2p_taskqueue_submit: enabled" in text
-    assert "  + p2p_taskqueue_submit: disabled (category p2p)" in text
+    assert "  - taskqueue_legacy_submit: enabled" in text
+    assert "  + taskqueue_legacy_submit: disabled (category p2p)" in text
     assert "Ignored keys" in text and "server.fastapi.workers (line 8)" in text
 
 
