@@ -236,3 +236,123 @@ class TrioRuntimeProcess:
         except subprocess.TimeoutExpired:
             os.killpg(self.process.pid, signal.SIGKILL)
             return self.process.wait()
+
+
+class NodeCluster:
+    """Several platform nodes on loopback, each with its own data directory, database (an
+    SQLite file, or a database created on the test's PostgreSQL server) and libp2p identity,
+    made before the nodes start so each node's setup can name the others' peer ids."""
+
+    def __init__(
+        self, base_dir: Path, names: tuple[str, ...], *, env: dict[str, str] | None = None
+    ):
+        from libp2p.peer.id import ID
+
+        from trio_runtime.p2p.identity import load_or_create_identity
+
+        self.base_dir = base_dir
+        self.vendor = connection.vendor
+        self.nodes: dict[str, PlatformProcess] = {}
+        self.peer_ids: dict[str, str] = {}
+        self.tokens: dict[str, str] = {}
+        for name in names:
+            data_dir = base_dir / name
+            data_dir.mkdir(parents=True, exist_ok=True)
+            key_pair = load_or_create_identity(data_dir)
+            self.peer_ids[name] = str(ID.from_pubkey(key_pair.public_key))
+            node_env = {"DATABASE_URL": self._create_database(name), **(env or {})}
+            self.nodes[name] = PlatformProcess(data_dir, env=node_env)
+
+    def _database_name(self, name: str) -> str:
+        return f"{connection.settings_dict['NAME']}_node_{name}"[:63]
+
+    def _admin_connection(self):
+        import psycopg
+
+        s = connection.settings_dict
+        return psycopg.connect(
+            host=s.get("HOST") or "127.0.0.1",
+            port=s.get("PORT") or 5432,
+            user=s.get("USER") or "postgres",
+            password=s.get("PASSWORD") or None,
+            dbname="postgres",
+            autocommit=True,
+        )
+
+    def _create_database(self, name: str) -> str:
+        if self.vendor == "sqlite":
+            return f"sqlite:///{self.base_dir / name / 'db.sqlite3'}"
+        database = self._database_name(name)
+        with self._admin_connection() as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+            admin.execute(f'CREATE DATABASE "{database}"')
+        url = test_database_url()
+        return url.rsplit("/", 1)[0] + f"/{database}"
+
+    def node(self, name: str) -> PlatformProcess:
+        return self.nodes[name]
+
+    def manage_script(self, name: str, code: str, *, timeout: float = 120) -> str:
+        """Run Python `code` in `manage.py shell` with the node's environment; its stdout."""
+        done = subprocess.run(
+            [sys.executable, "manage.py", "shell", "-c", code],
+            cwd=REPO,
+            env=self.nodes[name].env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+        if done.returncode != 0:
+            raise AssertionError(f"setup of node {name} failed:\n{done.stdout}\n{done.stderr}")
+        return done.stdout
+
+    def prepare(self, setup: dict[str, str]) -> None:
+        """Migrate each node's database, sync its tools, make an API token, then run the
+        node's extra `setup` code; all nodes in parallel."""
+        preamble = (
+            "from django.core.management import call_command\n"
+            "call_command('migrate', verbosity=0)\n"
+            "call_command('sync_tools', verbosity=0)\n"
+            "from apps.access.services import create_api_token\n"
+            "_, secret = create_api_token(name='cluster', scopes=['tools:read', 'tools:call', 'admin'])\n"
+            "print('TOKEN=' + secret)\n"
+        )
+        outputs: dict[str, str] = {}
+        errors: list[BaseException] = []
+
+        def run(name: str) -> None:
+            try:
+                outputs[name] = self.manage_script(name, preamble + setup.get(name, ""))
+            except BaseException as exc:
+                errors.append(exc)
+
+        threads = [threading.Thread(target=run, args=(n,)) for n in self.nodes]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        if errors:
+            raise errors[0]
+        for name, output in outputs.items():
+            self.tokens[name] = next(
+                line.split("=", 1)[1] for line in output.splitlines() if line.startswith("TOKEN=")
+            )
+
+    def start(self, timeout: float = 90) -> None:
+        for node in self.nodes.values():
+            node.start(wait=False)
+        for node in self.nodes.values():
+            node.wait_healthy(timeout=timeout)
+
+    def stop(self) -> None:
+        threads = [threading.Thread(target=node.stop) for node in self.nodes.values()]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        if self.vendor != "sqlite":
+            with self._admin_connection() as admin:
+                for name in self.nodes:
+                    admin.execute(
+                        f'DROP DATABASE IF EXISTS "{self._database_name(name)}" WITH (FORCE)'
+                    )

@@ -5,6 +5,7 @@
     │   ├── heartbeat writer               RuntimeInstance row every interval
     │   ├── routing reloader: poll         safety net for missed announcements
     │   ├── routing reloader: redis        when REDIS_URL is set
+    │   ├── P2P (p2p/service.py)           libp2p host + peer manager, task-queue workers
     │   └── extra services                 (libp2p host, peer prober, queue workers, ...)
     └── serving (nursery)
         ├── HTTP server (Hypercorn, trio)  /health, /internal/bridge/call, /internal/control/*
@@ -29,6 +30,7 @@ from hypercorn.trio import serve as hypercorn_serve
 
 from trio_runtime import heartbeat
 from trio_runtime.app import build_app
+from trio_runtime.p2p.service import run_p2p
 from trio_runtime.reloader import RoutingReloader
 from trio_runtime.state import RuntimeState
 
@@ -94,6 +96,7 @@ async def serve_runtime(config: RuntimeConfig) -> None:
                 services.start_soon(partial(reloader.poll, interval=config.poll_seconds))
                 if config.redis_url:
                     services.start_soon(reloader.listen_redis, config.redis_url)
+                services.start_soon(run_p2p, state, reloader)
                 for service in extra_services:
                     services.start_soon(service, state, reloader)
                 async with trio.open_nursery() as serving:

@@ -158,3 +158,48 @@ def workflow_dependencies(workflow: Workflow) -> dict[str, Any]:
         "roots": [s.step_id for s in steps if not s.depends_on],
         "leaves": [sid for sid, deps in dependents.items() if not deps],
     }
+
+
+def p2p_status() -> dict[str, Any]:
+    """This node's P2P identity as its Trio runtime's heartbeat reports it (web side)."""
+    from apps.routing.selectors import live_instance
+
+    instance = live_instance("trio")
+    if instance is None or not instance.peer_id:
+        return {"status": "disabled", "peer_id": None, "multiaddrs": [], "started": None}
+    return {
+        "status": "active",
+        "peer_id": instance.peer_id,
+        "multiaddrs": [
+            a if "/p2p/" in a else f"{a}/p2p/{instance.peer_id}" for a in instance.listen_addrs
+        ],
+        "started": _iso(instance.started_at),
+    }
+
+
+def legacy_peers() -> dict[str, Any]:
+    """`GET /mcp/p2p/peers`: the node and the peers it observes."""
+    from apps.peers.models import Peer, PeerStatus
+
+    node = p2p_status()
+    peers = list(Peer.objects.filter(enabled=True).order_by("peer_id"))
+    return {
+        "peer_id": node["peer_id"],
+        "multiaddrs": node["multiaddrs"],
+        "protocol": "/mcp+p2p/1.0.0",
+        "started": node["started"],
+        "status": node["status"],
+        "connected_peers": sum(p.status == PeerStatus.CONNECTED for p in peers),
+        "peers": [
+            {
+                "peer_id": p.peer_id,
+                "protocols": ["/mcp+p2p/1.0.0"] if p.status == PeerStatus.CONNECTED else [],
+                "status": p.status,
+                "last_seen": _iso(p.last_seen),
+                "latency_ms": p.rtt_ms,
+                "addresses": p.addresses,
+                "trusted": p.trusted,
+            }
+            for p in peers
+        ],
+    }

@@ -147,6 +147,13 @@ async def mcp_tools_call(request: HttpRequest):
     return {"jsonrpc": "2.0", "result": result.to_mcp()}
 
 
+def _p2p_status() -> dict:
+    from apps.taskqueue.selectors import p2p_status
+
+    node = p2p_status()
+    return {"status": node["status"], "peer_id": node["peer_id"], "multiaddrs": node["multiaddrs"]}
+
+
 @legacy_router.get("/mcp/discover")
 def mcp_discover(request: HttpRequest):
     principal: Principal = request.auth
@@ -157,7 +164,7 @@ def mcp_discover(request: HttpRequest):
         "version": health.version(),
         "protocol": "mcp",
         "tools": [tool.name for tool in tools],
-        "p2p": {"status": "disabled", "peer_id": None},
+        "p2p": _p2p_status(),
         "endpoints": {
             "jsonrpc": "/mcp",
             "health": "/health",

@@ -1,0 +1,130 @@
+"""A module-scoped cluster of three real platform nodes (A, B, C) on loopback, each with its own
+database and Trio runtime, and helpers to call their tools over REST.
+
+Trust: A and B trust each other; C trusts A and B; nobody trusts C. Each node has the other
+two as bootstrap nodes, so they connect as soon as they start.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.harness import NodeCluster, wait_until
+
+NAMES = ("a", "b", "c")
+TRUSTS = {"a": ("b",), "b": ("a",), "c": ("a", "b")}
+NODE_ENV = {
+    "REDIS_URL": "",  # each node on its own: no shared pub/sub, cache or broker
+    "MCP_PLATFORM_TOOL_MODULES": "tests.tool_fixtures",
+    "MCP_PLATFORM_P2P_PROBE_SECONDS": "1",
+    "MCP_PLATFORM_TASKQUEUE_REAP_SECONDS": "0.5",
+}
+
+
+def _setup_code(cluster: NodeCluster, name: str) -> str:
+    lines = ["from apps.peers.models import Peer, BootstrapNode"]
+    for other in NAMES:
+        if other == name:
+            continue
+        peer_id = cluster.peer_ids[other]
+        listen = cluster.node(other).env["MCP_PLATFORM_P2P_LISTEN"]
+        lines.append(
+            f"Peer.objects.create(peer_id={peer_id!r}, trusted={other in TRUSTS[name]!r}, "
+            f"source='bootstrap', addresses=[{listen!r}])"
+        )
+        lines.append(f"BootstrapNode.objects.create(multiaddr={listen + '/p2p/' + peer_id!r})")
+    return "\n".join(lines) + "\n"
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory) -> Any:
+    nodes = NodeCluster(tmp_path_factory.mktemp("cluster"), NAMES, env=NODE_ENV)
+    try:
+        nodes.prepare({name: _setup_code(nodes, name) for name in NAMES})
+        nodes.start()
+        yield nodes
+    finally:
+        nodes.stop()
+
+
+def call(
+    cluster: NodeCluster,
+    name: str,
+    tool: str,
+    arguments: dict | None = None,
+    *,
+    timeout: float = 60,
+) -> dict:
+    """The MCP result of `tool` called on node `name` (over its legacy REST `/mcp/tools/call`)."""
+    response = httpx.post(
+        f"{cluster.node(name).url}/mcp/tools/call",
+        json={"name": tool, "arguments": arguments or {}},
+        headers={"Authorization": f"Bearer {cluster.tokens[name]}"},
+        timeout=timeout,
+    )
+    assert response.status_code == 200, response.text
+    return response.json()["result"]
+
+
+def ok(cluster: NodeCluster, name: str, tool: str, arguments: dict | None = None, **kw) -> dict:
+    result = call(cluster, name, tool, arguments, **kw)
+    assert not result["isError"], result
+    return result["structuredContent"]
+
+
+def rest(cluster: NodeCluster, name: str, method: str, path: str, **kwargs) -> httpx.Response:
+    return httpx.request(
+        method,
+        f"{cluster.node(name).url}{path}",
+        headers={"Authorization": f"Bearer {cluster.tokens[name]}"},
+        timeout=60,
+        **kwargs,
+    )
+
+
+def wait_connected(
+    cluster: NodeCluster, name: str, others: tuple[str, ...], timeout: float = 45
+) -> dict:
+    wanted = {cluster.peer_ids[o] for o in others}
+
+    def connected():
+        listing = ok(cluster, name, "p2p_peer_list")
+        rows = {p["peer_id"]: p for p in listing["peers"]}
+        if wanted <= set(listing["connected"]) and all(
+            rows.get(p, {}).get("status") == "connected" for p in wanted
+        ):
+            return listing
+        return None
+
+    return wait_until(
+        connected, timeout=timeout, interval=0.3, what=f"{name} connected to {others}"
+    )
+
+
+def wait_task(cluster: NodeCluster, name: str, task_id: str, timeout: float = 60) -> dict:
+    return wait_until(
+        lambda: (
+            (t := ok(cluster, name, "p2p_taskqueue_get", {"task_id": task_id}))["status"]
+            in ("succeeded", "dead", "cancelled")
+            and t
+        ),
+        timeout=timeout,
+        interval=0.2,
+        what=f"task {task_id} on {name} to finish",
+    )
+
+
+def wait_workflow(cluster: NodeCluster, name: str, workflow_id: str, timeout: float = 60) -> dict:
+    return wait_until(
+        lambda: (
+            (w := ok(cluster, name, "p2p_workflow_status", {"workflow_id": workflow_id}))["status"]
+            != "running"
+            and w
+        ),
+        timeout=timeout,
+        interval=0.2,
+        what=f"workflow {workflow_id} on {name} to finish",
+    )

@@ -1,0 +1,95 @@
+"""The P2P part of the Trio runtime's nursery tree:
+
+    run_p2p
+    ├── libp2p host (P2PNode.run)      unless P2P is disabled in the P2P settings
+    └── task-queue workers + reaper    tasks for other peers go over the host
+
+The node's peer id and listen addresses go into the runtime's heartbeat; a routing change
+(which the reloader hears of at once) makes the node re-read its bootstrap nodes and peers.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+import trio
+from django.conf import settings
+
+from apps.taskqueue.models import Task
+from trio_runtime.p2p import observations
+from trio_runtime.p2p.identity import load_or_create_identity
+from trio_runtime.p2p.node import P2PNode, P2PUnavailable, current_node
+from trio_runtime.p2p.workers import (
+    WorkerConfig,
+    WorkerPool,
+    execute_locally,
+    result_value,
+    run_pool,
+)
+
+logger = logging.getLogger(__name__)
+
+
+def _env_float(name: str, default: float) -> float:
+    return float(os.environ.get(name, default))
+
+
+async def execute_task(task: Task) -> tuple[bool, Any]:
+    """Run a task here, or on its target peer over `/mcp+p2p/1.0.0`."""
+    if not task.target_peer:
+        return await execute_locally(task)
+    try:
+        node = current_node()
+    except P2PUnavailable as exc:
+        return False, str(exc)
+    from trio_runtime.p2p.node import PeerUnreachable, RemoteError
+
+    try:
+        result = await node.call_tool(
+            task.target_peer, task.tool_name, task.arguments, timeout=task.lease_seconds * 10
+        )
+    except (RemoteError, PeerUnreachable, ValueError, trio.TooSlowError) as exc:
+        return False, f"on peer {task.target_peer}: {type(exc).__name__}: {exc}"
+    if result.get("isError"):
+        return False, f"on peer {task.target_peer}: {result_value(result)}"
+    return True, result_value(result)
+
+
+async def run_p2p(state: Any, reloader: Any) -> None:
+    """The libp2p host and the task-queue workers, until cancelled."""
+    config = await trio.to_thread.run_sync(observations.load_config)
+    node: P2PNode | None = None
+    async with trio.open_nursery() as nursery:
+        if config.enabled:
+            key_pair = await trio.to_thread.run_sync(load_or_create_identity, settings.DATA_DIR)
+            node = P2PNode(
+                key_pair=key_pair,
+                listen_addr=settings.MCP_PLATFORM_P2P_LISTEN,
+                config=config,
+                probe_seconds=_env_float("MCP_PLATFORM_P2P_PROBE_SECONDS", 5.0),
+            )
+            try:
+                await nursery.start(node.run)
+            except Exception:
+                logger.exception("the libp2p host failed to start; P2P is off on this node")
+                node = None
+            else:
+                state.peer_id = node.peer_id
+                state.listen_addrs = node.info.listen_addrs if node.info else []
+                reloader.on_change(lambda table: node.wake())
+        else:
+            logger.info("P2P is disabled in the P2P settings: no libp2p host")
+        pool = WorkerPool(
+            WorkerConfig(
+                prefix="trio",
+                concurrency=int(os.environ.get("MCP_PLATFORM_TASKQUEUE_WORKERS", "4")),
+                queues=tuple(os.environ.get("MCP_PLATFORM_TASKQUEUE_QUEUES", "default").split(",")),
+                reap_seconds=_env_float("MCP_PLATFORM_TASKQUEUE_REAP_SECONDS", 1.0),
+                remote=node is not None,
+                peer_id=lambda: node.peer_id if node else "",
+            ),
+            execute_task,
+        )
+        nursery.start_soon(run_pool, pool)

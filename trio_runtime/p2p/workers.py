@@ -1,0 +1,253 @@
+"""Task-queue workers: claim a task (lease + fencing token), run its tool here or on its target
+peer, renew the lease while it runs, and report with the token. Plus the reaper that requeues
+expired leases, and the worker heartbeat.
+
+    run_workers
+    ├── worker x N          claim → execute (lease renewer beside it) → complete / fail
+    ├── reaper              requeue expired leases, every interval
+    └── heartbeat           Worker rows of this process
+
+A worker that is cancelled (the runtime stopping) gives its task back at once; one that dies
+leaves it to the reaper when its lease expires. A worker that lost its lease still finishes
+its tool, but its report carries a stale token and is rejected: the task completes once.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import trio
+from django.db import close_old_connections
+
+from apps.access.principals import SCOPE_CALL, SCOPE_READ, Principal
+from apps.taskqueue import services
+from apps.taskqueue.models import Task
+from apps.tools.call_service import CallError, call_tool
+
+logger = logging.getLogger(__name__)
+
+Executor = Callable[[Task], Awaitable[tuple[bool, Any]]]
+
+
+@dataclass
+class WorkerConfig:
+    prefix: str
+    kind: str = "runtime"
+    concurrency: int = 4
+    queues: tuple[str, ...] = ("default",)
+    poll_seconds: float = 0.2
+    reap_seconds: float = 1.0
+    heartbeat_seconds: float = 2.0
+    remote: bool = True  # can run tasks on other peers (needs the libp2p host)
+    peer_id: Callable[[], str] = field(default=lambda: "")
+
+
+def task_principal(task: Task) -> Principal:
+    """Whom a queued task runs as: the queue, on behalf of its submitter."""
+    return Principal(
+        name=f"taskqueue:{task.submitted_by or 'anonymous'}"[:200],
+        kind="system",
+        scopes=frozenset({SCOPE_READ, SCOPE_CALL}),
+    )
+
+
+def result_value(mcp_result: dict[str, Any]) -> Any:
+    """What a task stores from an MCP result: its structured content, else its text."""
+    structured = mcp_result.get("structuredContent")
+    if structured is not None:
+        return structured
+    return "\n".join(
+        b.get("text", "") for b in mcp_result.get("content", []) if b.get("type") == "text"
+    )
+
+
+async def execute_locally(task: Task) -> tuple[bool, Any]:
+    """Run the task's tool through the call service; (ok, result value or error text)."""
+    try:
+        result = await call_tool(
+            task.tool_name,
+            task.arguments,
+            task_principal(task),
+            "taskqueue",
+            request_id=f"task-{task.pk}-{task.fencing_token}",
+        )
+    except CallError as exc:
+        return False, exc.message
+    mcp = result.to_mcp()
+    return (not result.is_error), (result.text if result.is_error else result_value(mcp))
+
+
+def _sync(func: Callable[..., Any], /, **kwargs: Any) -> Callable[[], Any]:
+    def run() -> Any:
+        close_old_connections()
+        return func(**kwargs)
+
+    return run
+
+
+class WorkerPool:
+    def __init__(self, config: WorkerConfig, executor: Executor) -> None:
+        self.config = config
+        self.executor = executor
+        self.hostname = socket.gethostname()
+        self.started_at = datetime.now(UTC)
+        self.current: dict[str, str] = {}
+        self._work = trio.Event()
+
+    def worker_id(self, n: int) -> str:
+        return f"{self.config.prefix}@{self.hostname}:{os.getpid()}/{n}"
+
+    def nudge(self) -> None:
+        """New work was submitted here: look now instead of at the next poll."""
+        self._work.set()
+
+    async def run(self) -> None:
+        await trio.to_thread.run_sync(_resume_workflows)
+        async with trio.open_nursery() as nursery:
+            for n in range(self.config.concurrency):
+                nursery.start_soon(self._work_loop, self.worker_id(n))
+            nursery.start_soon(self._reap_loop)
+            nursery.start_soon(self._heartbeat_loop)
+
+    async def _work_loop(self, worker_id: str) -> None:
+        while True:
+            try:
+                claim = await trio.to_thread.run_sync(
+                    _sync(
+                        services.claim_task,
+                        worker_id=worker_id,
+                        queues=self.config.queues,
+                        remote=self.config.remote,
+                    )
+                )
+            except Exception:
+                logger.exception("claiming a task failed")
+                claim = None
+            if claim is None:
+                with trio.move_on_after(self.config.poll_seconds):
+                    await self._work.wait()
+                self._work = trio.Event()
+                continue
+            self.current[worker_id] = str(claim.task.pk)
+            try:
+                await self._execute(claim)
+            finally:
+                self.current.pop(worker_id, None)
+
+    async def _execute(self, claim: services.Claim) -> None:
+        task, token = claim.task, claim.token
+        try:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(self._renew_lease, task, token)
+                ok, value = await self.executor(task)
+                nursery.cancel_scope.cancel()
+        except trio.Cancelled:
+            with trio.CancelScope(shield=True):
+                await trio.to_thread.run_sync(
+                    _sync(services.release_task, task_id=task.pk, token=token)
+                )
+            raise
+        except Exception as exc:
+            logger.exception("task %s raised", task.pk)
+            ok, value = False, f"{type(exc).__name__}: {exc}"
+        try:
+            if ok:
+                await trio.to_thread.run_sync(
+                    _sync(services.complete_task, task_id=task.pk, token=token, result=value)
+                )
+            else:
+                await trio.to_thread.run_sync(
+                    _sync(services.fail_task, task_id=task.pk, token=token, error=str(value))
+                )
+        except services.StaleToken as exc:
+            logger.warning("%s", exc)
+        except Exception:
+            logger.exception("reporting task %s failed; its lease will expire", task.pk)
+
+    async def _renew_lease(self, task: Task, token: int) -> None:
+        interval = max(task.lease_seconds / 3, 0.05)
+        while True:
+            await trio.sleep(interval)
+            try:
+                renewed = await trio.to_thread.run_sync(
+                    _sync(services.renew_lease, task_id=task.pk, token=token)
+                )
+            except Exception:
+                logger.exception("renewing the lease of task %s failed", task.pk)
+                continue
+            if not renewed:
+                # Fenced out (lease expired or cancelled): keep the tool running to its end,
+                # but its report will be rejected.
+                logger.warning("task %s: lease lost (token %s)", task.pk, token)
+                return
+
+    async def _reap_loop(self) -> None:
+        while True:
+            try:
+                reaped = await trio.to_thread.run_sync(_sync(services.reap_expired_leases))
+                if reaped:
+                    self.nudge()
+            except Exception:
+                logger.exception("reaping expired leases failed")
+            await trio.sleep(self.config.reap_seconds)
+
+    async def _heartbeat_loop(self) -> None:
+        try:
+            while True:
+                await self._beat(stopped=False)
+                await trio.sleep(self.config.heartbeat_seconds)
+        finally:
+            with trio.CancelScope(shield=True), trio.move_on_after(2):
+                await self._beat(stopped=True)
+
+    async def _beat(self, *, stopped: bool) -> None:
+        for n in range(self.config.concurrency):
+            worker_id = self.worker_id(n)
+            try:
+                await trio.to_thread.run_sync(
+                    _sync(
+                        services.record_worker,
+                        worker_id=worker_id,
+                        kind=self.config.kind,
+                        hostname=self.hostname,
+                        pid=os.getpid(),
+                        peer_id=self.config.peer_id(),
+                        queues=list(self.config.queues),
+                        current_task=self.current.get(worker_id, ""),
+                        started_at=self.started_at,
+                        stopped=stopped,
+                    )
+                )
+            except Exception:
+                logger.exception("worker heartbeat failed")
+
+
+def _resume_workflows() -> None:
+    from apps.taskqueue.workflows import resume_workflows
+
+    close_old_connections()
+    resumed = resume_workflows()
+    if resumed:
+        logger.info("resumed %d running workflows", resumed)
+
+
+_pool: WorkerPool | None = None
+
+
+def current_pool() -> WorkerPool | None:
+    return _pool
+
+
+async def run_pool(pool: WorkerPool) -> None:
+    global _pool
+    _pool = pool
+    try:
+        await pool.run()
+    finally:
+        _pool = None
