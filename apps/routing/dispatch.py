@@ -105,8 +105,8 @@ async def dispatch(request: CallRequest, *, run_locally: LocalRunner) -> ToolRes
     except bridge.MaybeStarted as exc:
         metrics.RUNTIME_UNAVAILABLE.labels(TRIO).inc()
         raise RuntimeUnavailable(
-            f"Runtime 'trio' failed during the call of tool '{tool.name}': {exc.reason}; "
-            "the call may have started, so it is not run again",
+            f"Runtime 'trio' unavailable: it failed during the call of tool '{tool.name}' "
+            f"({exc.reason}); the call may have started, so it is not run again",
             runtime=TRIO,
             fallback=False,
         ) from None
