@@ -1,0 +1,92 @@
+"""Test-only tools for jobs, loaded into platform children with
+MCP_PLATFORM_TOOL_MODULES=tests.jobs.job_tools.
+
+Executions are recorded for real in files under MCP_PLATFORM_TEST_JOB_DIR (one O_APPEND write
+per line, atomic across processes): `<key>.starts` and `<key>.done` get a pid per execution
+that started and finished, `<key>.ticks` a line every tick while a ticking tool runs.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import anyio
+
+from apps.tools import registry
+from apps.tools.registry import ToolContext
+
+DIR_ENV = "MCP_PLATFORM_TEST_JOB_DIR"
+TICK = 0.1
+
+
+def _append(key: str, kind: str, line: str) -> None:
+    folder = os.environ.get(DIR_ENV)
+    if not folder:
+        raise RuntimeError(f"{DIR_ENV} is not set")
+    fd = os.open(Path(folder) / f"{key}.{kind}", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    try:
+        os.write(fd, f"{line}\n".encode())
+    finally:
+        os.close(fd)
+
+
+async def job_ticks(key: str, seconds: float, ctx: ToolContext) -> dict:
+    """Write a tick line every 0.1 s for `seconds`, reporting progress."""
+    ticks = round(seconds / TICK)
+    for n in range(1, ticks + 1):
+        await anyio.sleep(TICK)
+        _append(key, "ticks", str(n))
+        if n % 5 == 0:
+            await ctx.report_progress(n, ticks, "ticking")
+    return {"ticks": ticks, "pid": os.getpid()}
+
+
+async def _work(key: str, seconds: float) -> dict:
+    _append(key, "starts", str(os.getpid()))
+    await anyio.sleep(seconds)
+    _append(key, "done", str(os.getpid()))
+    return {"key": key, "pid": os.getpid()}
+
+
+async def job_retryable(key: str, seconds: float) -> dict:
+    """Idempotent work: record the start, wait `seconds`, record the end."""
+    return await _work(key, seconds)
+
+
+async def job_once(key: str, seconds: float) -> dict:
+    """Non-idempotent work: record the start, wait `seconds`, record the end."""
+    return await _work(key, seconds)
+
+
+TOOLS = {
+    "job_ticks": (job_ticks, {"category": "testing", "timeout_seconds": 120}),
+    "job_retryable": (
+        job_retryable,
+        {
+            "category": "testing",
+            "idempotent_hint": True,
+            "retry_policy": "fixed",
+            "max_retries": 2,
+        },
+    ),
+    "job_once": (job_once, {"category": "testing", "idempotent_hint": False}),
+}
+
+
+def register_all() -> None:
+    for name, (func, metadata) in TOOLS.items():
+        registry.register(func, name=name, **metadata)
+
+
+def unregister_all() -> None:
+    for name in TOOLS:
+        registry.unregister(name)
+
+
+def lines(folder: Path, key: str, kind: str) -> list[str]:
+    path = folder / f"{key}.{kind}"
+    return path.read_text().split() if path.exists() else []
+
+
+register_all()
