@@ -1,24 +1,53 @@
-"""A running platform node with the 300 bulk tools and the test tools, and SDK client helpers."""
+"""One platform node per test module, serving the 300 bulk tools and the test tools, and SDK
+client helpers.
+
+Starting a node takes seconds, so a module shares one: its database rows are committed (the
+child process must see them) and flushed when the module ends, as `transactional_db` would.
+Tests of a module must leave the catalogue as they found it.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import importlib
+import uuid
 from collections.abc import AsyncIterator
 
 import httpx2
 import pytest
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+from django.db import connection
+from django.test.utils import setup_databases, teardown_databases
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
+from apps.access.services import create_api_token
 from apps.tools.services import sync_tools
 from tests.harness import PlatformProcess
 
 TOOL_MODULES = "tests.mcp.bulk_tools,tests.tool_fixtures"
 
 
-@pytest.fixture
-def bulk_tools(transactional_db):
+@pytest.fixture(scope="module")
+def live_db(django_db_setup, django_db_blocker):
+    """Database access for a whole module, committed as it goes; flushed at the end."""
+    with django_db_blocker.unblock():
+        # pytest-django sets up the test database only when some collected test asks for `db`;
+        # when these modules run alone, none does.
+        created = None
+        if connection.settings_dict["NAME"] != connection.creation._get_test_db_name():
+            created = setup_databases(verbosity=0, interactive=False, aliases={"default"})
+        try:
+            yield
+        finally:
+            call_command("flush", interactive=False, verbosity=0)
+            if created is not None:
+                teardown_databases(created, verbosity=0)
+
+
+@pytest.fixture(scope="module")
+def bulk_tools(live_db):
     """The 300 bulk tools and the test tools, registered here and synced into the database."""
     bulk = importlib.import_module("tests.mcp.bulk_tools")
     importlib.import_module("tests.tool_fixtures")
@@ -28,13 +57,33 @@ def bulk_tools(transactional_db):
     bulk.unregister_all()
 
 
-@pytest.fixture
-def mcp_node(bulk_tools, tmp_path):
+@pytest.fixture(scope="module")
+def mcp_node(bulk_tools, tmp_path_factory):
     """A platform node (runplatform) that serves the bulk tools too."""
-    node = PlatformProcess(tmp_path / "node", env={"MCP_PLATFORM_TOOL_MODULES": TOOL_MODULES})
+    node = PlatformProcess(
+        tmp_path_factory.mktemp("node"), env={"MCP_PLATFORM_TOOL_MODULES": TOOL_MODULES}
+    )
     node.start()
     yield node
     node.stop()
+
+
+@pytest.fixture(scope="module")
+def new_token(live_db):
+    def make(scopes=("tools:read", "tools:call"), allowed_tools: str = "") -> str:
+        _, secret = create_api_token(
+            name=f"mcp-test-{uuid.uuid4().hex[:6]}",
+            scopes=list(scopes),
+            allowed_tools=allowed_tools,
+        )
+        return secret
+
+    return make
+
+
+@pytest.fixture(scope="module")
+def staff_user(live_db):
+    return get_user_model().objects.create_superuser(f"admin-{uuid.uuid4().hex[:6]}", "", "pw")
 
 
 @contextlib.asynccontextmanager
@@ -46,13 +95,13 @@ async def mcp_client(
     http = httpx2.AsyncClient(headers=headers, timeout=httpx2.Timeout(30, read=120))
     async with (
         http,
-        Client(streamable_http_client(url, http_client=http), mode=mode, **kwargs) as c,
+        Client(streamable_http_client(url, http_client=http), mode=mode, **kwargs) as client,
     ):
-        yield c
+        yield client
 
 
-async def list_all(client: Client) -> list:
-    """Every tool, page by page; fails if the pages do not end."""
+async def list_all(client: Client) -> tuple[list, int]:
+    """Every tool, page by page, and how many pages; fails if the pages do not end."""
     tools, cursor, pages = [], None, 0
     while True:
         pages += 1

@@ -12,8 +12,8 @@ from tests.mcp.conftest import list_all, mcp_client
 pytestmark = pytest.mark.slow
 
 
-def test_legacy_session_lists_300_tools_over_pages_and_calls(mcp_node, make_token, bulk_tools):
-    token = make_token()
+def test_legacy_session_lists_300_tools_over_pages_and_calls(mcp_node, new_token, bulk_tools):
+    token = new_token()
 
     async def scenario():
         async with mcp_client(f"{mcp_node.url}/mcp", token, mode="legacy") as client:
@@ -54,8 +54,8 @@ def test_legacy_session_lists_300_tools_over_pages_and_calls(mcp_node, make_toke
     anyio.run(scenario)
 
 
-def test_a_2026_stateless_sequence_and_a_2025_session_work_on_the_same_server(mcp_node, make_token):
-    token = make_token()
+def test_a_2026_stateless_sequence_and_a_2025_session_work_on_the_same_server(mcp_node, new_token):
+    token = new_token()
     url = f"{mcp_node.url}/mcp"
 
     async def scenario():
@@ -125,8 +125,8 @@ def _jsonrpc_result(reply: httpx.Response) -> dict:
     return message["result"]
 
 
-def test_a_plain_json_rpc_client_gets_json_replies_without_a_session(mcp_node, make_token):
-    token = make_token()
+def test_a_plain_json_rpc_client_gets_json_replies_without_a_session(mcp_node, new_token):
+    token = new_token()
     headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
     url = f"{mcp_node.url}/mcp"
     init = {
@@ -164,7 +164,7 @@ def test_a_plain_json_rpc_client_gets_json_replies_without_a_session(mcp_node, m
         assert bare.status_code == 200 and bare.json()["result"]["tools"]
 
 
-def test_access_on_mcp_tokens_scopes_patterns_and_origin(mcp_node, make_token):
+def test_access_on_mcp_tokens_scopes_patterns_and_origin(mcp_node, new_token):
     url = f"{mcp_node.url}/mcp"
     body = {"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {}}
     with httpx.Client(timeout=30) as http:
@@ -179,15 +179,15 @@ def test_access_on_mcp_tokens_scopes_patterns_and_origin(mcp_node, make_token):
             and 'error="invalid_token"' in wrong.headers["www-authenticate"]
         )
 
-        good = {"Accept": "application/json", "Authorization": f"Bearer {make_token()}"}
+        good = {"Accept": "application/json", "Authorization": f"Bearer {new_token()}"}
         foreign = http.post(url, json=body, headers={**good, "Origin": "https://evil.example"})
         assert foreign.status_code == 403
         own = http.post(url, json=body, headers={**good, "Origin": mcp_node.url})
         assert own.status_code == 200
         assert own.headers["access-control-allow-origin"] == mcp_node.url
 
-    read_only = make_token(scopes=("tools:read",))
-    echo_only = make_token(allowed_tools="echo*")
+    read_only = new_token(scopes=("tools:read",))
+    echo_only = new_token(allowed_tools="echo*")
 
     async def scenario():
         async with mcp_client(url, read_only) as client:
