@@ -1,4 +1,4 @@
-"""A module-scoped cluster of three real platform nodes (A, B, C) on loopback, each with its own
+"""A package-scoped cluster of three real platform nodes (A, B, C) on loopback, each with its own
 database and Trio runtime, and helpers to call their tools over REST.
 
 Trust: A and B trust each other; C trusts A and B; nobody trusts C. Each node has the other
@@ -18,7 +18,7 @@ NAMES = ("a", "b", "c")
 TRUSTS = {"a": ("b",), "b": ("a",), "c": ("a", "b")}
 NODE_ENV = {
     "REDIS_URL": "",  # each node on its own: no shared pub/sub, cache or broker
-    "MCP_PLATFORM_TOOL_MODULES": "tests.tool_fixtures",
+    "MCP_PLATFORM_TOOL_MODULES": "tests.p2p.fixture_tools",
     "MCP_PLATFORM_P2P_PROBE_SECONDS": "1",
     "MCP_PLATFORM_TASKQUEUE_REAP_SECONDS": "0.5",
 }
@@ -39,7 +39,7 @@ def _setup_code(cluster: NodeCluster, name: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 def cluster(tmp_path_factory) -> Any:
     nodes = NodeCluster(tmp_path_factory.mktemp("cluster"), NAMES, env=NODE_ENV)
     try:
