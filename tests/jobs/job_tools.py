@@ -42,21 +42,24 @@ async def job_ticks(key: str, seconds: float, ctx: ToolContext) -> dict:
     return {"ticks": ticks, "pid": os.getpid()}
 
 
-async def _work(key: str, seconds: float) -> dict:
+async def _work(key: str, seconds: float, retry_seconds: float | None) -> dict:
+    folder = Path(os.environ[DIR_ENV])
+    first = not lines(folder, key, "starts")
     _append(key, "starts", str(os.getpid()))
-    await anyio.sleep(seconds)
+    await anyio.sleep(seconds if first or retry_seconds is None else retry_seconds)
     _append(key, "done", str(os.getpid()))
     return {"key": key, "pid": os.getpid()}
 
 
-async def job_retryable(key: str, seconds: float) -> dict:
-    """Idempotent work: record the start, wait `seconds`, record the end."""
-    return await _work(key, seconds)
+async def job_retryable(key: str, seconds: float, retry_seconds: float | None = None) -> dict:
+    """Idempotent work: record the start, wait `seconds` (`retry_seconds` when it ran before),
+    record the end."""
+    return await _work(key, seconds, retry_seconds)
 
 
 async def job_once(key: str, seconds: float) -> dict:
     """Non-idempotent work: record the start, wait `seconds`, record the end."""
-    return await _work(key, seconds)
+    return await _work(key, seconds, None)
 
 
 TOOLS = {
@@ -68,9 +71,13 @@ TOOLS = {
             "idempotent_hint": True,
             "retry_policy": "fixed",
             "max_retries": 2,
+            "timeout_seconds": 120,
         },
     ),
-    "job_once": (job_once, {"category": "testing", "idempotent_hint": False}),
+    "job_once": (
+        job_once,
+        {"category": "testing", "idempotent_hint": False, "timeout_seconds": 120},
+    ),
 }
 
 
