@@ -8,6 +8,7 @@ response carries `API-Version: 2`.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -36,9 +37,11 @@ SUCCESSORS: tuple[tuple[frozenset[str], re.Pattern[str], str], ...] = (
 )
 
 
-def _serves(path: str) -> bool:
+@functools.cache
+def _serves(template: str) -> bool:
+    """Whether the URLconf serves the successor template (checked once per process)."""
     try:
-        resolve(path)
+        resolve(template.format(name="tool-name"))
     except Resolver404:
         return False
     return True
@@ -50,10 +53,9 @@ def successor_of(method: str, path: str) -> str | None:
         match = pattern.match(path)
         if match is None or method not in methods:
             continue
-        names = {key: quote(value, safe="") for key, value in match.groupdict().items()}
-        successor = template.format(**names)
-        if _serves(successor):
-            return successor
+        if _serves(template):
+            names = {key: quote(value, safe="") for key, value in match.groupdict().items()}
+            return template.format(**names)
     return None
 
 

@@ -101,6 +101,15 @@ def _legacy_metadata(func: Callable[..., Any]) -> dict[str, Any]:
     return metadata
 
 
+def _same_function(registered: Callable[..., Any], func: Callable[..., Any]) -> bool:
+    """True when `registered` is the shim's wrapper of `func` (discovery may run twice)."""
+    wrapped = getattr(registered, "__wrapped__", None)
+    return getattr(registered, SHIM_MARK, False) and (
+        getattr(wrapped, "__module__", None),
+        getattr(wrapped, "__qualname__", None),
+    ) == (func.__module__, func.__qualname__)
+
+
 def register_legacy_function(
     func: Callable[..., Any], *, category: str
 ) -> registry.ToolSpec | None:
@@ -108,7 +117,7 @@ def register_legacy_function(
     metadata = {"category": category, **_legacy_metadata(func)}
     name = metadata.pop("name", func.__name__)
     existing = registry.get_spec(name)
-    if existing is not None and not getattr(existing.func, SHIM_MARK, False):
+    if existing is not None and not _same_function(existing.func, func):
         dotted = f"{metadata['category']}.{name}"
         logger.warning(
             "legacy tool %r clashes with a registered tool; registering it as %r", name, dotted

@@ -89,3 +89,18 @@ def test_a_module_that_fails_to_import_is_logged_not_fatal(settings, catalogue, 
     settings.MCP_PLATFORM_LEGACY_TOOL_MODULES = ["tests.migration.no_such_module"]
     discover_tools()
     assert "no_such_module" in caplog.text
+
+
+def test_a_legacy_name_clash_registers_the_second_tool_under_its_dotted_name(legacy_tools):
+    from apps.migration.shim import register_legacy_function
+    from apps.tools import registry
+
+    def load_dataset(source: str) -> dict:
+        return {"status": "success", "other": True}
+
+    spec = register_legacy_function(load_dataset, category="other_tools")
+    try:
+        assert spec.name == "other_tools.load_dataset"
+        assert registry.get_spec("load_dataset").metadata["category"] == "dataset_tools"
+    finally:
+        registry.unregister(spec.name)
