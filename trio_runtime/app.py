@@ -101,6 +101,7 @@ def build_app(state: RuntimeState, reloader: RoutingReloader) -> Starlette:
         Route("/health", health),
         Route("/internal/bridge/call", bridge_call, methods=["POST"]),
         Route("/internal/control/reload", control_reload, methods=["POST"]),
-        *(Mount(path, app=app) for path, app in mounts.items()),
+        # Route serves the exact path (`/mcp`, no redirect to `/mcp/`), Mount what is below it.
+        *(r for path, app in mounts.items() for r in (Route(path, app), Mount(path, app=app))),
     ]
     return Starlette(routes=routes)

@@ -130,3 +130,6 @@ async def serve_runtime(config: RuntimeConfig) -> None:
 
 def run(config: RuntimeConfig) -> None:
     trio.run(serve_runtime, config)
+
+
+from trio_runtime import mcp_endpoint  # noqa: E402, F401  (mounts /mcp, adds its service)

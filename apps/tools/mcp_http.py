@@ -95,9 +95,11 @@ def _access_token(principal: Principal, authorization: str) -> AccessToken:
 class McpHttpEndpoint:
     """The `/mcp` ASGI app of a process, with the lifespan that runs its session managers."""
 
-    def __init__(self, catalogue: CatalogueServer, *, stateless: bool = False):
+    def __init__(self, catalogue: CatalogueServer, *, stateless: bool = False, watch: bool = True):
         self.catalogue = catalogue
         self.stateless = stateless
+        # Without `watch`, the process tells `catalogue.watcher.notify()` of changes itself.
+        self.watch = watch
         self._manager: StreamableHTTPSessionManager | None = None
         self._json_manager: StreamableHTTPSessionManager | None = None
 
@@ -110,7 +112,8 @@ class McpHttpEndpoint:
         manager = StreamableHTTPSessionManager(app=server, stateless=self.stateless)
         json_manager = StreamableHTTPSessionManager(app=server, stateless=True, json_response=True)
         async with manager.run(), json_manager.run(), anyio.create_task_group() as tasks:
-            await tasks.start(self.catalogue.watcher.run)
+            if self.watch:
+                await tasks.start(self.catalogue.watcher.run)
             self._manager, self._json_manager = manager, json_manager
             try:
                 yield

@@ -277,11 +277,10 @@ class CatalogueServer:
             next_cursor=encode_cursor(tools[-1].name) if more and tools else None,
         )
 
-    async def _allowed_here(self, name: str) -> bool:
-        if self.tool_filter is None:
-            return True
-        tool = await run_blocking(selectors.find_tool, name)
-        return tool is not None and self.tool_filter(tool)
+    def _served_here(self, name: str) -> bool:
+        """Whether this server offers the tool (blocking: the filter may read routing)."""
+        tool = selectors.find_tool(name)
+        return tool is not None and self.tool_filter is not None and self.tool_filter(tool)
 
     async def call_tool(
         self, ctx: ServerRequestContext[Any], params: types.CallToolRequestParams
@@ -294,7 +293,9 @@ class CatalogueServer:
             await ctx.session.report_progress(done, total, message)
 
         try:
-            if not await self._allowed_here(params.name):
+            if self.tool_filter is not None and not await run_blocking(
+                self._served_here, params.name
+            ):
                 raise call_service.ToolNotFound(f"Unknown tool: {params.name}")
             result = await call_service.call_tool(
                 params.name, params.arguments or {}, principal, self.via, progress=progress

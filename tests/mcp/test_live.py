@@ -5,11 +5,13 @@ from __future__ import annotations
 import time
 
 import anyio
+import httpx
 import mcp_types as types
 import pytest
 from django.db import connection
 from django.test import Client as DjangoClient
 from django.utils import timezone
+from mcp.shared.exceptions import MCPError
 from mcp.shared.subscriptions import ToolsListChanged
 
 from apps.tools.models import Outcome, Tool, ToolCall
@@ -116,3 +118,67 @@ def test_cancelling_a_sleep_call_stops_the_tool(mcp_node, new_token):
     assert all(row.duration_ms < 15_000 for row in rows), [row.duration_ms for row in rows]
     assert time.monotonic() - started < 25
     assert not _sleeps_since(since, Outcome.SUCCESS)
+
+
+def _edit_in_admin(staff_user, name: str, **changes) -> None:
+    """An admin saves the tool's change form with `changes` (from a worker thread)."""
+    try:
+        browser = DjangoClient()
+        browser.force_login(staff_user)
+        tool = Tool.objects.get(name=name)
+        submit_change_form(browser, f"/admin/tools/tool/{tool.pk}/change/", **changes)
+    finally:
+        connection.close()
+
+
+def test_the_trio_runtime_serves_trio_routed_tools_on_its_own_mcp_and_tells_of_changes(
+    mcp_node, new_token, staff_user
+):
+    token = new_token()
+    url = f"{mcp_node.trio_url}/mcp"
+    wait_until(
+        lambda: httpx.get(f"{mcp_node.trio_url}/health", timeout=2).status_code == 200,
+        timeout=60,
+        what="the Trio runtime's /health",
+    )
+    changes: list[anyio.Event] = [anyio.Event()]
+
+    async def on_message(message) -> None:
+        if isinstance(message, types.ToolListChangedNotification):
+            changes[-1].set()
+
+    async def names(client) -> list[str]:
+        return [tool.name for tool in (await list_all(client))[0]]
+
+    async def admin_edit(client, **edit) -> None:
+        changes.append(anyio.Event())
+        await anyio.to_thread.run_sync(lambda: _edit_in_admin(staff_user, "bulk_200", **edit))
+        with anyio.fail_after(10):
+            await changes[-1].wait()
+
+    async def scenario():
+        async with mcp_client(url, token, mode="legacy", message_handler=on_message) as client:
+            assert client.server_info.name == "mcp-platform-trio"
+            assert "bulk_200" not in await names(client)  # routed to asyncio by default
+            await anyio.sleep(0.5)  # the client opens its GET stream after the handshake
+            with pytest.raises(MCPError):
+                await client.call_tool("bulk_200", {"value": 1})
+
+            await admin_edit(client, runtime="trio")
+            assert "bulk_200" in await names(client)
+            reply = await client.call_tool("bulk_200", {"value": 1})
+            assert reply.structured_content == {"index": 200, "value": 1}
+            assert reply.meta["dev.mcp-platform/call"]["runtime"] == "trio"
+
+            async with mcp_client(url, token, mode="auto") as modern:
+                assert modern.protocol_version == "2026-07-28"
+                reply = await modern.call_tool("bulk_200", {"value": 2})
+                assert reply.structured_content == {"index": 200, "value": 2}
+
+            await admin_edit(client, enabled=False)
+            assert "bulk_200" not in await names(client)
+
+    try:
+        anyio.run(scenario)
+    finally:
+        _edit_in_admin(staff_user, "bulk_200", runtime="auto", enabled=True)
