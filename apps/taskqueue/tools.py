@@ -6,6 +6,7 @@ registers these tools, it never loads libp2p).
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import trio
@@ -237,6 +238,7 @@ async def p2p_remote_request(
     from trio_runtime.p2p.node import PeerUnreachable, RemoteError, UnknownPeer
 
     node = _node()
+    started = time.perf_counter()
     try:
         result = await node.request(peer_id, method, params, timeout=_clamp_timeout(timeout))
     except RemoteError as exc:
@@ -256,9 +258,10 @@ async def p2p_remote_request(
         return failed
     except ValueError as exc:
         return _error(str(exc), code="unknown_peer", peer_id=peer_id)
+    elapsed_ms = round((time.perf_counter() - started) * 1000, 3)
     if method == "tools/list" and isinstance(result, dict):
-        return {"peer_id": peer_id, "tools": result.get("tools", [])}
-    return {"peer_id": peer_id, "method": method, "result": result}
+        return {"peer_id": peer_id, "tools": result.get("tools", []), "elapsed_ms": elapsed_ms}
+    return {"peer_id": peer_id, "method": method, "result": result, "elapsed_ms": elapsed_ms}
 
 
 @tool(**P2P, timeout_seconds=130, title="Call a tool on a peer")
@@ -285,7 +288,12 @@ async def p2p_remote_call(
     remote = reply["result"] or {}
     return ToolResult(
         content=remote.get("content", []),
-        structured_content={"peer_id": peer_id, "tool": tool, "result": remote},
+        structured_content={
+            "peer_id": peer_id,
+            "tool": tool,
+            "result": remote,
+            "elapsed_ms": reply["elapsed_ms"],
+        },
         is_error=bool(remote.get("isError")),
     )
 

@@ -142,20 +142,23 @@ class WorkerPool:
 
     async def _execute(self, claim: services.Claim) -> None:
         task, token = claim.task, claim.token
+        ok, value = False, "the task ended without a result"
         try:
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(self._renew_lease, task, token)
                 ok, value = await self.executor(task)
                 nursery.cancel_scope.cancel()
-        except trio.Cancelled:
+        except* trio.Cancelled:
+            # The runtime is stopping: give the task back now rather than at lease expiry.
             with trio.CancelScope(shield=True):
                 await trio.to_thread.run_sync(
                     _sync(services.release_task, task_id=task.pk, token=token)
                 )
             raise
-        except Exception as exc:
-            logger.exception("task %s raised", task.pk)
-            ok, value = False, f"{type(exc).__name__}: {exc}"
+        except* Exception as group:
+            logger.error("task %s raised", task.pk, exc_info=group)
+            first = group.exceptions[0]
+            ok, value = False, f"{type(first).__name__}: {first}"
         try:
             if ok:
                 await trio.to_thread.run_sync(
