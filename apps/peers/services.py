@@ -20,11 +20,15 @@ Conventions for the processes that keep peers current (the P2P engine in the Tri
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import logging
+import threading
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
@@ -93,9 +97,9 @@ def set_peer_intent(
 def announce_peer_change(peer_ids: Iterable[str] = ()) -> None:
     """Tell open status pages, now, that peers changed (any process may call this).
 
-    Best effort: pages also poll the database, so a lost announcement only costs latency.
-    Without Redis the announcement reaches pages served by this process only. From Trio code,
-    call it through `trio.to_thread.run_sync` (it blocks briefly on the channel layer).
+    Best effort and non-blocking (safe from sync code, async code, and Trio threads): pages
+    also poll the database, so a lost announcement only costs latency. Without Redis it does
+    nothing: the in-memory channel layer cannot reach another process's pages.
     """
     _announce(PEERS_GROUP, {"peer_ids": list(peer_ids)})
 
@@ -106,28 +110,46 @@ def announce_runtime_change() -> None:
 
 
 def _announce(group: str, payload: dict) -> None:
-    import asyncio
-
-    from asgiref.sync import async_to_sync
+    """group_send on the channel layer without blocking the caller; at most one send per group
+    in flight (pages refetch everything on a change, so coalescing loses nothing)."""
+    if not settings.REDIS_URL:
+        return  # the in-memory layer cannot cross processes; the pages' polling carries it
     from channels.layers import get_channel_layer
 
     layer = get_channel_layer()
-    if layer is None:
-        return
-    message = {"type": "status.changed", **payload}
+    with _lock:
+        if layer is None or group in _in_flight:
+            return
+        _in_flight.add(group)
     try:
-        loop = asyncio.get_running_loop()
-    except RuntimeError:
-        loop = None
-    try:
-        if loop is not None:  # called from async code: send without blocking the loop
-            task = loop.create_task(layer.group_send(group, message))
-            _pending.add(task)
-            task.add_done_callback(_pending.discard)
-        else:
-            async_to_sync(layer.group_send)(group, message)
+        future = asyncio.run_coroutine_threadsafe(
+            layer.group_send(group, {"type": "status.changed", **payload}), _announcer_loop()
+        )
     except Exception:  # the pages' polling is the safety net; never fail the writer
+        _in_flight.discard(group)
         logger.warning("could not announce a change to %s", group, exc_info=True)
+        return
+    future.add_done_callback(lambda f: _sent(group, f))
 
 
-_pending: set = set()  # keeps fire-and-forget announcement tasks alive until they finish
+def _sent(group: str, future: concurrent.futures.Future) -> None:
+    with _lock:
+        _in_flight.discard(group)
+    if not future.cancelled() and future.exception() is not None:
+        logger.warning("could not announce a change to %s: %r", group, future.exception())
+
+
+_lock = threading.Lock()
+_in_flight: set[str] = set()
+_loop: asyncio.AbstractEventLoop | None = None
+
+
+def _announcer_loop() -> asyncio.AbstractEventLoop:
+    """One event loop per process, on a daemon thread, that owns the channel layer's Redis
+    connections for announcements from sync code and from the Trio runtime."""
+    global _loop
+    with _lock:
+        if _loop is None or _loop.is_closed():
+            _loop = asyncio.new_event_loop()
+            threading.Thread(target=_loop.run_forever, name="status-announcer", daemon=True).start()
+        return _loop

@@ -152,7 +152,11 @@ def test_peer_detail_shows_rtt_history_tools_calls_and_errors(staff_client):
         error="peer went away",
     )
     ToolCall.objects.create(
-        tool_name="echo", caller="peer:someone-else", started_at=now, duration_ms=1, outcome="success"
+        tool_name="echo",
+        caller="peer:someone-else",
+        started_at=now,
+        duration_ms=1,
+        outcome="success",
     )
     response = staff_client.get(f"/peers/{peer.peer_id}/")
     body = response.content.decode()
