@@ -11,6 +11,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from django.conf import settings
 
 from apps.tools.services import sync_tools
 from tests.harness import REPO, PlatformProcess, wait_until
@@ -56,7 +57,8 @@ def job_node(django_db_setup, django_db_blocker, job_dir, tmp_path_factory):
         sync_tools()
         node = PlatformProcess(
             tmp_path_factory.mktemp("node"),
-            env=node_env(job_dir),
+            # Its worker also takes what this test process submits (MCP tasks in-process).
+            env=node_env(job_dir, MCP_PLATFORM_BROKER_DIR=str(settings.MCP_PLATFORM_BROKER_DIR)),
             args=["--no-trio", "--worker-concurrency", "2"],
         )
     node.start()
