@@ -69,6 +69,16 @@ def call(
     return response.json()["result"]
 
 
+def ok_soon(cluster: NodeCluster, name: str, tool: str, arguments: dict | None = None) -> dict:
+    """`ok`, retried while the node's Trio runtime is still starting (503)."""
+    return wait_until(
+        lambda: ok(cluster, name, tool, arguments),
+        timeout=60,
+        interval=0.3,
+        what=f"{tool} on {name}",
+    )
+
+
 def ok(cluster: NodeCluster, name: str, tool: str, arguments: dict | None = None, **kw) -> dict:
     result = call(cluster, name, tool, arguments, **kw)
     assert not result["isError"], result
@@ -94,7 +104,10 @@ def wait_connected(
         listing = ok(cluster, name, "p2p_peer_list")
         rows = {p["peer_id"]: p for p in listing["peers"]}
         if wanted <= set(listing["connected"]) and all(
-            rows.get(p, {}).get("status") == "connected" for p in wanted
+            rows.get(p, {}).get("status") == "connected"
+            and rows[p]["rtt_ms"] is not None
+            and rows[p]["agent_version"]
+            for p in wanted
         ):
             return listing
         return None

@@ -9,7 +9,7 @@ import sys
 import uuid
 
 from tests.harness import REPO, wait_until
-from tests.p2p.cluster import ok, wait_connected, wait_task, wait_workflow
+from tests.p2p.cluster import ok, ok_soon, wait_connected, wait_task, wait_workflow
 from tests.p2p.fixture_tools import executions
 
 
@@ -265,7 +265,7 @@ def test_a_restarted_node_keeps_its_peer_id_is_seen_again_and_resumes_its_workfl
     )
     assert a.stop() == 0  # the whole node, Trio runtime included, mid-way through the workflow
     a.start()
-    assert ok(cluster, "a", "p2p_node_status")["peer_id"] == peer_id_before
+    assert ok_soon(cluster, "a", "p2p_node_status")["peer_id"] == peer_id_before
     # B and C see A again (it dials them; they see the inbound connection).
     wait_connected(cluster, "b", ("a",))
     wait_connected(cluster, "c", ("a",))
