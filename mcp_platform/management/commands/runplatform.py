@@ -28,6 +28,8 @@ def web_child(*, host: str, port: int, workers: int) -> ChildSpec:
             "30",
             "--no-access-log",
         ],
+        # /mcp serves 2025-era requests statelessly when sessions cannot live in one process.
+        env={"MCP_PLATFORM_WEB_WORKERS": str(workers)},
     )
 
 
