@@ -46,7 +46,7 @@ from libp2p.utils.varint import read_length_prefixed_protobuf
 from mcp_platform import __version__
 from trio_runtime.p2p import observations
 from trio_runtime.p2p.framing import PROTOCOL_ID, read_frame, write_frame
-from trio_runtime.p2p.protocol import MAX_FRAMES_PER_STREAM, McpP2PServer
+from trio_runtime.p2p.protocol import IDLE_TIMEOUT_SECONDS, MAX_FRAMES_PER_STREAM, McpP2PServer
 
 logger = logging.getLogger(__name__)
 
@@ -133,6 +133,7 @@ class PeerSession:
     def __init__(self, stream: INetStream) -> None:
         self.stream = stream
         self.frames = 0
+        self.last_used = time.monotonic()
         self._ids = itertools.count(1)
         self.server: dict[str, Any] = {}
 
@@ -456,6 +457,16 @@ class P2PNode:
         session.server = reply.get("result", {})
         return session
 
+    def _pooled_session(self, peer_id: str) -> PeerSession | None:
+        """An idle session the peer has not closed for idleness yet (it does after
+        IDLE_TIMEOUT_SECONDS); older ones are dropped (the peer closes its end)."""
+        pooled = self._idle_sessions.get(peer_id) or []
+        while pooled:
+            session = pooled.pop()
+            if time.monotonic() - session.last_used < IDLE_TIMEOUT_SECONDS / 2:
+                return session
+        return None
+
     async def request(
         self,
         peer_id: str,
@@ -468,8 +479,7 @@ class P2PNode:
         Raises RemoteError (its error reply), PeerUnreachable, trio.TooSlowError."""
         parse_peer_id(peer_id)
         with trio.fail_after(timeout):
-            pooled = self._idle_sessions.get(peer_id) or []
-            session = pooled.pop() if pooled else await self._open_session(peer_id)
+            session = self._pooled_session(peer_id) or await self._open_session(peer_id)
             try:
                 reply = await session.exchange(method, params)
             except BaseException as exc:
@@ -477,6 +487,7 @@ class P2PNode:
                 if isinstance(exc, Exception) and not isinstance(exc, PeerUnreachable):
                     raise PeerUnreachable(f"stream to {peer_id} failed: {_brief(exc)}") from None
                 raise
+        session.last_used = time.monotonic()
         if session.frames < MAX_FRAMES_PER_STREAM - 1:
             self._idle_sessions.setdefault(peer_id, []).append(session)
         else:
