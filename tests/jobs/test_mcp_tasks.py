@@ -9,10 +9,12 @@ import itertools
 import anyio
 import httpx
 import pytest
+from django.db import connection
 
 from apps.jobs.mcp_tasks import RELATED_TASK_META, install_task_support
 from apps.tools.mcp_http import McpHttpEndpoint
 from apps.tools.mcp_server import CatalogueServer
+from mcp_platform.concurrency import run_blocking
 
 pytestmark = pytest.mark.slow
 
@@ -119,5 +121,7 @@ def test_a_tool_runs_as_an_mcp_task_with_progress_result_and_cancel(
                 "tools/call", {"name": "no_such_tool", "arguments": {}, "task": {}}
             )
             assert bad["error"]["code"] == -32602
+        # The handlers' database connection lives in asgiref's thread: close it, as a server does.
+        await run_blocking(connection.close)
 
     anyio.run(scenario)
