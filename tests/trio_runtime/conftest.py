@@ -74,7 +74,7 @@ def trio_node(test_tools, node_env, tmp_path):
     node.start()
     try:
         wait_until(
-            lambda: runtime_health(node)["trio"] == "up", timeout=60, what="the Trio runtime"
+            lambda: runtime_health(node)["trio"] == "up", timeout=120, what="the Trio runtime"
         )
     except AssertionError as exc:
         node.stop()
