@@ -107,7 +107,11 @@ class PlatformProcess:
         )
         threading.Thread(target=self._pump, daemon=True).start()
         if wait:
-            self.wait_healthy(timeout=timeout)
+            try:
+                self.wait_healthy(timeout=timeout)
+            except BaseException:
+                self.stop()  # a node that never got healthy must not outlive the test
+                raise
         return self
 
     def _pump(self) -> None:
