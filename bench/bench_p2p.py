@@ -114,7 +114,8 @@ def wait_connected(http: httpx.Client, peer_b: str, timeout: float = 120) -> Non
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         reply = http.post("/api/v2/tools/p2p_peer_list/call", json={})
-        if reply.status_code == 200 and peer_b in reply.json()["structuredContent"]["connected"]:
+        listing = (reply.json().get("structuredContent") or {}) if reply.status_code == 200 else {}
+        if peer_b in listing.get("connected", []):
             return
         time.sleep(0.5)
     raise SystemExit(f"A did not connect to B within {timeout} s")
