@@ -1,8 +1,9 @@
 """The Celery app behind jobs, configured from the environment.
 
 With REDIS_URL, Redis is the broker (priorities honoured, messages acknowledged late). On the
-embedded default the broker is kombu's filesystem transport in the data directory: no service
-to run, and every process of the node (web, workers) shares it through the disk.
+embedded default the broker is kombu's filesystem transport in the data directory, with atomic
+sends (`file_broker`): no service to run, and every process of the node (web, workers) shares
+it through the disk.
 Run a worker with `celery -A mcp_platform worker` (runplatform starts one).
 """
 
@@ -13,6 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from celery import Celery
+
+from mcp_platform import file_broker
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mcp_platform.settings")
 
@@ -39,7 +42,7 @@ def broker_settings(*, redis_url: str, broker_dir: Path) -> dict[str, Any]:
     queue.mkdir(parents=True, exist_ok=True)
     processed.mkdir(parents=True, exist_ok=True)
     return {
-        "broker_url": "filesystem://",
+        "broker_url": f"{file_broker.ALIAS}://",
         "broker_transport_options": {
             "data_folder_in": str(queue),
             "data_folder_out": str(queue),
