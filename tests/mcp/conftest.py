@@ -1,9 +1,9 @@
-"""One platform node per test module, serving the 300 bulk tools and the test tools, and SDK
+"""One platform node for the MCP tests, serving the 300 bulk tools and the test tools, and SDK
 client helpers.
 
-Starting a node takes seconds, so a module shares one: its database rows are committed (the
-child process must see them) and flushed when the module ends, as `transactional_db` would.
-Tests of a module must leave the catalogue as they found it.
+Starting a node takes seconds, so the package shares one: its database rows are committed (the
+child process must see them) and flushed when the package ends, as `transactional_db` would.
+Tests must leave the catalogue as they found it.
 """
 
 from __future__ import annotations
@@ -29,9 +29,9 @@ from tests.harness import PlatformProcess
 TOOL_MODULES = "tests.mcp.bulk_tools,tests.tool_fixtures"
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 def live_db(django_db_setup, django_db_blocker):
-    """Database access for a whole module, committed as it goes; flushed at the end."""
+    """Database access for the whole package, committed as it goes; flushed at the end."""
     with django_db_blocker.unblock():
         # pytest-django sets up the test database only when some collected test asks for `db`;
         # when these modules run alone, none does.
@@ -46,7 +46,7 @@ def live_db(django_db_setup, django_db_blocker):
                 teardown_databases(created, verbosity=0)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 def bulk_tools(live_db):
     """The 300 bulk tools and the test tools, registered here and synced into the database."""
     bulk = importlib.import_module("tests.mcp.bulk_tools")
@@ -57,18 +57,18 @@ def bulk_tools(live_db):
     bulk.unregister_all()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 def mcp_node(bulk_tools, tmp_path_factory):
     """A platform node (runplatform) that serves the bulk tools too."""
     node = PlatformProcess(
         tmp_path_factory.mktemp("node"), env={"MCP_PLATFORM_TOOL_MODULES": TOOL_MODULES}
     )
-    node.start()
+    node.start(timeout=180)  # a loaded machine starts slowly
     yield node
     node.stop()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 def new_token(live_db):
     def make(scopes=("tools:read", "tools:call"), allowed_tools: str = "") -> str:
         _, secret = create_api_token(
@@ -81,7 +81,7 @@ def new_token(live_db):
     return make
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 def staff_user(live_db):
     return get_user_model().objects.create_superuser(f"admin-{uuid.uuid4().hex[:6]}", "", "pw")
 

@@ -186,6 +186,29 @@ def test_access_on_mcp_tokens_scopes_patterns_and_origin(mcp_node, new_token):
         assert own.status_code == 200
         assert own.headers["access-control-allow-origin"] == mcp_node.url
 
+        # A 2025-era session belongs to the token that opened it.
+        streaming = {"Accept": "application/json, text/event-stream"}
+        opened = http.post(
+            url,
+            json={
+                "jsonrpc": "2.0",
+                "id": 1,
+                "method": "initialize",
+                "params": {
+                    "protocolVersion": "2025-11-25",
+                    "capabilities": {},
+                    "clientInfo": {"name": "owner", "version": "1"},
+                },
+            },
+            headers={**streaming, "Authorization": good["Authorization"]},
+        )
+        session = {"Mcp-Session-Id": opened.headers["mcp-session-id"]}
+        ping = {"jsonrpc": "2.0", "id": 2, "method": "ping"}
+        other = {**streaming, **session, "Authorization": f"Bearer {new_token()}"}
+        assert http.post(url, json=ping, headers=other).status_code == 404
+        owner = {**streaming, **session, "Authorization": good["Authorization"]}
+        assert http.post(url, json=ping, headers=owner).status_code == 200
+
     read_only = new_token(scopes=("tools:read",))
     echo_only = new_token(allowed_tools="echo*")
 

@@ -37,9 +37,20 @@ def _stdio_server(tmp_path, *args: str) -> StdioServerParameters:
     )
 
 
-def test_stdio_serves_the_catalogue_in_pages_and_calls_tools(bulk_tools, tmp_path):
+def _disable(name: str) -> None:
+    set_tools_enabled(tools=Tool.objects.filter(name=name), enabled=False)
+
+
+def test_stdio_serves_the_catalogue_in_pages_calls_tools_and_tells_of_changes(bulk_tools, tmp_path):
+    changed = anyio.Event()
+
+    async def on_message(message) -> None:
+        if isinstance(message, types.ToolListChangedNotification):
+            changed.set()
+
     async def scenario():
-        async with Client(_stdio_server(tmp_path), mode="legacy") as client:
+        server = _stdio_server(tmp_path)
+        async with Client(server, mode="legacy", message_handler=on_message) as client:
             assert client.server_capabilities.tools.list_changed is True
             tools, pages = await list_all(client)
             names = [tool.name for tool in tools]
@@ -63,32 +74,16 @@ def test_stdio_serves_the_catalogue_in_pages_and_calls_tools(bulk_tools, tmp_pat
             await client.call_tool("sleep", {"seconds": 1.5}, progress_callback=on_progress)
             assert progress and progress[-1] == 1.5
 
+            # A change made by another process reaches the stdio session too.
+            await anyio.to_thread.run_sync(_disable, "bulk_007")
+            with anyio.fail_after(10):
+                await changed.wait()
+            assert "bulk_007" not in [tool.name for tool in (await list_all(client))[0]]
+
         async with Client(_stdio_server(tmp_path), mode="auto") as modern:
             assert modern.protocol_version == "2026-07-28"
             reply = await modern.call_tool("echo", {"message": "modern stdio"})
             assert reply.structured_content == {"message": "modern stdio"}
-
-    anyio.run(scenario)
-
-
-def test_stdio_session_hears_list_changed_when_a_tool_is_disabled(bulk_tools, tmp_path):
-    changed = anyio.Event()
-
-    async def on_message(message) -> None:
-        if isinstance(message, types.ToolListChangedNotification):
-            changed.set()
-
-    def disable() -> None:
-        set_tools_enabled(tools=Tool.objects.filter(name="bulk_007"), enabled=False)
-
-    async def scenario():
-        server = _stdio_server(tmp_path)
-        async with Client(server, mode="legacy", message_handler=on_message) as client:
-            assert "bulk_007" in [tool.name for tool in (await list_all(client))[0]]
-            await anyio.to_thread.run_sync(disable)
-            with anyio.fail_after(10):
-                await changed.wait()
-            assert "bulk_007" not in [tool.name for tool in (await list_all(client))[0]]
 
     try:
         anyio.run(scenario)
