@@ -23,6 +23,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import anyio
+import sniffio
 from django.conf import settings
 from django.http.request import split_domain_port, validate_host
 from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
@@ -102,11 +103,14 @@ class McpHttpEndpoint:
         self.watch = watch
         self._manager: StreamableHTTPSessionManager | None = None
         self._json_manager: StreamableHTTPSessionManager | None = None
+        self._lifespan_entered = False
+        self._lazy_start: Any = None  # (task, ready event) when started without a lifespan
 
     @contextlib.asynccontextmanager
     async def lifespan(self) -> AsyncIterator[None]:
         """Run the session managers and the catalogue watcher (a manager runs only once: each
         lifespan makes new ones)."""
+        self._lifespan_entered = True
         server = self.catalogue.server
         # Host and Origin are checked here, before the SDK (security_settings=None).
         manager = StreamableHTTPSessionManager(app=server, stateless=self.stateless)
@@ -180,11 +184,31 @@ class McpHttpEndpoint:
             scope["user"] = AuthenticatedUser(_access_token(principal, authorization))
         if cors:
             send = _with_headers(send, cors)
+        if self._manager is None and not self._lifespan_entered and _on_asyncio():
+            await self._start_without_lifespan()
         manager = self._pick_manager(scope, headers)
         if manager is None:
             await _reply(send, 503, _jsonrpc_error(-32603, "MCP endpoint is not running"))
             return
         await manager.handle_request(scope, receive, send)
+
+    async def _start_without_lifespan(self) -> None:
+        """Servers that speak no ASGI lifespan (Daphne under `runserver`): run the managers in
+        a task of the first request's loop, for the rest of the process's life."""
+        import asyncio
+
+        if self._lazy_start is None:
+            ready = asyncio.Event()
+
+            async def hold() -> None:
+                async with self.lifespan():
+                    ready.set()
+                    await asyncio.Event().wait()
+
+            self._lazy_start = (asyncio.get_running_loop().create_task(hold()), ready)
+        _, ready = self._lazy_start
+        with anyio.move_on_after(10):
+            await ready.wait()
 
     def _pick_manager(self, scope: Scope, headers: Headers) -> StreamableHTTPSessionManager | None:
         # Streamable HTTP clients name text/event-stream; a POST that does not (curl's */*,
@@ -205,6 +229,10 @@ class McpHttpEndpoint:
             challenge += f', error="{error}"'
         body = {**_jsonrpc_error(-32001, message), "error_description": message}
         await _reply(send, 401, body, [*cors, (b"www-authenticate", challenge.encode())])
+
+
+def _on_asyncio() -> bool:
+    return sniffio.current_async_library() == "asyncio"
 
 
 def _with_headers(send: Callable, extra: list[tuple[bytes, bytes]]) -> Callable:
