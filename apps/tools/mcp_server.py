@@ -74,9 +74,12 @@ def decode_cursor(cursor: str | None) -> str:
     if not cursor:
         return ""
     try:
-        return base64.urlsafe_b64decode(cursor.encode()).decode()
+        name = base64.urlsafe_b64decode(cursor.encode()).decode()
     except (binascii.Error, UnicodeError, ValueError):
-        raise MCPError(INVALID_PARAMS, f"Invalid cursor {cursor[:64]!r}") from None
+        name = ""
+    if not name or encode_cursor(name) != cursor:  # only cursors this server handed out
+        raise MCPError(INVALID_PARAMS, f"Invalid cursor {cursor[:64]!r}")
+    return name
 
 
 def tools_page(

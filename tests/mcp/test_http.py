@@ -48,6 +48,10 @@ def test_legacy_session_lists_300_tools_over_pages_and_calls(mcp_node, new_token
                 unknown.value.error.code == -32602 and "no_such_tool" in unknown.value.error.message
             )
 
+            with pytest.raises(MCPError) as bad_cursor:
+                await client.list_tools(cursor="%%% not ours", cache_mode="bypass")
+            assert bad_cursor.value.error.code == -32602
+
             bulk = await client.call_tool("bulk_299", {"value": 7})
             assert bulk.structured_content == {"index": 299, "value": 7}
 
