@@ -9,6 +9,7 @@ import sys
 import anyio
 import mcp_types as types
 import pytest
+from django.db import connection
 from mcp import Client, StdioServerParameters
 from mcp.shared.exceptions import MCPError
 
@@ -38,7 +39,11 @@ def _stdio_server(tmp_path, *args: str) -> StdioServerParameters:
 
 
 def _disable(name: str) -> None:
-    set_tools_enabled(tools=Tool.objects.filter(name=name), enabled=False)
+    """Disable a tool from a worker thread (whose connection must not outlive it)."""
+    try:
+        set_tools_enabled(tools=Tool.objects.filter(name=name), enabled=False)
+    finally:
+        connection.close()
 
 
 def test_stdio_serves_the_catalogue_in_pages_calls_tools_and_tells_of_changes(bulk_tools, tmp_path):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import anyio
 import pytest
+from django.db import connection
 from mcp.shared.subscriptions import ToolsListChanged
 
 from apps.tools.models import Tool
@@ -57,7 +58,10 @@ def test_listen_streams_on_every_worker_hear_a_catalogue_change(two_worker_node,
     url = f"{two_worker_node.url}/mcp"
 
     def disable() -> None:
-        set_tools_enabled(tools=Tool.objects.filter(name="bulk_042"), enabled=False)
+        try:
+            set_tools_enabled(tools=Tool.objects.filter(name="bulk_042"), enabled=False)
+        finally:
+            connection.close()  # a worker thread's connection must not outlive it
 
     async def scenario():
         heard = 0
