@@ -307,10 +307,9 @@ class CatalogueServer:
             raise MCPError(INVALID_PARAMS, f"Unknown tool: {params.name}") from None
         except call_service.CallDenied as exc:
             raise MCPError(FORBIDDEN, exc.message) from None
-        except (call_service.InvalidArguments, call_service.RuntimeUnavailable) as exc:
-            # The model reads these and can correct itself (the spec's advice for validation).
-            return _error_result(exc.message)
         except call_service.CallError as exc:
+            # Invalid arguments (the spec's advice: a model reads them and corrects itself) and
+            # an unavailable runtime (DESIGN.md: a tool error) are results, not protocol errors.
             return _error_result(exc.message)
         except Exception:
             logger.exception("tools/call %s failed unexpectedly", params.name)
