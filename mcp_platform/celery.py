@@ -9,6 +9,7 @@ Run a worker with `celery -A mcp_platform worker` (runplatform starts one).
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,7 @@ from mcp_platform import file_broker
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mcp_platform.settings")
 
-JOB_QUEUE = "mcp_platform.jobs"
+JOB_QUEUE_PREFIX = "mcp_platform.jobs"
 MAX_PRIORITY = 10  # tool priorities are 0-10, higher first
 
 
@@ -60,6 +61,13 @@ def job_priority(tool_priority: int) -> int:
     return MAX_PRIORITY - max(0, min(MAX_PRIORITY, tool_priority))
 
 
+def job_queue(database: dict[str, Any]) -> str:
+    """The jobs queue, named for the database the jobs live in: platforms sharing one Redis
+    (or tests, or staging beside production) never take each other's jobs."""
+    identity = f"{database.get('ENGINE')}|{database.get('NAME')}"
+    return f"{JOB_QUEUE_PREFIX}.{hashlib.sha256(identity.encode()).hexdigest()[:12]}"
+
+
 def make_app() -> Celery:
     from django.conf import settings
 
@@ -69,7 +77,7 @@ def make_app() -> Celery:
             redis_url=settings.REDIS_URL, broker_dir=Path(settings.MCP_PLATFORM_BROKER_DIR)
         ),
         imports=["apps.jobs.tasks"],
-        task_default_queue=JOB_QUEUE,
+        task_default_queue=job_queue(settings.DATABASES["default"]),
         task_serializer="json",
         accept_content=["json"],
         task_ignore_result=True,  # outcomes live on the Job row

@@ -15,7 +15,7 @@ from typing import Any
 
 from asgiref.sync import async_to_sync
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -130,11 +130,15 @@ async def asubmit_job(
 def publish(job: Job, *, countdown: float = 0.0) -> None:
     """Send the job's message to the broker (the claim decides whether a delivery runs it)."""
     from apps.jobs.tasks import run_job
-    from mcp_platform.celery import job_priority
+    from mcp_platform.celery import job_priority, job_queue
 
     try:
         run_job.apply_async(
-            args=[str(job.pk)], priority=job_priority(job.priority), countdown=countdown or None
+            args=[str(job.pk)],
+            # The queue of the database this job is in (as connected now: tests switch it).
+            queue=job_queue(connection.settings_dict),
+            priority=job_priority(job.priority),
+            countdown=countdown or None,
         )
     except Exception:  # the stale-queue sweep publishes it again
         logger.exception("could not publish job %s; it will be published again later", job.pk)

@@ -91,7 +91,8 @@ def test_cancelling_running_jobs_stops_their_tools(test_job_tools, job_node, job
     # Both worker processes are busy: a third job waits in the queue and is cancelled there.
     waiting = client.submit("job_ticks", key="never", seconds=1)
 
-    for job in (ticking, sleeping, waiting):
+    # The queued one first: a running job stopped before it would free a process to claim it.
+    for job in (waiting, ticking, sleeping):
         reply = client.http.post(f"/api/v2/jobs/{job['id']}/cancel")
         assert reply.status_code == 202, reply.text
         assert reply.json()["cancel_requested_at"] is not None
