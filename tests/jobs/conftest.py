@@ -50,8 +50,7 @@ def wait_worker_ready(lines_of, *, what: str, timeout: float = 60) -> None:
 
 @pytest.fixture(scope="module")
 def job_node(django_db_setup, django_db_blocker, job_dir, tmp_path_factory):
-    """A node (runplatform) with its own Celery worker (2 processes), without the Trio runtime;
-    shared by a module's tests (each test syncs the catalogue again: see `test_job_tools`)."""
+    """A node (runplatform: web, Trio runtime, Celery worker with 2 processes), shared by a module's tests (each test syncs the catalogue again: see `test_job_tools`)."""
     with django_db_blocker.unblock():
         job_tools.register_all()
         sync_tools()
@@ -59,11 +58,16 @@ def job_node(django_db_setup, django_db_blocker, job_dir, tmp_path_factory):
             tmp_path_factory.mktemp("node"),
             # Its worker also takes what this test process submits (MCP tasks in-process).
             env=node_env(job_dir, MCP_PLATFORM_BROKER_DIR=str(settings.MCP_PLATFORM_BROKER_DIR)),
-            args=["--no-trio", "--worker-concurrency", "2"],
+            args=["--worker-concurrency", "2"],
         )
     node.start()
     try:
         wait_worker_ready(lambda: node.output, what="the node's worker")
+        wait_until(
+            lambda: httpx.get(f"{node.url}/health/runtime", timeout=5).json()["trio"] == "up",
+            timeout=60,
+            what="the Trio runtime",
+        )
     except AssertionError as exc:
         node.stop()
         raise AssertionError(f"{exc}\n{node.output}") from None
