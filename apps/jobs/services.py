@@ -23,7 +23,7 @@ from apps.access.principals import SCOPE_ADMIN, SCOPE_CALL, Principal
 from apps.jobs.models import FINISHED, Job, JobStatus
 from apps.tools.call_service import CallRequest, prepare_call, retry_delay
 from mcp_platform.concurrency import run_blocking
-from mcp_platform.errors import ApiError
+from mcp_platform.errors import ApiError, Forbidden
 
 logger = logging.getLogger(__name__)
 
@@ -151,9 +151,10 @@ def publish(job: Job, *, countdown: float = 0.0) -> None:
 
 def cancel_job(*, job: Job, principal: Principal) -> Job:
     """Cancel a queued job at once; ask the worker of a running one to stop it (it does within
-    a fraction of a second). Raises JobConflict for a finished job."""
+    a fraction of a second). Raises Forbidden without `tools:call`, JobConflict for a finished
+    job."""
     if not principal.has_scope(SCOPE_CALL):
-        raise JobNotFound(f"Job '{job.pk}' not found")
+        raise Forbidden(f"Caller '{principal.name}' lacks the '{SCOPE_CALL}' scope")
     now = timezone.now()
     who = principal.name[:200]
     cancelled = Job.objects.filter(pk=job.pk, status=JobStatus.QUEUED).update(
