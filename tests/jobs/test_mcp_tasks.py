@@ -122,6 +122,6 @@ def test_a_tool_runs_as_an_mcp_task_with_progress_result_and_cancel(
             )
             assert bad["error"]["code"] == -32602
         # The handlers' database connection lives in asgiref's thread: close it, as a server does.
-        await run_blocking(connection.close)
+        await run_blocking(lambda: connection.close())
 
     anyio.run(scenario)
