@@ -14,7 +14,7 @@ import trio
 from apps.taskqueue import selectors, services, workflows
 from apps.tools.call_service import ToolResult
 from apps.tools.models import Outcome
-from apps.tools.registry import tool
+from apps.tools.registry import ToolContext, tool
 from mcp_platform.concurrency import run_blocking
 
 P2P = {"category": "p2p", "requires_p2p": True, "runtime": "trio", "fallback_allowed": False}
@@ -272,15 +272,19 @@ async def p2p_remote_call(
     timeout: float = 30.0,  # noqa: ASYNC109 (a legacy/tool argument)
     method: str = "tools/call",
     params: dict[str, Any] | None = None,
+    ctx: ToolContext | None = None,
 ) -> dict:
     """Call `tool` with `arguments` on a peer over `/mcp+p2p/1.0.0` and return its MCP result
     (`isError` as the peer reported it). `method`/`params` send another request (`ping`,
-    `tools/list`) as the legacy `/mcp/p2p/call` did."""
+    `tools/list`) as the legacy `/mcp/p2p/call` did. The caller must itself be allowed to call
+    `tool`: the peer trusts this node, not the caller."""
     if method == "tools/call":
         if not tool and params:
             tool, arguments = params.get("name", ""), params.get("arguments")
         if not tool:
             raise ValueError("name the tool to call on the peer")
+        if ctx is not None:
+            ctx.require_call_permission(tool)
         params = {"name": tool, "arguments": arguments or {}}
     reply = await p2p_remote_request(peer_id, method, params or {}, timeout)
     if isinstance(reply, ToolResult) or method != "tools/call":
@@ -312,10 +316,15 @@ async def p2p_taskqueue_submit(
     backoff_seconds: float = 1.0,
     lease_seconds: float = 30.0,
     queue: str = "default",
+    ctx: ToolContext | None = None,
 ) -> dict:
     """Queue a tool call, durably. `peer_id` runs it on that peer over P2P; the same
     `idempotency_key` returns the task it first created. Higher `priority` (0-10) runs first;
-    a failing task is retried with backoff and dead-lettered after `max_attempts`."""
+    a failing task is retried with backoff and dead-lettered after `max_attempts`. The caller
+    must itself be allowed to call `tool`."""
+    if ctx is not None:
+        ctx.require_call_permission(tool)
+    submitter = ctx.principal.name if ctx is not None and ctx.principal else "p2p_taskqueue_submit"
     task, created = await run_blocking(
         lambda: services.submit_task(
             tool=tool,
@@ -327,7 +336,7 @@ async def p2p_taskqueue_submit(
             backoff_seconds=backoff_seconds,
             lease_seconds=lease_seconds,
             queue=queue,
-            submitted_by="p2p_taskqueue_submit",
+            submitted_by=submitter,
         )
     )
     if created:
@@ -412,13 +421,21 @@ async def p2p_worker_list() -> dict:
 
 
 @tool(**P2P, title="Submit a workflow")
-async def p2p_workflow_submit(steps: list[dict[str, Any]], name: str = "") -> dict:
+async def p2p_workflow_submit(
+    steps: list[dict[str, Any]], name: str = "", ctx: ToolContext | None = None
+) -> dict:
     """Run a DAG of steps. Each step: `id`, `tool`, `arguments` (a string
     `{{steps.<id>.result}}` or `{{steps.<id>.result.<field>}}` is replaced by that step's
     result), `depends_on` (step ids), optional `peer_id` to run it on, `max_attempts`. A failed
-    step cancels the steps that depend on it."""
+    step cancels the steps that depend on it. The caller must be allowed to call every step's
+    tool."""
+    if ctx is not None:
+        for step in steps:
+            if isinstance(step, dict) and isinstance(step.get("tool"), str):
+                ctx.require_call_permission(step["tool"])
+    submitter = ctx.principal.name if ctx is not None and ctx.principal else "p2p"
     workflow = await run_blocking(
-        lambda: workflows.submit_workflow(steps=steps, name=name, submitted_by="p2p")
+        lambda: workflows.submit_workflow(steps=steps, name=name, submitted_by=submitter)
     )
     _nudge_workers()
     return await run_blocking(selectors.workflow_dict, workflow)

@@ -191,7 +191,9 @@ async def run_locally(request: CallRequest) -> ToolResult:
     tool, spec = request.tool, request.spec
     kwargs = dict(request.arguments)
     if spec.context_param:
-        kwargs[spec.context_param] = registry.ToolContext(request.progress)
+        kwargs[spec.context_param] = registry.ToolContext(
+            request.progress, principal=request.principal, request_id=request.request_id
+        )
     retries = tool.max_retries if tool.idempotent_hint and tool.retry_policy != "none" else 0
     attempt = 0
     while True:

@@ -29,10 +29,24 @@ class ToolDefinitionError(ValueError):
 
 
 class ToolContext:
-    """Handed to tools that declare a parameter of this type: progress reporting."""
+    """Handed to tools that declare a parameter of this type: progress reporting, and who is
+    calling (`principal`), for tools that act on the caller's behalf (queue or forward calls)."""
 
-    def __init__(self, report: Callable[[float, float | None, str | None], Any] | None = None):
+    def __init__(
+        self,
+        report: Callable[[float, float | None, str | None], Any] | None = None,
+        *,
+        principal: Any = None,
+        request_id: str = "",
+    ):
         self._report = report
+        self.principal = principal
+        self.request_id = request_id
+
+    def require_call_permission(self, tool_name: str) -> None:
+        """Raise PermissionError unless the caller may call `tool_name` itself."""
+        if self.principal is not None and not self.principal.may_call(tool_name):
+            raise PermissionError(f"caller '{self.principal.name}' may not call tool '{tool_name}'")
 
     async def report_progress(
         self, progress: float, total: float | None = None, message: str | None = None
