@@ -40,11 +40,12 @@ if not SECRET_KEY:
             "SECRET_KEY is not set. Set it in the environment (it signs sessions and JWTs); "
             "only DEBUG=1 runs without one."
         )
-elif len(SECRET_KEY) < 32 or SECRET_KEY.startswith("django-insecure"):
-    if not (DEBUG or TESTING):
-        raise ImproperlyConfigured("SECRET_KEY is too weak: use at least 32 random characters.")
+elif (len(SECRET_KEY) < 32 or SECRET_KEY.startswith("django-insecure")) and not (DEBUG or TESTING):
+    raise ImproperlyConfigured("SECRET_KEY is too weak: use at least 32 random characters.")
 
-ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", os.environ.get("MCP_ALLOWED_HOSTS", "localhost,127.0.0.1"))
+ALLOWED_HOSTS = env_list(
+    "ALLOWED_HOSTS", os.environ.get("MCP_ALLOWED_HOSTS", "localhost,127.0.0.1")
+)
 if TESTING:
     ALLOWED_HOSTS = [*ALLOWED_HOSTS, "testserver"]
 
@@ -157,9 +158,14 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 if REDIS_URL:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+    CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+    }
     CHANNEL_LAYERS = {
-        "default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [REDIS_URL]}}
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [REDIS_URL]},
+        }
     }
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}

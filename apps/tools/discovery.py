@@ -19,7 +19,9 @@ def discover_tools() -> None:
         try:
             importlib.import_module(module)
         except Exception:
-            logger.exception("tool module %r from MCP_PLATFORM_TOOL_MODULES failed to import", module)
+            logger.exception(
+                "tool module %r from MCP_PLATFORM_TOOL_MODULES failed to import", module
+            )
     for entry_point in entry_points(group=ENTRY_POINT_GROUP):
         try:
             entry_point.load()
