@@ -39,9 +39,9 @@ def broker_settings(*, redis_url: str, broker_dir: Path) -> dict[str, Any]:
                 "visibility_timeout": 3600,
             },
         }
-    queue, processed = broker_dir / "queue", broker_dir / "processed"
-    queue.mkdir(parents=True, exist_ok=True)
-    processed.mkdir(parents=True, exist_ok=True)
+    queue, processed, control = (broker_dir / name for name in ("queue", "processed", "control"))
+    for folder in (queue, processed, control):
+        folder.mkdir(parents=True, exist_ok=True)
     return {
         "broker_url": f"{file_broker.ALIAS}://",
         "broker_transport_options": {
@@ -52,6 +52,8 @@ def broker_settings(*, redis_url: str, broker_dir: Path) -> dict[str, Any]:
             "store_processed": True,
             "processed_folder": str(processed),
             "polling_interval": 0.1,
+            # The exchange table; kombu's default is ./control in the working directory.
+            "control_folder": str(control),
         },
     }
 
