@@ -3,6 +3,7 @@
 - `GET /health`: open, the runtime's status, pid and routing version;
 - `POST /internal/bridge/call`: the web process's trio-routed calls (shared secret);
 - `POST /internal/control/reload`: reload routing now (shared secret);
+- `POST /internal/control/cancel`: cancel an in-flight bridged call by request id (shared secret);
 - `mounts`: other endpoints added by other parts (the MCP endpoint at /mcp).
 """
 
@@ -75,9 +76,11 @@ def build_app(state: RuntimeState, reloader: RoutingReloader) -> Starlette:
             return _refused(
                 exc.message, exc.status_code, call_error=type(exc).__name__, details=exc.details
             )
-        with trio.move_on_after(remaining) as deadline:
+        with state.cancellable(request_id) as cancelled, trio.move_on_after(remaining) as deadline:
             result = await run_locally(call)
-        if deadline.cancelled_caught:
+        if cancelled.cancelled_caught:
+            result = ToolResult.error("cancelled by the caller", Outcome.CANCELLED)
+        elif deadline.cancelled_caught:
             result = ToolResult.error(
                 f"Tool '{call.tool.name}' passed its deadline on the Trio runtime", Outcome.TIMEOUT
             )
@@ -97,8 +100,18 @@ def build_app(state: RuntimeState, reloader: RoutingReloader) -> Starlette:
         version = await reloader.reload(reason="control call")
         return JSONResponse({"routing_version": version})
 
+    async def control_cancel(request: Request) -> JSONResponse:
+        if not _authorized(request):
+            return _refused("bad or missing bridge secret", 401)
+        try:
+            request_id = (await request.json())["request_id"]
+        except (ValueError, KeyError, TypeError):
+            return JSONResponse({"error": 'send {"request_id": ...}'}, status_code=400)
+        return JSONResponse({"request_id": request_id, "cancelled": state.cancel(request_id)})
+
     routes = [
         Route("/health", health),
+        Route("/internal/control/cancel", control_cancel, methods=["POST"]),
         Route("/internal/bridge/call", bridge_call, methods=["POST"]),
         Route("/internal/control/reload", control_reload, methods=["POST"]),
         # Route serves the exact path (`/mcp`, no redirect to `/mcp/`), Mount what is below it.

@@ -27,6 +27,8 @@ class RuntimeState:
     peer_id: str = ""
     listen_addrs: list[str] = field(default_factory=list)
     _idle: trio.Event = field(default_factory=trio.Event)
+    # In-flight bridged calls by request id, so the web process can cancel one.
+    _cancel_scopes: dict[str, trio.CancelScope] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self._idle.set()
@@ -52,6 +54,24 @@ class RuntimeState:
             self.calls += 1
             if self.in_flight == 0:
                 self._idle.set()
+
+    @contextlib.contextmanager
+    def cancellable(self, request_id: str) -> Iterator[trio.CancelScope]:
+        """A cancel scope for the call `request_id`, which `cancel(request_id)` cancels."""
+        with trio.CancelScope() as scope:
+            self._cancel_scopes[request_id] = scope
+            try:
+                yield scope
+            finally:
+                self._cancel_scopes.pop(request_id, None)
+
+    def cancel(self, request_id: str) -> bool:
+        """Cancel the in-flight call `request_id`; False when no such call is running."""
+        scope = self._cancel_scopes.get(request_id)
+        if scope is None:
+            return False
+        scope.cancel()
+        return True
 
     async def wait_idle(self) -> None:
         await self._idle.wait()

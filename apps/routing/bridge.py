@@ -18,6 +18,7 @@ import time
 import weakref
 from typing import Any
 
+import anyio
 import httpx
 import sniffio
 
@@ -26,6 +27,8 @@ from apps.routing import announce, metrics, shared_secret
 logger = logging.getLogger(__name__)
 
 BRIDGE_PATH = "/internal/bridge/call"
+CANCEL_PATH = "/internal/control/cancel"
+CANCEL_TIMEOUT = 2.0  # seconds a cancel request may take before we give up on it
 DEADLINE_MARGIN = 1.0  # seconds added to a call's own time budget for transport and queueing
 DOWN_FOR = 1.0  # after a failed connect, calls fall back at once for this long
 # The client retires idle connections well before the runtime would close them (Hypercorn is
@@ -159,6 +162,11 @@ async def call(
         raise MaybeStarted(
             f"the connection to the Trio runtime failed during the call ({type(exc).__name__})"
         ) from exc
+    except anyio.get_cancelled_exc_class():
+        # Our caller gave up (MCP cancel, job cancel): stop the tool on the runtime too.
+        with anyio.CancelScope(shield=True):
+            await cancel(request_id)
+        raise
     metrics.BRIDGE_LATENCY.labels("trio").observe(time.perf_counter() - started)
     metrics.RUNTIME_UP.labels("trio").set(1)
     _down_until = 0.0
@@ -188,6 +196,18 @@ async def call(
         )
     metrics.BRIDGE_CALLS.labels("trio", "failed_in_flight").inc()
     raise MaybeStarted(f"the Trio runtime answered HTTP {response.status_code}")
+
+
+async def cancel(request_id: str) -> bool:
+    """Ask the Trio runtime to cancel the call `request_id`; False if it could not be asked or
+    no such call was running."""
+    try:
+        with anyio.fail_after(CANCEL_TIMEOUT):
+            response = await client().post(CANCEL_PATH, json={"request_id": request_id})
+        return response.status_code == 200 and response.json().get("cancelled") is True
+    except (httpx.HTTPError, TimeoutError, ValueError) as exc:
+        logger.warning("could not cancel call %s on the Trio runtime: %r", request_id, exc)
+        return False
 
 
 async def probe(*, wait_seconds: float = 1.0) -> dict[str, Any] | None:

@@ -142,11 +142,6 @@ def test_a_trio_routed_job_runs_on_the_trio_runtime(test_job_tools, job_node, jo
     assert [call["runtime"] for call in done["calls"]] == ["trio"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the bridge does not carry cancellation to the Trio runtime yet: the worker stops "
-    "waiting, but trio_runtime/app.py's bridge handler runs the tool to its end",
-)
 def test_cancelling_a_trio_routed_job_stops_the_tool_on_the_trio_runtime(
     test_job_tools, job_node, jobs_client, job_dir
 ):
