@@ -171,8 +171,10 @@ async def _static(scope: Scope, receive: Callable, send: Callable) -> None:
 
 
 def _mount_mcp() -> None:
+    from apps.jobs.mcp_tasks import install_task_support
     from apps.tools.mcp_http import web_endpoint
 
+    install_task_support(web_endpoint.catalogue.server)  # MCP tasks, backed by jobs
     mounts["/mcp"] = web_endpoint
     lifespan_contexts.append(web_endpoint.lifespan)
 

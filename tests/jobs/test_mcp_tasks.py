@@ -125,3 +125,36 @@ def test_a_tool_runs_as_an_mcp_task_with_progress_result_and_cancel(
         await run_blocking(lambda: connection.close())
 
     anyio.run(scenario)
+
+
+def test_the_platforms_own_mcp_endpoint_serves_tasks(test_job_tools, job_node, make_token):
+    """/mcp on a running node (not an endpoint built by the test) has task support installed:
+    a task-augmented call runs as a job and its result comes back through tasks/result."""
+    headers = {
+        "Authorization": f"Bearer {make_token()}",
+        "MCP-Protocol-Version": "2025-11-25",
+        "Accept": "application/json",
+    }
+
+    async def scenario() -> None:
+        async with httpx.AsyncClient(base_url=job_node.url, headers=headers, timeout=60) as http:
+            rpc = Rpc(http)
+            init = await rpc(
+                "initialize",
+                {
+                    "protocolVersion": "2025-11-25",
+                    "capabilities": {},
+                    "clientInfo": {"name": "tasks-on-node", "version": "1"},
+                },
+            )
+            assert "tasks" in init["capabilities"]
+            created = await rpc(
+                "tools/call",
+                {"name": "echo", "arguments": {"message": "as a task"}, "task": {"ttl": 60000}},
+            )
+            task_id = created["task"]["taskId"]
+            await rpc.wait_task(task_id, lambda task: task["status"] == "completed")
+            result = await rpc("tasks/result", {"taskId": task_id})
+            assert result["structuredContent"] == {"message": "as a task"}
+
+    anyio.run(scenario)
