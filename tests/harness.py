@@ -62,42 +62,38 @@ def wait_until(
     )
 
 
-class PlatformProcess:
-    """`manage.py runplatform` in a child process, on free loopback ports, with its output kept."""
+def child_env(data_dir: Path, **extra: str) -> dict[str, str]:
+    """The environment of a child process of ours: the real settings, the test database."""
+    inherited = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in {"MCP_PLATFORM_TESTING", "DJANGO_SETTINGS_MODULE"}
+    }
+    return {
+        **inherited,
+        "DJANGO_SETTINGS_MODULE": "mcp_platform.settings",
+        "SECRET_KEY": secrets.token_urlsafe(40),
+        "DATABASE_URL": test_database_url(),
+        "MCP_PLATFORM_DATA_DIR": str(data_dir),
+        "PYTHONUNBUFFERED": "1",
+        **extra,
+    }
 
-    def __init__(
-        self, data_dir: Path, *, env: dict[str, str] | None = None, args: list[str] | None = None
-    ):
-        self.data_dir = data_dir
-        self.web_port = free_port()
-        self.trio_port = free_port()
-        self.url = f"http://127.0.0.1:{self.web_port}"
-        self.trio_url = f"http://127.0.0.1:{self.trio_port}"
-        self.env = {
-            **{
-                k: v
-                for k, v in os.environ.items()
-                if k not in {"MCP_PLATFORM_TESTING", "DJANGO_SETTINGS_MODULE"}
-            },
-            "DJANGO_SETTINGS_MODULE": "mcp_platform.settings",
-            "SECRET_KEY": secrets.token_urlsafe(40),
-            "DATABASE_URL": test_database_url(),
-            "MCP_PLATFORM_DATA_DIR": str(data_dir),
-            "MCP_PLATFORM_HOST": "127.0.0.1",
-            "MCP_PLATFORM_WEB_PORT": str(self.web_port),
-            "MCP_PLATFORM_TRIO_PORT": str(self.trio_port),
-            "MCP_PLATFORM_P2P_LISTEN": f"/ip4/127.0.0.1/tcp/{free_port()}",
-            "PYTHONUNBUFFERED": "1",
-            **(env or {}),
-        }
-        self.args = args or []
+
+class ChildProcess:
+    """A process of ours started by a test, in its own process group, its output kept."""
+
+    label = "process"
+
+    def __init__(self, env: dict[str, str]):
+        self.env = env
         self.process: subprocess.Popen | None = None
         self.lines: list[str] = []
         self._lock = threading.Lock()
 
-    def start(self, *, wait: bool = True, timeout: float = 60) -> PlatformProcess:
+    def spawn(self, argv: list[str]) -> None:
         self.process = subprocess.Popen(
-            [sys.executable, "manage.py", "runplatform", *self.args],
+            argv,
             cwd=REPO,
             env=self.env,
             stdout=subprocess.PIPE,
@@ -106,13 +102,6 @@ class PlatformProcess:
             start_new_session=True,
         )
         threading.Thread(target=self._pump, daemon=True).start()
-        if wait:
-            try:
-                self.wait_healthy(timeout=timeout)
-            except BaseException:
-                self.stop()  # a node that never got healthy must not outlive the test
-                raise
-        return self
 
     def _pump(self) -> None:
         assert self.process is not None and self.process.stdout is not None
@@ -125,22 +114,35 @@ class PlatformProcess:
         with self._lock:
             return "\n".join(self.lines)
 
-    def wait_healthy(self, *, timeout: float = 60) -> None:
+    @property
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def wait_http_health(self, url: str, *, timeout: float) -> None:
+        """Poll `url` until it answers 200; fail with the output if the process dies first."""
+
         def healthy() -> bool:
             if self.process is not None and self.process.poll() is not None:
-                raise AssertionError(f"platform exited early:\n{self.output}")
-            return httpx.get(f"{self.url}/health", timeout=2).status_code == 200
+                raise AssertionError(f"{self.label} exited early:\n{self.output}")
+            return httpx.get(url, timeout=2).status_code == 200
 
         try:
-            wait_until(healthy, timeout=timeout, what="the platform's /health")
+            wait_until(healthy, timeout=timeout, what=f"{self.label}'s {url}")
         except AssertionError as exc:
-            raise AssertionError(f"{exc}\n--- platform output ---\n{self.output}") from None
+            raise AssertionError(f"{exc}\n--- {self.label} output ---\n{self.output}") from None
 
     def signal(self, signum: int) -> None:
         assert self.process is not None
         self.process.send_signal(signum)
 
+    def kill(self) -> None:
+        """SIGKILL the whole process group at once: no chance to clean up."""
+        assert self.process is not None
+        os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(timeout=10)
+
     def stop(self, timeout: float = 60) -> int:
+        """SIGTERM (the process drains), then SIGKILL to the group past `timeout`."""
         if self.process is None or self.process.poll() is not None:
             return self.process.returncode if self.process else 0
         self.process.send_signal(signal.SIGTERM)
@@ -150,6 +152,45 @@ class PlatformProcess:
             os.killpg(self.process.pid, signal.SIGKILL)
             return self.process.wait()
 
+
+class PlatformProcess(ChildProcess):
+    """`manage.py runplatform` in a child process, on free loopback ports, with its output kept."""
+
+    label = "platform"
+
+    def __init__(
+        self, data_dir: Path, *, env: dict[str, str] | None = None, args: list[str] | None = None
+    ):
+        self.data_dir = data_dir
+        self.web_port = free_port()
+        self.trio_port = free_port()
+        self.url = f"http://127.0.0.1:{self.web_port}"
+        self.trio_url = f"http://127.0.0.1:{self.trio_port}"
+        super().__init__(
+            child_env(
+                data_dir,
+                MCP_PLATFORM_HOST="127.0.0.1",
+                MCP_PLATFORM_WEB_PORT=str(self.web_port),
+                MCP_PLATFORM_TRIO_PORT=str(self.trio_port),
+                MCP_PLATFORM_P2P_LISTEN=f"/ip4/127.0.0.1/tcp/{free_port()}",
+                **(env or {}),
+            )
+        )
+        self.args = args or []
+
+    def start(self, *, wait: bool = True, timeout: float = 60) -> PlatformProcess:
+        self.spawn([sys.executable, "manage.py", "runplatform", *self.args])
+        if wait:
+            try:
+                self.wait_healthy(timeout=timeout)
+            except BaseException:
+                self.stop()  # a node that never got healthy must not outlive the test
+                raise
+        return self
+
+    def wait_healthy(self, *, timeout: float = 60) -> None:
+        self.wait_http_health(f"{self.url}/health", timeout=timeout)
+
     def __enter__(self) -> PlatformProcess:
         return self.start()
 
@@ -157,34 +198,22 @@ class PlatformProcess:
         self.stop()
 
 
-class TrioRuntimeProcess:
+class TrioRuntimeProcess(ChildProcess):
     """`manage.py run_trio_runtime` alone, on a free loopback port, against the test database."""
+
+    label = "trio runtime"
 
     def __init__(self, data_dir: Path, *, env: dict[str, str] | None = None):
         self.data_dir = data_dir
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.env = {
-            **{
-                k: v
-                for k, v in os.environ.items()
-                if k not in {"MCP_PLATFORM_TESTING", "DJANGO_SETTINGS_MODULE"}
-            },
-            "DJANGO_SETTINGS_MODULE": "mcp_platform.settings",
-            "SECRET_KEY": secrets.token_urlsafe(40),
-            "DATABASE_URL": test_database_url(),
-            "MCP_PLATFORM_DATA_DIR": str(data_dir),
-            "MCP_PLATFORM_BRIDGE_SECRET": secrets.token_urlsafe(24),
-            "PYTHONUNBUFFERED": "1",
-            **(env or {}),
-        }
+        super().__init__(
+            child_env(data_dir, MCP_PLATFORM_BRIDGE_SECRET=secrets.token_urlsafe(24), **(env or {}))
+        )
         self.secret = self.env["MCP_PLATFORM_BRIDGE_SECRET"]
-        self.process: subprocess.Popen | None = None
-        self.lines: list[str] = []
-        self._lock = threading.Lock()
 
     def start(self, *, timeout: float = 60) -> TrioRuntimeProcess:
-        self.process = subprocess.Popen(
+        self.spawn(
             [
                 sys.executable,
                 "manage.py",
@@ -195,51 +224,14 @@ class TrioRuntimeProcess:
                 str(self.port),
                 "--drain-seconds",
                 "30",
-            ],
-            cwd=REPO,
-            env=self.env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            start_new_session=True,
+            ]
         )
-        threading.Thread(target=self._pump, daemon=True).start()
-
-        def up() -> bool:
-            if self.process.poll() is not None:
-                raise AssertionError(f"trio runtime exited early:\n{self.output}")
-            return httpx.get(f"{self.url}/health", timeout=2).status_code == 200
-
-        try:
-            wait_until(up, timeout=timeout, what="the Trio runtime's /health")
-        except AssertionError as exc:
-            raise AssertionError(f"{exc}\n--- runtime output ---\n{self.output}") from None
+        self.wait_http_health(f"{self.url}/health", timeout=timeout)
         return self
-
-    def _pump(self) -> None:
-        assert self.process is not None and self.process.stdout is not None
-        for line in self.process.stdout:
-            with self._lock:
-                self.lines.append(line.rstrip())
-
-    @property
-    def output(self) -> str:
-        with self._lock:
-            return "\n".join(self.lines)
 
     @property
     def auth(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.secret}"}
-
-    def stop(self, timeout: float = 60) -> int:
-        if self.process is None or self.process.poll() is not None:
-            return self.process.returncode if self.process else 0
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            return self.process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            return self.process.wait()
 
 
 class NodeCluster:

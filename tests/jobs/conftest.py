@@ -6,7 +6,6 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 from pathlib import Path
 
 import httpx
@@ -14,7 +13,7 @@ import pytest
 from django.conf import settings
 
 from apps.tools.services import sync_tools
-from tests.harness import REPO, PlatformProcess, wait_until
+from tests.harness import ChildProcess, PlatformProcess, wait_until
 from tests.jobs import job_tools
 
 TOOL_MODULES = "tests.jobs.job_tools"
@@ -75,66 +74,36 @@ def job_node(django_db_setup, django_db_blocker, job_dir, tmp_path_factory):
     node.stop()
 
 
-class WorkerProcess:
+class WorkerProcess(ChildProcess):
     """`celery -A mcp_platform worker` on its own, in its own process group, output kept."""
 
+    label = "worker"
+
     def __init__(self, name: str, env: dict[str, str], *, concurrency: int = 1):
+        super().__init__(env)
         self.name = name
-        self.env = env
         self.concurrency = concurrency
-        self.process: subprocess.Popen | None = None
-        self.lines: list[str] = []
-        self._lock = threading.Lock()
 
     def start(self) -> WorkerProcess:
         argv = [sys.executable, "-m", "celery", "-A", "mcp_platform", "worker"]
         argv += ["--loglevel", "INFO", "--pool", "prefork", "--concurrency", str(self.concurrency)]
         argv += ["--hostname", f"{self.name}@%h", "--without-gossip", "--without-mingle"]
         argv += ["--without-heartbeat"]
-        self.process = subprocess.Popen(
-            argv,
-            cwd=REPO,
-            env=self.env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            start_new_session=True,
-        )
-        threading.Thread(target=self._pump, daemon=True).start()
+        self.spawn(argv)
         wait_worker_ready(lambda: self.output, what=f"worker {self.name}")
         return self
 
-    def _pump(self) -> None:
-        assert self.process is not None and self.process.stdout is not None
-        for line in self.process.stdout:
-            with self._lock:
-                self.lines.append(line.rstrip())
-
-    @property
-    def output(self) -> str:
-        with self._lock:
-            return "\n".join(self.lines)
-
-    @property
-    def alive(self) -> bool:
-        return self.process is not None and self.process.poll() is None
-
-    def kill(self) -> None:
-        """SIGKILL the worker and its pool processes at once: no chance to clean up."""
-        assert self.process is not None
-        os.killpg(self.process.pid, signal.SIGKILL)
-        self.process.wait(timeout=10)
-
-    def stop(self) -> None:
+    def stop(self, timeout: float = 15) -> int:
+        """SIGTERM to the whole group (the pool too), SIGKILL past `timeout`."""
         if not self.alive:
-            return
+            return self.process.returncode if self.process else 0
         assert self.process is not None
         os.killpg(self.process.pid, signal.SIGTERM)
         try:
-            self.process.wait(timeout=15)
+            return self.process.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait()
+            return self.process.wait()
 
 
 @pytest.fixture
