@@ -24,10 +24,10 @@ import httpx2
 from common import (
     LoadResult,
     ServerProcess,
+    measure_alternating,
     platform_server,
     print_comparison,
     random_secret_key,
-    run_load,
 )
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
@@ -91,39 +91,22 @@ def call_operation(pool: asyncio.Queue):
 
 
 async def measure(args: argparse.Namespace, targets: list[Target]) -> list[LoadResult]:
-    per_round = [
-        args.requests // args.rounds + (1 if i < args.requests % args.rounds else 0)
-        for i in range(args.rounds)
-    ]
-    rounds: dict[str, list[LoadResult]] = {t.name: [] for t in targets}
+    """Open each target's client pool and check a call, then warm up and run the rounds."""
     async with contextlib.AsyncExitStack() as stack:
         operations = {}
         for t in targets:
             pool = await stack.enter_async_context(client_pool(t, args.concurrency, args.mode))
             operations[t.name] = call_operation(pool)
             await operations[t.name]()  # the result must be right before its speed matters
-            if args.warmup:
-                await run_load(
-                    t.name,
-                    operations[t.name],
-                    requests=args.warmup,
-                    concurrency=args.concurrency,
-                    time_limit=args.time_limit,
-                )
-        order = list(targets)
-        for count in per_round:
-            for t in order:
-                result = await run_load(
-                    t.name,
-                    operations[t.name],
-                    requests=count,
-                    concurrency=args.concurrency,
-                    time_limit=args.time_limit,
-                    cpu_probe=t.server.cpu_seconds,
-                )
-                rounds[t.name].append(result)
-            order.reverse()
-    return [LoadResult.merged(t.name, rounds[t.name]) for t in targets]
+        return await measure_alternating(
+            operations,
+            requests=args.requests,
+            rounds=args.rounds,
+            concurrency=args.concurrency,
+            warmup=args.warmup,
+            time_limit=args.time_limit,
+            cpu_probes={t.name: t.server.cpu_seconds for t in targets},
+        )
 
 
 def main(argv: list[str]) -> int:

@@ -24,10 +24,10 @@ from common import (
     ServerProcess,
     http_client,
     http_post_operation,
+    measure_alternating,
     platform_server,
     print_comparison,
     random_secret_key,
-    run_load,
 )
 
 PATH = "/tools/execute/echo"
@@ -68,41 +68,20 @@ class Target:
 
 
 async def measure(args: argparse.Namespace, targets: list[Target]) -> list[LoadResult]:
-    """Check and warm up each target, then run `args.rounds` rounds, alternating their order."""
+    """Check each target's reply, then warm up and run the alternating rounds."""
     body = json.dumps({"message": MESSAGE}).encode()
-    per_round = [
-        args.requests // args.rounds + (1 if i < args.requests % args.rounds else 0)
-        for i in range(args.rounds)
-    ]
-    rounds: dict[str, list[LoadResult]] = {t.name: [] for t in targets}
     async with http_client(args.concurrency) as client:
-        operations = {
-            t.name: http_post_operation(client, t.url, body, headers=t.headers) for t in targets
-        }
         for t in targets:
             await check_reply(client, t.name, t.url, t.headers)
-            if args.warmup:  # untimed: first connections, lazy imports, caches
-                await run_load(
-                    t.name,
-                    operations[t.name],
-                    requests=args.warmup,
-                    concurrency=args.concurrency,
-                    time_limit=args.time_limit,
-                )
-        order = list(targets)
-        for count in per_round:
-            for t in order:
-                result = await run_load(
-                    t.name,
-                    operations[t.name],
-                    requests=count,
-                    concurrency=args.concurrency,
-                    time_limit=args.time_limit,
-                    cpu_probe=t.server.cpu_seconds,
-                )
-                rounds[t.name].append(result)
-            order.reverse()
-    return [LoadResult.merged(t.name, rounds[t.name]) for t in targets]
+        return await measure_alternating(
+            {t.name: http_post_operation(client, t.url, body, headers=t.headers) for t in targets},
+            requests=args.requests,
+            rounds=args.rounds,
+            concurrency=args.concurrency,
+            warmup=args.warmup,
+            time_limit=args.time_limit,
+            cpu_probes={t.name: t.server.cpu_seconds for t in targets},
+        )
 
 
 def main(argv: list[str]) -> int:

@@ -486,6 +486,45 @@ async def _drive(
     result.elapsed = time.perf_counter() - started
 
 
+async def measure_alternating(
+    operations: Mapping[str, Callable[[], Awaitable[object]]],
+    *,
+    requests: int,
+    rounds: int,
+    concurrency: int,
+    warmup: int,
+    time_limit: float,
+    cpu_probes: Mapping[str, Callable[[], float]],
+) -> list[LoadResult]:
+    """Warm up each operation (untimed), then run `rounds` timed rounds, reversing the order of
+    the targets every round so that noise on the shared machine falls on all of them alike."""
+    per_round = [requests // rounds + (1 if i < requests % rounds else 0) for i in range(rounds)]
+    names = list(operations)
+    measured: dict[str, list[LoadResult]] = {name: [] for name in names}
+    for name in names:
+        if warmup:  # first connections, lazy imports, caches
+            await run_load(
+                name,
+                operations[name],
+                requests=warmup,
+                concurrency=concurrency,
+                time_limit=time_limit,
+            )
+    for count in per_round:
+        for name in names:
+            result = await run_load(
+                name,
+                operations[name],
+                requests=count,
+                concurrency=concurrency,
+                time_limit=time_limit,
+                cpu_probe=cpu_probes[name],
+            )
+            measured[name].append(result)
+        names.reverse()
+    return [LoadResult.merged(name, measured[name]) for name in operations]
+
+
 def http_client(concurrency: int, *, timeout: float = 10) -> httpx.AsyncClient:
     """A keep-alive client with one pooled connection per concurrent caller."""
     return httpx.AsyncClient(
