@@ -3,6 +3,7 @@ Celery workers (two runplatform nodes) serve one catalogue."""
 
 from __future__ import annotations
 
+import os
 import secrets
 import time
 
@@ -19,6 +20,9 @@ pytestmark = pytest.mark.slow
 
 
 def require_postgres_and_redis() -> None:
+    if not os.environ.get("DATABASE_URL") and not settings.REDIS_URL:
+        # The embedded profile, by choice: .ci/run's second pass sets both and runs this test.
+        pytest.skip("the scale-out profile runs with DATABASE_URL and REDIS_URL set")
     if connection.vendor != "postgresql" or not settings.REDIS_URL:
         require_service(
             "PostgreSQL and Redis", "run with DATABASE_URL=postgres://... and REDIS_URL=redis://..."
