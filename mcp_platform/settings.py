@@ -33,14 +33,13 @@ TESTING = env_bool("MCP_PLATFORM_TESTING")
 
 SECRET_KEY = os.environ.get("SECRET_KEY", "")
 if not SECRET_KEY:
-    if DEBUG or TESTING:
-        SECRET_KEY = "insecure-development-key-only-used-with-debug-or-tests-0123456789"
-    else:
+    if not DEBUG:
         raise ImproperlyConfigured(
             "SECRET_KEY is not set. Set it in the environment (it signs sessions and JWTs); "
             "only DEBUG=1 runs without one."
         )
-elif (len(SECRET_KEY) < 32 or SECRET_KEY.startswith("django-insecure")) and not (DEBUG or TESTING):
+    SECRET_KEY = "insecure-development-key-only-used-with-debug-0123456789"
+elif (len(SECRET_KEY) < 32 or SECRET_KEY.startswith("django-insecure")) and not DEBUG:
     raise ImproperlyConfigured("SECRET_KEY is too weak: use at least 32 random characters.")
 
 ALLOWED_HOSTS = env_list(

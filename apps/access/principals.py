@@ -20,11 +20,15 @@ class Principal:
     scopes: frozenset[str] = field(default_factory=frozenset)
     # Glob patterns (anchored) the caller may see and call; empty means every tool.
     tool_patterns: tuple[str, ...] = ()
+    # Glob patterns the caller may never see or call, whatever `tool_patterns` allows.
+    denied_tools: tuple[str, ...] = ()
 
     def has_scope(self, scope: str) -> bool:
         return SCOPE_ADMIN in self.scopes or scope in self.scopes
 
     def may_use_tool(self, tool_name: str) -> bool:
+        if any(fnmatchcase(tool_name, p) for p in self.denied_tools):
+            return False
         return not self.tool_patterns or any(fnmatchcase(tool_name, p) for p in self.tool_patterns)
 
     def may_call(self, tool_name: str) -> bool:

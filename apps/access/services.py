@@ -74,7 +74,8 @@ def _principal_for_api_token(secret: str) -> Principal:
     if token.last_used_at is None or now - token.last_used_at > LAST_USED_RESOLUTION:
         ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
     return Principal(
-        name=f"token:{token.name}",
+        # The prefix makes the name unique: token names are labels, and two may be alike.
+        name=f"token:{token.name}:{token.prefix}",
         kind="token",
         scopes=frozenset(token.scopes),
         tool_patterns=token.tool_patterns,

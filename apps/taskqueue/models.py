@@ -16,7 +16,21 @@ class TaskStatus(models.TextChoices):
 TERMINAL_TASK_STATUSES = (TaskStatus.SUCCEEDED, TaskStatus.DEAD, TaskStatus.CANCELLED)
 
 
-class Task(models.Model):
+class Submitted(models.Model):
+    """Who queued the work: a task runs as its submitter, with the submitter's scopes and tool
+    patterns, so the queue never lets a caller reach a tool it could not call itself."""
+
+    submitted_by = models.CharField(max_length=200, blank=True)
+    submitter_scopes = models.JSONField(
+        null=True, blank=True, help_text="Empty (null): queued by the platform's own code."
+    )
+    submitter_tool_patterns = models.JSONField(default=list, blank=True)
+
+    class Meta:
+        abstract = True
+
+
+class Task(Submitted):
     """A tool call to run once, by whichever worker claims it, locally or on a target peer."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
@@ -40,7 +54,6 @@ class Task(models.Model):
     worker_id = models.CharField(max_length=200, blank=True)
     result = models.JSONField(null=True, blank=True)
     error = models.TextField(blank=True)
-    submitted_by = models.CharField(max_length=200, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
@@ -146,7 +159,7 @@ class WorkflowStatus(models.TextChoices):
     CANCELLED = "cancelled"
 
 
-class Workflow(models.Model):
+class Workflow(Submitted):
     """A DAG of steps, each a task; persisted, so it resumes after a restart."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
@@ -155,7 +168,6 @@ class Workflow(models.Model):
         max_length=10, choices=WorkflowStatus.choices, default=WorkflowStatus.RUNNING
     )
     error = models.TextField(blank=True)
-    submitted_by = models.CharField(max_length=200, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 

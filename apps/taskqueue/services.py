@@ -18,6 +18,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from apps.access.principals import Principal
 from apps.taskqueue.models import (
     AttemptOutcome,
     QueueState,
@@ -71,9 +72,13 @@ def submit_task(
     lease_seconds: float = 30.0,
     queue: str = "default",
     submitted_by: str = "",
+    submitter: Principal | None = None,
+    submitter_grants: tuple[list[str] | None, list[str]] | None = None,
 ) -> tuple[Task, bool]:
     """Queue a tool call; returns (task, created). The same idempotency key returns the task
-    it first created, whatever its state. Raises TaskQueueError for bad input, QueueFull."""
+    it first created, whatever its state. The task runs as `submitter` (its scopes and tool
+    patterns; or `submitter_grants` = (scopes, patterns) copied from a workflow); with neither,
+    as the platform itself. Raises TaskQueueError for bad input, QueueFull."""
     if not isinstance(tool, str) or not NAME_RE.match(tool):
         raise TaskQueueError(f"invalid tool name {tool!r}")
     if arguments is not None and not isinstance(arguments, dict):
@@ -84,6 +89,9 @@ def submit_task(
         raise TaskQueueError("max_attempts must be at least 1")
     if lease_seconds <= 0 or backoff_seconds < 0:
         raise TaskQueueError("lease_seconds must be positive and backoff_seconds not negative")
+    scopes, patterns = submitter_grants or (None, [])
+    if submitter is not None:
+        scopes, patterns = sorted(submitter.scopes), list(submitter.tool_patterns)
     key = idempotency_key or None
     if key is not None:
         existing = Task.objects.filter(idempotency_key=key).first()
@@ -105,7 +113,9 @@ def submit_task(
                 backoff_seconds=backoff_seconds,
                 lease_seconds=lease_seconds,
                 next_run_at=timezone.now(),
-                submitted_by=submitted_by[:200],
+                submitted_by=(submitter.name if submitter else submitted_by)[:200],
+                submitter_scopes=scopes,
+                submitter_tool_patterns=patterns,
             )
     except IntegrityError:
         # Another submitter won the race for this key: theirs is the task.

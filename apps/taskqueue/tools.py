@@ -324,7 +324,7 @@ async def p2p_taskqueue_submit(
     must itself be allowed to call `tool`."""
     if ctx is not None:
         ctx.require_call_permission(tool)
-    submitter = ctx.principal.name if ctx is not None and ctx.principal else "p2p_taskqueue_submit"
+    submitter = ctx.principal if ctx is not None else None
     task, created = await run_blocking(
         lambda: services.submit_task(
             tool=tool,
@@ -336,7 +336,8 @@ async def p2p_taskqueue_submit(
             backoff_seconds=backoff_seconds,
             lease_seconds=lease_seconds,
             queue=queue,
-            submitted_by=submitter,
+            submitted_by="p2p_taskqueue_submit",
+            submitter=submitter,
         )
     )
     if created:
@@ -433,9 +434,11 @@ async def p2p_workflow_submit(
         for step in steps:
             if isinstance(step, dict) and isinstance(step.get("tool"), str):
                 ctx.require_call_permission(step["tool"])
-    submitter = ctx.principal.name if ctx is not None and ctx.principal else "p2p"
+    submitter = ctx.principal if ctx is not None else None
     workflow = await run_blocking(
-        lambda: workflows.submit_workflow(steps=steps, name=name, submitted_by=submitter)
+        lambda: workflows.submit_workflow(
+            steps=steps, name=name, submitted_by="p2p", submitter=submitter
+        )
     )
     _nudge_workers()
     return await run_blocking(selectors.workflow_dict, workflow)

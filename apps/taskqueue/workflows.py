@@ -18,6 +18,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
+from apps.access.principals import Principal
 from apps.taskqueue.models import (
     TERMINAL_STEP_STATUSES,
     StepStatus,
@@ -148,9 +149,14 @@ def resolve_arguments(arguments: Any, results: dict[str, Any]) -> Any:
 
 @transaction.atomic
 def submit_workflow(
-    *, steps: list[dict[str, Any]], name: str = "", submitted_by: str = ""
+    *,
+    steps: list[dict[str, Any]],
+    name: str = "",
+    submitted_by: str = "",
+    submitter: Principal | None = None,
 ) -> Workflow:
-    """Persist a workflow and queue its first steps; raises WorkflowError for a bad DAG."""
+    """Persist a workflow and queue its first steps, which run as `submitter` (else as the
+    platform itself); raises WorkflowError for a bad DAG."""
     from apps.peers.models import P2PSettings
 
     clean = _validate(steps)
@@ -158,7 +164,12 @@ def submit_workflow(
     limit = settings.workflow_max if settings else 100
     if Workflow.objects.filter(status=WorkflowStatus.RUNNING).count() >= limit:
         raise WorkflowError(f"{limit} workflows are running already (the configured maximum)")
-    workflow = Workflow.objects.create(name=name[:200], submitted_by=submitted_by[:200])
+    workflow = Workflow.objects.create(
+        name=name[:200],
+        submitted_by=(submitter.name if submitter else submitted_by)[:200],
+        submitter_scopes=sorted(submitter.scopes) if submitter else None,
+        submitter_tool_patterns=list(submitter.tool_patterns) if submitter else [],
+    )
     WorkflowStep.objects.bulk_create(WorkflowStep(workflow=workflow, **s) for s in clean)
     advance(workflow)
     return workflow
@@ -180,6 +191,10 @@ def _queue_step(step: WorkflowStep, results: dict[str, Any]) -> None:
         max_attempts=step.max_attempts,
         idempotency_key=f"workflow:{step.workflow_id}:{step.step_id}",
         submitted_by=f"workflow:{step.workflow_id}",
+        submitter_grants=(
+            step.workflow.submitter_scopes,
+            step.workflow.submitter_tool_patterns,
+        ),
     )
     step.task, step.status = task, StepStatus.QUEUED
     step.save(update_fields=["task", "status"])

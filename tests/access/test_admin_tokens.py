@@ -49,3 +49,13 @@ def test_unknown_scope_is_refused(client, admin_user):
     assert reply.status_code == 200
     assert "scopes" in reply.context["adminform"].form.errors
     assert not ApiToken.objects.exists()
+
+
+def test_two_tokens_with_the_same_name_are_different_callers():
+    """Ownership (jobs, tasks) follows the caller's name, so it must tell tokens apart."""
+    from apps.access.services import authenticate_bearer, create_api_token
+
+    first = authenticate_bearer(create_api_token(name="ci", scopes=["tools:call"])[1])
+    second = authenticate_bearer(create_api_token(name="ci", scopes=["tools:call"])[1])
+    assert first.name != second.name
+    assert first.name.startswith("token:ci:") and second.name.startswith("token:ci:")

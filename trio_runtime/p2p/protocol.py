@@ -20,6 +20,7 @@ from libp2p.abc import INetStream
 from libp2p.network.stream.exceptions import StreamEOF, StreamError
 
 from apps.access.principals import SCOPE_CALL, SCOPE_READ, Principal
+from apps.tools import registry
 from apps.tools.call_service import (
     CallDenied,
     CallError,
@@ -65,10 +66,25 @@ def error_reply(request_id: Any, error: RpcError) -> dict[str, Any]:
     return {"jsonrpc": "2.0", "id": request_id, "error": error.to_json()}
 
 
+def node_acting_tools() -> tuple[str, ...]:
+    """The P2P tools that act as this node (dial, forward calls, queue work, change bootstrap):
+    a peer may read this node's P2P state, but never act as it, so trust is not transitive."""
+    return tuple(
+        sorted(
+            name
+            for name, spec in registry.all_specs().items()
+            if spec.metadata["category"] == "p2p" and not spec.metadata["read_only_hint"]
+        )
+    )
+
+
 def peer_principal(peer_id: str) -> Principal:
-    """Who a trusted peer is to the call service."""
+    """Who a trusted peer is to the call service: every tool but those acting as this node."""
     return Principal(
-        name=f"peer:{peer_id}", kind="peer", scopes=frozenset({SCOPE_READ, SCOPE_CALL})
+        name=f"peer:{peer_id}",
+        kind="peer",
+        scopes=frozenset({SCOPE_READ, SCOPE_CALL}),
+        denied_tools=node_acting_tools(),
     )
 
 

@@ -49,11 +49,16 @@ class WorkerConfig:
 
 
 def task_principal(task: Task) -> Principal:
-    """Whom a queued task runs as: the queue, on behalf of its submitter."""
+    """Whom a queued task runs as: its submitter, with the submitter's scopes and tool
+    patterns; a task the platform's own code queued (no recorded scopes) runs as the queue."""
+    name = f"taskqueue:{task.submitted_by or 'anonymous'}"[:200]
+    if task.submitter_scopes is None:
+        return Principal(name=name, kind="system", scopes=frozenset({SCOPE_READ, SCOPE_CALL}))
     return Principal(
-        name=f"taskqueue:{task.submitted_by or 'anonymous'}"[:200],
-        kind="system",
-        scopes=frozenset({SCOPE_READ, SCOPE_CALL}),
+        name=name,
+        kind="task",
+        scopes=frozenset(task.submitter_scopes),
+        tool_patterns=tuple(task.submitter_tool_patterns),
     )
 
 
