@@ -319,6 +319,8 @@ def cancel_task(*, task_id: Any, reason: str = "cancelled") -> Task:
 
     with transaction.atomic():
         task = get_task(task_id)
+        # Lock the row: a worker claiming or finishing it meanwhile must not be overwritten.
+        task = Task.objects.select_for_update().get(pk=task.pk)
         if task.is_terminal:
             raise TaskQueueError(f"task {task.pk} is already {task.status}")
         Task.objects.filter(pk=task.pk, status=task.status).update(

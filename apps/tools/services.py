@@ -90,13 +90,20 @@ def sync_tools(*, specs: dict[str, registry.ToolSpec] | None = None) -> SyncRepo
 
 @transaction.atomic
 def update_tool(*, tool: Tool, changes: dict[str, Any] | None = None, actor: Any = None) -> Tool:
-    """Save an edit of one tool (admin form, API) and announce the catalogue change."""
+    """Save an edit of one tool (admin form, API) and announce the catalogue change.
+
+    With `changes`, only those fields are written, on the row as it is now: a concurrent edit
+    of other fields is not reverted. Without, `tool` is saved whole (an admin form's save).
+    Raises ValidationError for a value the model refuses.
+    """
+    if changes:
+        tool = Tool.objects.select_for_update().get(pk=tool.pk)
     for key, value in (changes or {}).items():
         if key == "runtime":
             value = registry.normalize_runtime(value)
         setattr(tool, key, value)
     tool.full_clean()
-    tool.save()
+    tool.save(update_fields=[*changes, "updated_at"] if changes else None)
     logger.info("tool %s edited by %s: %s", tool.name, actor or "system", sorted(changes or {}))
     _notify(f"tool {tool.name} edited")
     return tool

@@ -61,3 +61,13 @@ def test_database_refuses_out_of_range_priority():
     sync_tools()
     with pytest.raises(IntegrityError), transaction.atomic():
         Tool.objects.filter(name="echo").update(priority=42)
+
+
+def test_an_edit_with_changes_writes_only_those_fields_and_keeps_a_concurrent_edit():
+    sync_tools()
+    stale = Tool.objects.get(name="echo")  # read before someone else's edit
+    Tool.objects.filter(name="echo").update(enabled=False)
+    update_tool(tool=stale, changes={"priority": 9})
+    echo = Tool.objects.get(name="echo")
+    assert echo.priority == 9
+    assert echo.enabled is False
