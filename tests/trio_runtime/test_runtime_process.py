@@ -47,9 +47,10 @@ def test_health_and_heartbeat_report_pid_port_status_and_routing_version(trio_ru
 
     def beat():
         row = RuntimeInstance.objects.filter(port=trio_runtime.port).first()
-        return row if row and row.routing_version == selectors.current_version() else None
+        current = row and row.routing_version == selectors.current_version()
+        return row if current and row.status == "up" else None  # the first beat may say starting
 
-    row = wait_until(beat, timeout=20, what="a heartbeat at the current routing version")
+    row = wait_until(beat, timeout=20, what="an 'up' heartbeat at the current routing version")
     assert (row.pid, row.host, row.status, row.runtime) == (
         trio_runtime.process.pid,
         "127.0.0.1",
