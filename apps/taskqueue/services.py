@@ -371,27 +371,18 @@ def record_worker(
 ) -> None:
     """The worker's heartbeat row."""
     now = timezone.now()
+    fields = {
+        "kind": kind,
+        "hostname": hostname,
+        "pid": pid,
+        "peer_id": peer_id,
+        "queues": queues or ["default"],
+        "current_task": current_task,
+        "last_seen": now,
+        "stopped": stopped,
+    }
     Worker.objects.update_or_create(
         worker_id=worker_id,
-        defaults={
-            "kind": kind,
-            "hostname": hostname,
-            "pid": pid,
-            "peer_id": peer_id,
-            "queues": queues or ["default"],
-            "current_task": current_task,
-            "last_seen": now,
-            "stopped": stopped,
-        },
-        create_defaults={
-            "kind": kind,
-            "hostname": hostname,
-            "pid": pid,
-            "peer_id": peer_id,
-            "queues": queues or ["default"],
-            "current_task": current_task,
-            "last_seen": now,
-            "stopped": stopped,
-            "started_at": started_at or now,
-        },
+        defaults=fields,
+        create_defaults={**fields, "started_at": started_at or now},
     )

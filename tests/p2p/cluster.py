@@ -45,6 +45,13 @@ def cluster(tmp_path_factory) -> Any:
     try:
         nodes.prepare({name: _setup_code(nodes, name) for name in NAMES})
         nodes.start()
+        for name in NAMES:  # every test may call P2P tools at once: wait for each Trio runtime
+            url = f"{nodes.node(name).url}/health/runtime"
+            wait_until(
+                lambda url=url: httpx.get(url, timeout=5).json()["trio"] == "up",
+                timeout=60,
+                what=f"node {name}'s Trio runtime",
+            )
         yield nodes
     finally:
         nodes.stop()
