@@ -166,16 +166,13 @@ class PlatformProcess(ChildProcess):
         self.trio_port = free_port()
         self.url = f"http://127.0.0.1:{self.web_port}"
         self.trio_url = f"http://127.0.0.1:{self.trio_port}"
-        super().__init__(
-            child_env(
-                data_dir,
-                MCP_PLATFORM_HOST="127.0.0.1",
-                MCP_PLATFORM_WEB_PORT=str(self.web_port),
-                MCP_PLATFORM_TRIO_PORT=str(self.trio_port),
-                MCP_PLATFORM_P2P_LISTEN=f"/ip4/127.0.0.1/tcp/{free_port()}",
-                **(env or {}),
-            )
-        )
+        ports = {
+            "MCP_PLATFORM_HOST": "127.0.0.1",
+            "MCP_PLATFORM_WEB_PORT": str(self.web_port),
+            "MCP_PLATFORM_TRIO_PORT": str(self.trio_port),
+            "MCP_PLATFORM_P2P_LISTEN": f"/ip4/127.0.0.1/tcp/{free_port()}",
+        }
+        super().__init__(child_env(data_dir, **{**ports, **(env or {})}))  # env overrides
         self.args = args or []
 
     def start(self, *, wait: bool = True, timeout: float = 60) -> PlatformProcess:
@@ -207,9 +204,8 @@ class TrioRuntimeProcess(ChildProcess):
         self.data_dir = data_dir
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        super().__init__(
-            child_env(data_dir, MCP_PLATFORM_BRIDGE_SECRET=secrets.token_urlsafe(24), **(env or {}))
-        )
+        secret = {"MCP_PLATFORM_BRIDGE_SECRET": secrets.token_urlsafe(24)}
+        super().__init__(child_env(data_dir, **{**secret, **(env or {})}))  # env overrides
         self.secret = self.env["MCP_PLATFORM_BRIDGE_SECRET"]
 
     def start(self, *, timeout: float = 60) -> TrioRuntimeProcess:

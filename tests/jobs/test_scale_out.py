@@ -48,21 +48,23 @@ def two_nodes(test_job_tools, job_dir, tmp_path):
     a = PlatformProcess(
         tmp_path / "a", env=node_env(job_dir, **shared), args=["--worker-concurrency", "1"]
     )
-    a.start()
     b = PlatformProcess(
         tmp_path / "b",
         env=node_env(job_dir, **shared, MCP_PLATFORM_TRIO_PORT=str(a.trio_port)),
         args=["--no-trio", "--worker-concurrency", "1"],
     )
-    try:
+    try:  # both are built before either starts: a failure can't leave A running
+        a.start()
         b.start()
         for node in (a, b):
             wait_worker_ready(lambda node=node: node.output, what="a node's worker")
         wait_until(lambda: runtime_health(b)["trio"] == "up", timeout=60, what="the Trio runtime")
-    except AssertionError as exc:
+    except BaseException as exc:
         a.stop()
         b.stop()
-        raise AssertionError(f"{exc}\n--- A ---\n{a.output}\n--- B ---\n{b.output}") from None
+        if isinstance(exc, AssertionError):
+            raise AssertionError(f"{exc}\n--- A ---\n{a.output}\n--- B ---\n{b.output}") from None
+        raise
     yield a, b
     b.stop()
     a.stop()
