@@ -39,3 +39,22 @@ def error_response(message: str, status_code: int, **extra: Any) -> JsonResponse
     if status_code == 401:
         response["WWW-Authenticate"] = 'Bearer realm="mcp-platform"'
     return response
+
+
+def require_scope(principal: Any, scope: str) -> None:
+    """Raise Forbidden (403) unless the caller has `scope`."""
+    if not principal.has_scope(scope):
+        raise Forbidden(f"Caller '{principal.name}' lacks the '{scope}' scope")
+
+
+def invalid_input(exc: Exception, subject: str) -> ApiError:
+    """A 422 naming each field a model or service refused (from a ValidationError or a
+    ValueError), with `errors: [{field, problem}]`."""
+    messages = getattr(exc, "message_dict", None) or {"": getattr(exc, "messages", [str(exc)])}
+    errors = [
+        {"field": field, "problem": problem}
+        for field, problems in messages.items()
+        for problem in problems
+    ]
+    summary = "; ".join(f"{e['field'] or subject}: {e['problem']}" for e in errors)
+    return ApiError(f"Invalid {subject}: {summary}", 422, errors=errors)

@@ -12,6 +12,7 @@ from apps.access.principals import Principal
 from apps.access.services import scopes_for_user
 from apps.jobs import selectors, services
 from apps.jobs.models import Job, JobStatus
+from mcp_platform.admin import ReadOnlyAdminMixin
 
 
 def admin_principal(user) -> Principal:
@@ -19,7 +20,7 @@ def admin_principal(user) -> Principal:
 
 
 @admin.register(Job)
-class JobAdmin(admin.ModelAdmin):
+class JobAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = (
         "created_at",
         "tool_name",
@@ -62,19 +63,7 @@ class JobAdmin(admin.ModelAdmin):
         ),
     )
 
-    def get_readonly_fields(self, request, obj=None):
-        return [field.name for field in self.model._meta.fields] + [
-            "progress_display",
-            "arguments_display",
-            "result_display",
-            "calls_table",
-        ]
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
+    readonly_extra = ("progress_display", "arguments_display", "result_display", "calls_table")
 
     @admin.display(description="progress")
     def progress_display(self, job: Job) -> str:

@@ -13,6 +13,7 @@ from django.utils.html import format_html
 from apps.routing import selectors, services
 from apps.routing.models import RoutingRule, RuntimeInstance, RuntimeSettings
 from apps.routing.router import Route, cache, explain_route
+from mcp_platform.admin import ReadOnlyAdminMixin
 
 
 @admin.register(RoutingRule)
@@ -74,7 +75,7 @@ class RuntimeSettingsAdmin(admin.ModelAdmin):
 
 
 @admin.register(RuntimeInstance)
-class RuntimeInstanceAdmin(admin.ModelAdmin):
+class RuntimeInstanceAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = (
         "instance_id",
         "runtime",
@@ -95,15 +96,6 @@ class RuntimeInstanceAdmin(admin.ModelAdmin):
     @admin.display(boolean=True, description="live")
     def live(self, obj: RuntimeInstance) -> bool:
         return selectors.is_live(obj)
-
-    def get_readonly_fields(self, request, obj=None):
-        return [field.name for field in self.model._meta.fields]
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
 
 
 class ToolRouteAdminMixin:

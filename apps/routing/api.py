@@ -10,7 +10,7 @@ from django.http import HttpRequest
 from ninja import Router
 from ninja.responses import Status
 
-from apps.access.principals import SCOPE_ADMIN, SCOPE_READ, Principal
+from apps.access.principals import SCOPE_ADMIN, SCOPE_READ
 from apps.routing import bridge, selectors, services
 from apps.routing.models import RoutingRule
 from apps.routing.router import cache, explain_route
@@ -26,27 +26,11 @@ from apps.routing.schemas import (
 )
 from apps.tools import selectors as tool_selectors
 from mcp_platform.concurrency import run_blocking
-from mcp_platform.errors import ApiError, Forbidden
+from mcp_platform.errors import ApiError, invalid_input, require_scope
 
 routing_router = Router(tags=["routing"])
 runtimes_router = Router(tags=["runtimes"])
 health_router = Router(tags=["health"], auth=None)
-
-
-def _require(principal: Principal, scope: str) -> None:
-    if not principal.has_scope(scope):
-        raise Forbidden(f"Caller '{principal.name}' lacks the '{scope}' scope")
-
-
-def _invalid(exc: Exception) -> ApiError:
-    messages = getattr(exc, "message_dict", None) or {"": getattr(exc, "messages", [str(exc)])}
-    errors = [
-        {"field": field, "problem": problem}
-        for field, problems in messages.items()
-        for problem in problems
-    ]
-    summary = "; ".join(f"{e['field'] or 'rule'}: {e['problem']}" for e in errors)
-    return ApiError(f"Invalid request: {summary}", 422, errors=errors)
 
 
 def _rule(rule_id: int) -> RoutingRule:
@@ -58,42 +42,42 @@ def _rule(rule_id: int) -> RoutingRule:
 
 @routing_router.get("/rules", response=list[RoutingRuleOut])
 def list_rules(request: HttpRequest):
-    _require(request.auth, SCOPE_READ)
+    require_scope(request.auth, SCOPE_READ)
     return list(selectors.rules())
 
 
 @routing_router.post("/rules", response={201: RoutingRuleOut})
 def create_rule(request: HttpRequest, payload: RoutingRuleIn):
-    _require(request.auth, SCOPE_ADMIN)
+    require_scope(request.auth, SCOPE_ADMIN)
     fields = payload.dict()
     fields["runtime"] = "asyncio" if fields["runtime"] == "fastapi" else fields["runtime"]
     try:
         return Status(201, services.create_rule(actor=request.auth.name, **fields))
     except (DjangoValidationError, ValueError) as exc:
-        raise _invalid(exc) from None
+        raise invalid_input(exc, "request") from None
 
 
 @routing_router.get("/rules/{rule_id}", response=RoutingRuleOut)
 def get_rule(request: HttpRequest, rule_id: int):
-    _require(request.auth, SCOPE_READ)
+    require_scope(request.auth, SCOPE_READ)
     return _rule(rule_id)
 
 
 @routing_router.patch("/rules/{rule_id}", response=RoutingRuleOut)
 def update_rule(request: HttpRequest, rule_id: int, payload: RoutingRulePatchIn):
-    _require(request.auth, SCOPE_ADMIN)
+    require_scope(request.auth, SCOPE_ADMIN)
     changes = payload.dict(exclude_none=True)
     if changes.get("runtime") == "fastapi":
         changes["runtime"] = "asyncio"
     try:
         return services.update_rule(rule=_rule(rule_id), changes=changes, actor=request.auth.name)
     except (DjangoValidationError, ValueError) as exc:
-        raise _invalid(exc) from None
+        raise invalid_input(exc, "request") from None
 
 
 @routing_router.delete("/rules/{rule_id}", response={204: None})
 def delete_rule(request: HttpRequest, rule_id: int):
-    _require(request.auth, SCOPE_ADMIN)
+    require_scope(request.auth, SCOPE_ADMIN)
     services.delete_rules(rules=_rule(rule_id), actor=request.auth.name)
     return Status(204, None)
 
@@ -109,26 +93,26 @@ def _settings_out() -> dict:
 
 @routing_router.get("/settings", response=RuntimeSettingsOut)
 def get_settings(request: HttpRequest):
-    _require(request.auth, SCOPE_READ)
+    require_scope(request.auth, SCOPE_READ)
     return _settings_out()
 
 
 @routing_router.patch("/settings", response=RuntimeSettingsOut)
 def update_settings(request: HttpRequest, payload: RuntimeSettingsPatchIn):
-    _require(request.auth, SCOPE_ADMIN)
+    require_scope(request.auth, SCOPE_ADMIN)
     try:
         services.update_runtime_settings(
             changes=payload.dict(exclude_none=True), actor=request.auth.name
         )
     except (DjangoValidationError, ValueError) as exc:
-        raise _invalid(exc) from None
+        raise invalid_input(exc, "request") from None
     return _settings_out()
 
 
 @routing_router.get("/explain/{name}", response=RouteOut)
 def explain(request: HttpRequest, name: str):
     """Which runtime the tool runs on, and every routing step that led there."""
-    _require(request.auth, SCOPE_READ)
+    require_scope(request.auth, SCOPE_READ)
     tool = tool_selectors.find_tool(name)
     if tool is None or not request.auth.may_use_tool(tool.name):
         raise ApiError(f"Tool '{name}' not found", 404)
@@ -137,7 +121,7 @@ def explain(request: HttpRequest, name: str):
 
 @runtimes_router.get("/", response=RuntimesOut)
 def list_runtimes(request: HttpRequest):
-    _require(request.auth, SCOPE_READ)
+    require_scope(request.auth, SCOPE_READ)
     instances = [
         {**{f.name: getattr(i, f.name) for f in i._meta.fields}, "live": selectors.is_live(i)}
         for i in selectors.runtime_instances()

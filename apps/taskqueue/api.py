@@ -13,7 +13,7 @@ from apps.access.principals import SCOPE_READ, Principal
 from apps.taskqueue import selectors
 from apps.tools.call_service import RuntimeUnavailable, call_tool
 from mcp_platform.concurrency import run_blocking
-from mcp_platform.errors import Forbidden, error_response
+from mcp_platform.errors import error_response, require_scope
 
 p2p_legacy_router = Router(tags=["p2p"])
 
@@ -30,8 +30,7 @@ class P2PCallIn(Schema):
 @p2p_legacy_router.get("/mcp/p2p/peers")
 async def p2p_peers(request: HttpRequest):
     principal: Principal = request.auth
-    if not principal.has_scope(SCOPE_READ):
-        raise Forbidden(f"Caller '{principal.name}' lacks the '{SCOPE_READ}' scope")
+    require_scope(principal, SCOPE_READ)
     return await run_blocking(selectors.legacy_peers)
 
 

@@ -9,6 +9,7 @@ from django.http import HttpRequest
 from apps.routing.admin import ToolRouteAdminMixin
 from apps.tools import services
 from apps.tools.models import Runtime, Tool, ToolCall
+from mcp_platform.admin import ReadOnlyAdminMixin
 
 
 @admin.register(Tool)
@@ -120,7 +121,7 @@ class ToolAdmin(ToolRouteAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(ToolCall)
-class ToolCallAdmin(admin.ModelAdmin):
+class ToolCallAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = (
         "started_at",
         "tool_name",
@@ -137,12 +138,3 @@ class ToolCallAdmin(admin.ModelAdmin):
     date_hierarchy = "started_at"
     list_per_page = 100
     show_full_result_count = False  # the log grows large; skip the COUNT(*) of everything
-
-    def get_readonly_fields(self, request, obj=None):
-        return [field.name for field in self.model._meta.fields]
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False

@@ -28,16 +28,21 @@ from apps.tools.schemas import (
 )
 from mcp_platform import health
 from mcp_platform.concurrency import run_blocking
-from mcp_platform.errors import ApiError, Forbidden, error_response, now_iso
+from mcp_platform.errors import ApiError, error_response, invalid_input, now_iso, require_scope
+
+# The request body of the call endpoints: the raw arguments object, parsed by the view.
+ARGUMENTS_BODY = {
+    "requestBody": {
+        "content": {
+            "application/json": {"schema": {"type": "object", "additionalProperties": True}}
+        },
+        "description": "The tool's arguments, as a JSON object.",
+    }
+}
 
 health_router = Router(tags=["health"], auth=None)
 legacy_router = Router(tags=["tools (legacy)"])
 v2_router = Router(tags=["tools"])
-
-
-def require_scope(principal: Principal, scope: str) -> None:
-    if not principal.has_scope(scope):
-        raise Forbidden(f"Caller '{principal.name}' lacks the '{scope}' scope")
 
 
 @health_router.get("/health", response=HealthOut)
@@ -95,14 +100,7 @@ def _legacy_result(result) -> Any:
 @legacy_router.post(
     "/tools/execute/{tool_name}",
     response=ExecuteOut,
-    openapi_extra={
-        "requestBody": {
-            "content": {
-                "application/json": {"schema": {"type": "object", "additionalProperties": True}}
-            },
-            "description": "The tool's arguments, as a JSON object.",
-        }
-    },
+    openapi_extra=ARGUMENTS_BODY,
 )
 async def execute_tool(request: HttpRequest, tool_name: str):
     principal: Principal = request.auth
@@ -208,23 +206,12 @@ async def v2_update_tool(request: HttpRequest, name: str, payload: ToolPatchIn):
             services.update_tool, tool=tool, changes=changes, actor=request.auth.name
         )
     except (DjangoValidationError, ValueError) as exc:
-        messages = getattr(exc, "message_dict", None) or {"": [str(exc)]}
-        summary = "; ".join(
-            f"{k}: {' '.join(v)}" if k else " ".join(v) for k, v in messages.items()
-        )
-        raise ApiError(f"Invalid change to tool '{name}': {summary}", 422) from None
+        raise invalid_input(exc, f"change to tool '{name}'") from None
 
 
 @v2_router.post(
     "/{name}/call",
-    openapi_extra={
-        "requestBody": {
-            "content": {
-                "application/json": {"schema": {"type": "object", "additionalProperties": True}}
-            },
-            "description": "The tool's arguments, as a JSON object.",
-        }
-    },
+    openapi_extra=ARGUMENTS_BODY,
 )
 async def v2_call_tool(request: HttpRequest, name: str):
     """Call a tool; the reply is the whole result: content, structuredContent, isError,
