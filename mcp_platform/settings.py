@@ -64,6 +64,10 @@ MCP_PLATFORM_ANONYMOUS_SCOPES = env_list("MCP_PLATFORM_ANONYMOUS_SCOPES")
 MCP_PLATFORM_MAX_BODY_BYTES = env_int("MCPPP_MAX_BODY_BYTES", 10 * 1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = MCP_PLATFORM_MAX_BODY_BYTES
 MCP_PLATFORM_JWT_TTL_SECONDS = env_int("MCP_PLATFORM_JWT_TTL_SECONDS", 3600)
+# A refresh token lives this long and is used once; a login's refresh chain ends after
+# MCP_PLATFORM_JWT_SESSION_SECONDS whatever the refreshes (then log in again).
+MCP_PLATFORM_JWT_REFRESH_TTL_SECONDS = env_int("MCP_PLATFORM_JWT_REFRESH_TTL_SECONDS", 86400)
+MCP_PLATFORM_JWT_SESSION_SECONDS = env_int("MCP_PLATFORM_JWT_SESSION_SECONDS", 7 * 86400)
 # Seconds between background writes of the call log; 0 writes only on explicit flush.
 MCP_PLATFORM_CALL_LOG_FLUSH_SECONDS = float(
     os.environ.get("MCP_PLATFORM_CALL_LOG_FLUSH_SECONDS", "0" if TESTING else "0.5")
