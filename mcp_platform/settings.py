@@ -183,6 +183,10 @@ TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
 
+# Messages live in the server-side session, not in a (signed, readable) cookie: a new API
+# token's secret is shown through one.
+MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"
+
 STATIC_URL = "/static/"
 STATIC_ROOT = DATA_DIR / "static"
 
