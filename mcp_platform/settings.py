@@ -6,6 +6,8 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
+from mcp_platform import file_modes
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 
@@ -49,7 +51,10 @@ if TESTING:
     ALLOWED_HOSTS = [*ALLOWED_HOSTS, "testserver"]
 
 DATA_DIR = Path(os.environ.get("MCP_PLATFORM_DATA_DIR", BASE_DIR / "var")).resolve()
-DATA_DIR.mkdir(parents=True, exist_ok=True)
+# Files the platform writes are 0600, directories 0700; the start-up check (a system check)
+# refuses a data directory or secret file other users can read.
+file_modes.make_private()
+file_modes.ensure_data_dir(DATA_DIR)
 
 MCP_PLATFORM_HOST = os.environ.get("MCP_PLATFORM_HOST", "127.0.0.1")
 MCP_PLATFORM_WEB_PORT = env_int("MCP_PLATFORM_WEB_PORT", 8000)
