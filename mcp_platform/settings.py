@@ -113,6 +113,7 @@ INSTALLED_APPS = [
     "apps.migration",
     "apps.jobs",
     "apps.taskqueue",
+    "axes",
 ]
 
 MIDDLEWARE = [
@@ -124,7 +125,23 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last: turns a login lockout (django-axes) into the 429 reply.
+    "axes.middleware.AxesMiddleware",
 ]
+
+# Login throttling (apps/access/throttle.py): AxesStandaloneBackend refuses a locked-out
+# username or address before any password is hashed.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env_int("MCP_PLATFORM_LOGIN_FAILURE_LIMIT", 5)
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_COOLOFF_TIME = "apps.access.throttle.cool_off"
+AXES_LOCKOUT_CALLABLE = "apps.access.throttle.lockout_response"
+AXES_RESET_ON_SUCCESS = True
+MCP_PLATFORM_LOGIN_COOLOFF_SECONDS = env_int("MCP_PLATFORM_LOGIN_COOLOFF_SECONDS", 60)
+MCP_PLATFORM_LOGIN_COOLOFF_MAX_SECONDS = env_int("MCP_PLATFORM_LOGIN_COOLOFF_MAX_SECONDS", 3600)
 
 ROOT_URLCONF = "mcp_platform.urls"
 

@@ -35,7 +35,7 @@ class RefreshIn(Schema):
 async def login(request: HttpRequest, payload: LoginIn):
     try:
         return await run_blocking(
-            services.login, username=payload.username, password=payload.password
+            services.login, username=payload.username, password=payload.password, request=request
         )
     except services.AuthenticationFailed as exc:
         raise Unauthorized(str(exc)) from None

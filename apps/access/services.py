@@ -89,12 +89,12 @@ def scopes_for_user(user: Any) -> frozenset[str]:
     return frozenset({SCOPE_READ, SCOPE_CALL})
 
 
-def login(*, username: str, password: str) -> dict[str, Any]:
+def login(*, username: str, password: str, request: Any = None) -> dict[str, Any]:
     """Check the credentials against Django users and return the legacy login reply (with a
-    refresh token beside the access token)."""
+    refresh token beside the access token). `request` lets login throttling see who asks."""
     if not username or not password:
         raise AuthenticationFailed("Username and password are required")
-    user = django_authenticate(username=username, password=password)
+    user = django_authenticate(request, username=username, password=password)
     if user is None or not user.is_active:
         raise AuthenticationFailed("Invalid username or password")
     return issue_jwt(user)
