@@ -78,6 +78,11 @@ MCP_PLATFORM_CALL_LOG_FLUSH_SECONDS = float(
     os.environ.get("MCP_PLATFORM_CALL_LOG_FLUSH_SECONDS", "0" if TESTING else "0.5")
 )
 MCP_CORS_ORIGINS = env_list("MCP_CORS_ORIGINS")
+# 2025-era MCP sessions (docs/mcp.md): open ones per caller, in all, and how long an idle one
+# lives; one caller's sessions never use up everyone's.
+MCP_PLATFORM_MCP_SESSIONS_PER_CALLER = env_int("MCP_PLATFORM_MCP_SESSIONS_PER_CALLER", 20)
+MCP_PLATFORM_MCP_MAX_SESSIONS = env_int("MCP_PLATFORM_MCP_MAX_SESSIONS", 1000)
+MCP_PLATFORM_MCP_SESSION_IDLE_SECONDS = env_int("MCP_PLATFORM_MCP_SESSION_IDLE_SECONDS", 300)
 
 REDIS_URL = os.environ.get("REDIS_URL", "")
 
