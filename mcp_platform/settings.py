@@ -44,6 +44,26 @@ if not SECRET_KEY:
 elif (len(SECRET_KEY) < 32 or SECRET_KEY.startswith("django-insecure")) and not DEBUG:
     raise ImproperlyConfigured("SECRET_KEY is too weak: use at least 32 random characters.")
 
+# Serving over HTTPS (docs/deployment.md): MCP_PLATFORM_HTTPS=1 turns on the secure defaults
+# below (HTTPS redirect, HSTS, secure cookies); each can also be set on its own. Off for
+# `make run` on plain HTTP.
+MCP_PLATFORM_HTTPS = env_bool("MCP_PLATFORM_HTTPS")
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", MCP_PLATFORM_HTTPS)
+# Load balancers probe health over plain HTTP.
+SECURE_REDIRECT_EXEMPT = [r"^health(/|$)", r"^metrics$"]
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31536000 if MCP_PLATFORM_HTTPS else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", MCP_PLATFORM_HTTPS)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", MCP_PLATFORM_HTTPS)
+SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", MCP_PLATFORM_HTTPS)
+CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", MCP_PLATFORM_HTTPS)
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
+# Behind a TLS-terminating proxy: the header it sets, e.g. `X-Forwarded-Proto` (its value
+# `https` marks a secure request). Set it only when the proxy always sets or strips it.
+_proxy_header = os.environ.get("SECURE_PROXY_SSL_HEADER", "").strip()
+SECURE_PROXY_SSL_HEADER = (
+    ("HTTP_" + _proxy_header.upper().replace("-", "_"), "https") if _proxy_header else None
+)
+
 ALLOWED_HOSTS = env_list(
     "ALLOWED_HOSTS", os.environ.get("MCP_ALLOWED_HOSTS", "localhost,127.0.0.1")
 )
@@ -59,7 +79,8 @@ file_modes.ensure_data_dir(DATA_DIR)
 MCP_PLATFORM_HOST = os.environ.get("MCP_PLATFORM_HOST", "127.0.0.1")
 MCP_PLATFORM_WEB_PORT = env_int("MCP_PLATFORM_WEB_PORT", 8000)
 MCP_PLATFORM_TRIO_PORT = env_int("MCP_PLATFORM_TRIO_PORT", 8001)
-MCP_PLATFORM_P2P_LISTEN = os.environ.get("MCP_PLATFORM_P2P_LISTEN", "/ip4/0.0.0.0/tcp/4001")
+# Loopback unless opened: a laptop running `make run` is not a node others can dial.
+MCP_PLATFORM_P2P_LISTEN = os.environ.get("MCP_PLATFORM_P2P_LISTEN", "/ip4/127.0.0.1/tcp/4001")
 MCP_PLATFORM_ADMIN_USER = os.environ.get("MCP_PLATFORM_ADMIN_USER", "admin")
 MCP_PLATFORM_ADMIN_PASSWORD = os.environ.get("MCP_PLATFORM_ADMIN_PASSWORD", "")
 MCP_PLATFORM_TOOL_MODULES = env_list("MCP_PLATFORM_TOOL_MODULES")
