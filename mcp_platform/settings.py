@@ -155,10 +155,10 @@ MIDDLEWARE = [
     "axes.middleware.AxesMiddleware",
 ]
 
-# Login throttling (apps/access/throttle.py): AxesStandaloneBackend refuses a locked-out
+# Login throttling (apps/access/throttle.py): its axes backend refuses a locked-out
 # username or address before any password is hashed.
 AUTHENTICATION_BACKENDS = [
-    "axes.backends.AxesStandaloneBackend",
+    "apps.access.throttle.LoginThrottleBackend",
     "django.contrib.auth.backends.ModelBackend",
 ]
 AXES_FAILURE_LIMIT = env_int("MCP_PLATFORM_LOGIN_FAILURE_LIMIT", 5)
