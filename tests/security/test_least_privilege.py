@@ -132,3 +132,39 @@ def test_rest_refuses_a_node_acting_tool_to_a_call_token_and_lists_its_scope(
     by_name = {t["name"]: t for t in listed["result"]["tools"]}
     assert by_name["p2p_taskqueue_pause"]["_meta"] == {"requiredScope": "admin"}
     assert "_meta" not in by_name["p2p_taskqueue_get"]
+
+
+def test_mcp_tools_list_carries_the_required_scope(transactional_db, make_token):
+    import asyncio
+
+    import httpx
+
+    from apps.tools.mcp_http import McpHttpEndpoint
+    from apps.tools.mcp_server import CatalogueServer
+
+    sync_tools()
+    token = make_token(scopes=("tools:read", "tools:call", "admin"))
+    endpoint = McpHttpEndpoint(CatalogueServer(via="mcp"), watch=False)
+
+    async def list_all() -> dict:
+        tools, cursor = {}, None
+        async with endpoint.lifespan():
+            transport = httpx.ASGITransport(app=endpoint)
+            async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as http:
+                for _ in range(50):
+                    params = {"cursor": cursor} if cursor else {}
+                    reply = await http.post(
+                        "/mcp",
+                        json={"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": params},
+                        headers={"authorization": f"Bearer {token}", "accept": "application/json"},
+                    )
+                    result = reply.json()["result"]
+                    tools.update({t["name"]: t for t in result["tools"]})
+                    cursor = result.get("nextCursor")
+                    if not cursor:
+                        break
+        return tools
+
+    tools = asyncio.run(list_all())
+    assert tools["p2p_taskqueue_pause"]["_meta"] == {"requiredScope": "admin"}
+    assert not (tools["p2p_taskqueue_get"].get("_meta") or {}).get("requiredScope")
