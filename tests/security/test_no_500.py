@@ -166,3 +166,15 @@ def test_untrusted_inbound_peers_gone_longer_than_the_ttl_are_pruned_in_bounded_
     assert prune_gone_peers(limit=5) == 2
     assert prune_gone_peers(limit=5) == 0
     assert set(Peer.objects.values_list("peer_id", flat=True)) == {p.peer_id for p in kept}
+
+
+def test_a_value_the_database_cannot_store_is_422_not_500(make_token, client_for):
+    """Found by schemathesis on PostgreSQL: a NUL character in a text field."""
+    client = client_for(make_token(scopes=("tools:read", "tools:call", "admin")))
+    reply = client.post(
+        "/api/v2/routing/rules",
+        {"name_pattern": "a\x00b", "runtime": "asyncio", "enabled": False},
+        content_type="application/json",
+    )
+    assert reply.status_code in (201, 422), reply.content
+    assert reply.json().get("error") or reply.json().get("id")
