@@ -8,6 +8,8 @@ from django.core.wsgi import get_wsgi_application
 from hypothesis import HealthCheck, settings
 from schemathesis.specs.openapi.checks import response_schema_conformance
 
+from tests.mcp.conftest import live_db  # noqa: F401 (a fixture: committed rows, flushed at the end)
+
 APP = get_wsgi_application()
 LEGACY = schemathesis.openapi.from_wsgi("/openapi.json", APP)
 V2 = schemathesis.openapi.from_wsgi("/api/v2/openapi.json", APP)
@@ -31,11 +33,35 @@ BOUNDED = settings(
 )
 
 
-@pytest.fixture
-def admin_token(transactional_db, catalogue):
+@pytest.fixture(scope="module")
+def admin_token(request, django_db_blocker):
+    """Committed once for the module (the app's async views read it from other threads);
+    `live_db` flushes the database at the end, as `transactional_db` would after each test."""
     from apps.access.services import create_api_token
 
-    return create_api_token(name="schemathesis", scopes=["tools:read", "tools:call", "admin"])[1]
+    request.getfixturevalue("live_db")
+    from apps.tools import registry
+    from apps.tools.services import sync_tools
+    from tests.conftest import BUILTIN_TOOLS_MODULE
+
+    with django_db_blocker.unblock():
+        sync_tools(
+            specs={
+                name: spec
+                for name, spec in registry.all_specs().items()
+                if spec.func.__module__ == BUILTIN_TOOLS_MODULE
+            }
+        )
+        _, secret = create_api_token(
+            name="schemathesis", scopes=["tools:read", "tools:call", "admin"]
+        )
+    return secret
+
+
+@pytest.fixture
+def live(admin_token, django_db_blocker):
+    with django_db_blocker.unblock():
+        yield admin_token
 
 
 def _skip_slow_tools(case) -> bool:
@@ -45,15 +71,15 @@ def _skip_slow_tools(case) -> bool:
 
 @LEGACY.parametrize()
 @BOUNDED
-def test_the_legacy_api_never_answers_5xx_or_breaks_its_schema(case, admin_token):
+def test_the_legacy_api_never_answers_5xx_or_breaks_its_schema(case, live):
     if _skip_slow_tools(case):
         return
-    case.call_and_validate(headers={"Authorization": f"Bearer {admin_token}"}, checks=CHECKS)
+    case.call_and_validate(headers={"Authorization": f"Bearer {live}"}, checks=CHECKS)
 
 
 @V2.parametrize()
 @BOUNDED
-def test_the_management_api_never_answers_5xx_or_breaks_its_schema(case, admin_token):
+def test_the_management_api_never_answers_5xx_or_breaks_its_schema(case, live):
     if _skip_slow_tools(case):
         return
-    case.call_and_validate(headers={"Authorization": f"Bearer {admin_token}"}, checks=CHECKS)
+    case.call_and_validate(headers={"Authorization": f"Bearer {live}"}, checks=CHECKS)
