@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 DATA_DIR := $(or $(MCP_PLATFORM_DATA_DIR),var)
 
-.PHONY: install run test bench lint format clean
+.PHONY: install run prepare test bench lint format clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -17,15 +17,22 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 # A secret key is generated once into the data directory so `make run` needs no setup;
-# the platform itself refuses to start without SECRET_KEY outside DEBUG.
-run: install
-	@mkdir -p $(DATA_DIR)
-	@test -s $(DATA_DIR)/secret_key || $(BIN)/python -c "import secrets; print(secrets.token_urlsafe(50))" > $(DATA_DIR)/secret_key
-	@export SECRET_KEY="$${SECRET_KEY:-$$(cat $(DATA_DIR)/secret_key)}"; \
+# the platform itself refuses to start without SECRET_KEY outside DEBUG. Everything is created
+# private (umask 077: the directory 0700, the key 0600); the platform refuses a data directory
+# or secret file that other users can read (the message says the chmod that fixes it).
+PREPARE = umask 077; mkdir -p $(DATA_DIR) && \
+	{ test -s $(DATA_DIR)/secret_key || $(BIN)/python -c "import secrets; print(secrets.token_urlsafe(50))" > $(DATA_DIR)/secret_key; } && \
+	export SECRET_KEY="$${SECRET_KEY:-$$(cat $(DATA_DIR)/secret_key)}" && \
 	$(BIN)/python manage.py migrate --noinput && \
 	$(BIN)/python manage.py sync_tools && \
-	$(BIN)/python manage.py ensure_admin && \
-	exec $(BIN)/python manage.py runplatform
+	$(BIN)/python manage.py ensure_admin
+
+run: install
+	@$(PREPARE) && exec $(BIN)/python manage.py runplatform
+
+# `make run`'s steps without starting the platform (the file-mode test runs these).
+prepare: install
+	@$(PREPARE)
 
 # The browser tests drive Debian's Chromium (no browser download at test time); installed once.
 CHROMIUM := /usr/bin/chromium

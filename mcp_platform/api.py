@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from django.core.exceptions import RequestDataTooBig
+from django.db import DataError
 from django.http import Http404, HttpRequest
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, AuthorizationError, HttpError, ValidationError
@@ -86,6 +87,16 @@ def install_error_handlers(api: NinjaAPI) -> None:
 
         return error_response(
             "Request body too large", 413, max_bytes=settings.MCP_PLATFORM_MAX_BODY_BYTES
+        )
+
+    @api.exception_handler(DataError)
+    def unstorable(request, exc: DataError):
+        # The client sent a value the database cannot store (a NUL character in text on
+        # PostgreSQL, a number past its range): the request is at fault, not the server.
+        logger.info("refused unstorable input on %s %s: %s", request.method, request.path, exc)
+        return error_response(
+            "Invalid request: a value cannot be stored (a NUL character, or a number out of range)",
+            422,
         )
 
     @api.exception_handler(Exception)

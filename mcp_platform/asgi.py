@@ -8,10 +8,13 @@ endpoint); `websocket_app` serves every websocket.
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 from collections.abc import Awaitable, Callable
 from typing import Any
+
+import anyio
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mcp_platform.settings")
 
@@ -163,8 +166,18 @@ async def _static(scope: Scope, receive: Callable, send: Callable) -> None:
         served = StaticFiles(directory=settings.STATIC_ROOT, check_dir=False)
 
         async def strip_prefix(scope, receive, send):
+            from starlette.exceptions import HTTPException
+
+            from mcp_platform.errors import now_iso
+
             inner = dict(scope, path=scope["path"][len(settings.STATIC_URL) - 1 :], root_path="")
-            await served(inner, receive, send)
+            try:
+                if not await anyio.Path(settings.STATIC_ROOT).is_dir():  # no collectstatic yet
+                    raise HTTPException(404, "Not Found")
+                await served(inner, receive, send)
+            except HTTPException as exc:  # a missing file: 404 (405, ...), not a 500
+                body = {"error": exc.detail, "status_code": exc.status_code, "timestamp": now_iso()}
+                await _reply(send, exc.status_code, json.dumps(body).encode())
 
         _static_app = strip_prefix
     await _static_app(scope, receive, send)

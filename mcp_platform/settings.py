@@ -6,6 +6,8 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
+from mcp_platform import file_modes
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 
@@ -42,6 +44,26 @@ if not SECRET_KEY:
 elif (len(SECRET_KEY) < 32 or SECRET_KEY.startswith("django-insecure")) and not DEBUG:
     raise ImproperlyConfigured("SECRET_KEY is too weak: use at least 32 random characters.")
 
+# Serving over HTTPS (docs/deployment.md): MCP_PLATFORM_HTTPS=1 turns on the secure defaults
+# below (HTTPS redirect, HSTS, secure cookies); each can also be set on its own. Off for
+# `make run` on plain HTTP.
+MCP_PLATFORM_HTTPS = env_bool("MCP_PLATFORM_HTTPS")
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", MCP_PLATFORM_HTTPS)
+# Load balancers probe health over plain HTTP.
+SECURE_REDIRECT_EXEMPT = [r"^health(/|$)", r"^metrics$"]
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31536000 if MCP_PLATFORM_HTTPS else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", MCP_PLATFORM_HTTPS)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", MCP_PLATFORM_HTTPS)
+SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", MCP_PLATFORM_HTTPS)
+CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", MCP_PLATFORM_HTTPS)
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
+# Behind a TLS-terminating proxy: the header it sets, e.g. `X-Forwarded-Proto` (its value
+# `https` marks a secure request). Set it only when the proxy always sets or strips it.
+_proxy_header = os.environ.get("SECURE_PROXY_SSL_HEADER", "").strip()
+SECURE_PROXY_SSL_HEADER = (
+    ("HTTP_" + _proxy_header.upper().replace("-", "_"), "https") if _proxy_header else None
+)
+
 ALLOWED_HOSTS = env_list(
     "ALLOWED_HOSTS", os.environ.get("MCP_ALLOWED_HOSTS", "localhost,127.0.0.1")
 )
@@ -49,12 +71,16 @@ if TESTING:
     ALLOWED_HOSTS = [*ALLOWED_HOSTS, "testserver"]
 
 DATA_DIR = Path(os.environ.get("MCP_PLATFORM_DATA_DIR", BASE_DIR / "var")).resolve()
-DATA_DIR.mkdir(parents=True, exist_ok=True)
+# Files the platform writes are 0600, directories 0700; the start-up check (a system check)
+# refuses a data directory or secret file other users can read.
+file_modes.make_private()
+file_modes.ensure_data_dir(DATA_DIR)
 
 MCP_PLATFORM_HOST = os.environ.get("MCP_PLATFORM_HOST", "127.0.0.1")
 MCP_PLATFORM_WEB_PORT = env_int("MCP_PLATFORM_WEB_PORT", 8000)
 MCP_PLATFORM_TRIO_PORT = env_int("MCP_PLATFORM_TRIO_PORT", 8001)
-MCP_PLATFORM_P2P_LISTEN = os.environ.get("MCP_PLATFORM_P2P_LISTEN", "/ip4/0.0.0.0/tcp/4001")
+# Loopback unless opened: a laptop running `make run` is not a node others can dial.
+MCP_PLATFORM_P2P_LISTEN = os.environ.get("MCP_PLATFORM_P2P_LISTEN", "/ip4/127.0.0.1/tcp/4001")
 MCP_PLATFORM_ADMIN_USER = os.environ.get("MCP_PLATFORM_ADMIN_USER", "admin")
 MCP_PLATFORM_ADMIN_PASSWORD = os.environ.get("MCP_PLATFORM_ADMIN_PASSWORD", "")
 MCP_PLATFORM_TOOL_MODULES = env_list("MCP_PLATFORM_TOOL_MODULES")
@@ -64,11 +90,20 @@ MCP_PLATFORM_ANONYMOUS_SCOPES = env_list("MCP_PLATFORM_ANONYMOUS_SCOPES")
 MCP_PLATFORM_MAX_BODY_BYTES = env_int("MCPPP_MAX_BODY_BYTES", 10 * 1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = MCP_PLATFORM_MAX_BODY_BYTES
 MCP_PLATFORM_JWT_TTL_SECONDS = env_int("MCP_PLATFORM_JWT_TTL_SECONDS", 3600)
+# A refresh token lives this long and is used once; a login's refresh chain ends after
+# MCP_PLATFORM_JWT_SESSION_SECONDS whatever the refreshes (then log in again).
+MCP_PLATFORM_JWT_REFRESH_TTL_SECONDS = env_int("MCP_PLATFORM_JWT_REFRESH_TTL_SECONDS", 86400)
+MCP_PLATFORM_JWT_SESSION_SECONDS = env_int("MCP_PLATFORM_JWT_SESSION_SECONDS", 7 * 86400)
 # Seconds between background writes of the call log; 0 writes only on explicit flush.
 MCP_PLATFORM_CALL_LOG_FLUSH_SECONDS = float(
     os.environ.get("MCP_PLATFORM_CALL_LOG_FLUSH_SECONDS", "0" if TESTING else "0.5")
 )
 MCP_CORS_ORIGINS = env_list("MCP_CORS_ORIGINS")
+# 2025-era MCP sessions (docs/mcp.md): open ones per caller, in all, and how long an idle one
+# lives; one caller's sessions never use up everyone's.
+MCP_PLATFORM_MCP_SESSIONS_PER_CALLER = env_int("MCP_PLATFORM_MCP_SESSIONS_PER_CALLER", 20)
+MCP_PLATFORM_MCP_MAX_SESSIONS = env_int("MCP_PLATFORM_MCP_MAX_SESSIONS", 1000)
+MCP_PLATFORM_MCP_SESSION_IDLE_SECONDS = env_int("MCP_PLATFORM_MCP_SESSION_IDLE_SECONDS", 300)
 
 REDIS_URL = os.environ.get("REDIS_URL", "")
 
@@ -104,6 +139,7 @@ INSTALLED_APPS = [
     "apps.migration",
     "apps.jobs",
     "apps.taskqueue",
+    "axes",
 ]
 
 MIDDLEWARE = [
@@ -115,7 +151,23 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last: turns a login lockout (django-axes) into the 429 reply.
+    "axes.middleware.AxesMiddleware",
 ]
+
+# Login throttling (apps/access/throttle.py): its axes backend refuses a locked-out
+# username or address before any password is hashed.
+AUTHENTICATION_BACKENDS = [
+    "apps.access.throttle.LoginThrottleBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env_int("MCP_PLATFORM_LOGIN_FAILURE_LIMIT", 5)
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_COOLOFF_TIME = "apps.access.throttle.cool_off"
+AXES_LOCKOUT_CALLABLE = "apps.access.throttle.lockout_response"
+AXES_RESET_ON_SUCCESS = True
+MCP_PLATFORM_LOGIN_COOLOFF_SECONDS = env_int("MCP_PLATFORM_LOGIN_COOLOFF_SECONDS", 60)
+MCP_PLATFORM_LOGIN_COOLOFF_MAX_SECONDS = env_int("MCP_PLATFORM_LOGIN_COOLOFF_MAX_SECONDS", 3600)
 
 ROOT_URLCONF = "mcp_platform.urls"
 
@@ -178,6 +230,10 @@ LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
+
+# Messages live in the server-side session, not in a (signed, readable) cookie: a new API
+# token's secret is shown through one.
+MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"
 
 STATIC_URL = "/static/"
 STATIC_ROOT = DATA_DIR / "static"

@@ -39,3 +39,37 @@ class ApiToken(models.Model):
     @property
     def is_active(self) -> bool:
         return not self.revoked and (self.expires_at is None or self.expires_at > timezone.now())
+
+
+class TokenCutoff(models.Model):
+    """JWTs issued before `not_before` are refused: set when the user's password changes or the
+    user is deactivated, so every token issued before stops working (legacy ones too)."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        primary_key=True,
+        on_delete=models.CASCADE,
+        related_name="token_cutoff",
+    )
+    not_before = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.user} tokens from {self.not_before:%Y-%m-%d %H:%M:%S}"
+
+
+class RefreshToken(models.Model):
+    """One refresh token of a login: used once (it is rotated at every refresh); the chain of
+    a login (`family`) ends at `session_expires_at` whatever the refreshes."""
+
+    jti = models.CharField(max_length=64, primary_key=True)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="refresh_tokens"
+    )
+    family = models.CharField(max_length=64, db_index=True)
+    expires_at = models.DateTimeField()
+    session_expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"{self.user} refresh {self.jti[:8]}…"

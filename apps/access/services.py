@@ -11,9 +11,10 @@ import jwt
 from django.conf import settings
 from django.contrib.auth import authenticate as django_authenticate
 from django.contrib.auth import get_user_model
+from django.db import transaction
 from django.utils import timezone
 
-from apps.access.models import ApiToken
+from apps.access.models import ApiToken, RefreshToken, TokenCutoff
 from apps.access.principals import (
     ALL_SCOPES,
     SCOPE_ADMIN,
@@ -88,50 +89,135 @@ def scopes_for_user(user: Any) -> frozenset[str]:
     return frozenset({SCOPE_READ, SCOPE_CALL})
 
 
-def login(*, username: str, password: str) -> dict[str, Any]:
-    """Check the credentials against Django users and return the legacy login reply."""
+def login(*, username: str, password: str, request: Any = None) -> dict[str, Any]:
+    """Check the credentials against Django users and return the legacy login reply (with a
+    refresh token beside the access token). `request` lets login throttling see who asks."""
     if not username or not password:
         raise AuthenticationFailed("Username and password are required")
-    user = django_authenticate(username=username, password=password)
+    user = django_authenticate(request, username=username, password=password)
     if user is None or not user.is_active:
         raise AuthenticationFailed("Invalid username or password")
     return issue_jwt(user)
 
 
-def issue_jwt(user: Any) -> dict[str, Any]:
-    ttl = settings.MCP_PLATFORM_JWT_TTL_SECONDS
+def _encode(claims: dict[str, Any]) -> str:
+    return jwt.encode(claims, settings.SECRET_KEY, algorithm=JWT_ALGORITHM)
+
+
+def issue_jwt(user: Any, *, family: str | None = None, session_expires_at: Any = None) -> dict:
+    """An access token and a refresh token for `user`. `sub` is the username and `user_id` the
+    id, as the legacy server minted them. `iat` has sub-second precision, so a token issued
+    before a revocation (TokenCutoff) is told apart from one issued right after it.
+    A refresh continues the login's `family` up to its `session_expires_at`."""
     now = timezone.now()
-    claims = {
-        "sub": str(user.pk),
-        "username": user.get_username(),
-        "iat": int(now.timestamp()),
-        "exp": int((now + timedelta(seconds=ttl)).timestamp()),
-        "typ": "access",
+    ttl = settings.MCP_PLATFORM_JWT_TTL_SECONDS
+    if session_expires_at is None:
+        session_expires_at = now + timedelta(seconds=settings.MCP_PLATFORM_JWT_SESSION_SECONDS)
+    refresh_expires_at = min(
+        now + timedelta(seconds=settings.MCP_PLATFORM_JWT_REFRESH_TTL_SECONDS), session_expires_at
+    )
+    base = {"sub": user.get_username(), "user_id": user.pk, "iat": round(now.timestamp(), 6)}
+    access = _encode(
+        {**base, "typ": "access", "exp": int((now + timedelta(seconds=ttl)).timestamp())}
+    )
+    jti = secrets.token_hex(16)
+    RefreshToken.objects.filter(user=user, session_expires_at__lt=now).delete()
+    RefreshToken.objects.create(
+        jti=jti,
+        user=user,
+        family=family or secrets.token_hex(16),
+        expires_at=refresh_expires_at,
+        session_expires_at=session_expires_at,
+    )
+    refresh = _encode(
+        {**base, "typ": "refresh", "jti": jti, "exp": int(refresh_expires_at.timestamp())}
+    )
+    return {
+        "access_token": access,
+        "token_type": "bearer",
+        "expires_in": ttl,
+        "refresh_token": refresh,
+        "refresh_expires_in": max(0, int((refresh_expires_at - now).total_seconds())),
     }
-    token = jwt.encode(claims, settings.SECRET_KEY, algorithm=JWT_ALGORITHM)
-    return {"access_token": token, "token_type": "bearer", "expires_in": ttl}
 
 
-def _user_for_jwt(token: str) -> Any:
+def _verified_claims(token: str, *, typ: str) -> tuple[Any, dict[str, Any]]:
+    """The active user and claims of a JWT signed with SECRET_KEY, of type `typ` (a token
+    without `typ`, as the legacy minted them, is an access token), with `exp`, whose `sub` is
+    an existing active user's name and which no revocation (TokenCutoff) came after."""
     try:
-        claims = jwt.decode(token, settings.SECRET_KEY, algorithms=[JWT_ALGORITHM])
+        claims = jwt.decode(
+            token,
+            settings.SECRET_KEY,
+            algorithms=[JWT_ALGORITHM],
+            options={"require": ["exp", "sub"]},
+        )
     except jwt.ExpiredSignatureError as exc:
         raise AuthenticationFailed("Token has expired") from exc
     except jwt.PyJWTError as exc:
-        raise AuthenticationFailed("Invalid token") from exc
-    user = get_user_model().objects.filter(pk=claims.get("sub"), is_active=True).first()
-    if user is None:
-        raise AuthenticationFailed("Token's user no longer exists or is inactive")
-    return user
+        raise AuthenticationFailed(f"Invalid token: {exc}") from exc
+    if claims.get("typ", "access") != typ:
+        raise AuthenticationFailed(f"Invalid token: typ must be '{typ}'")
+    User = get_user_model()
+    user = (
+        User.objects.select_related("token_cutoff")
+        .filter(**{User.USERNAME_FIELD: claims["sub"]}, is_active=True)
+        .first()
+    )
+    # `user_id`, when present, must be this user's: a name reused by a new account does not
+    # inherit the old account's tokens.
+    if user is None or str(claims.get("user_id", user.pk)) != str(user.pk):
+        raise AuthenticationFailed("Token's user does not exist or is inactive")
+    try:
+        not_before = user.token_cutoff.not_before.timestamp()
+    except TokenCutoff.DoesNotExist:
+        not_before = None
+    issued = claims.get("iat")
+    if not_before is not None and (not isinstance(issued, int | float) or issued < not_before):
+        raise AuthenticationFailed(
+            "Token was revoked: the user's password changed or the user was deactivated"
+        )
+    return user, claims
+
+
+def _user_for_jwt(token: str) -> Any:
+    """The user of an access token (see _verified_claims)."""
+    return _verified_claims(token, typ="access")[0]
 
 
 def refresh_jwt(token: str) -> dict[str, Any]:
-    """A fresh JWT for the user of a still-valid one."""
-    return issue_jwt(_user_for_jwt(token))
+    """New access and refresh tokens for a refresh token, which is used up: refresh tokens
+    rotate. Presenting a used one again ends its whole login (a stolen copy is useless once
+    either side has refreshed); the login's chain ends at its session lifetime."""
+    user, claims = _verified_claims(token, typ="refresh")
+    now = timezone.now()
+    with transaction.atomic():
+        row = RefreshToken.objects.select_for_update().filter(jti=str(claims.get("jti"))).first()
+        if row is None or row.user_id != user.pk:
+            raise AuthenticationFailed("Invalid token: unknown refresh token")
+        reused = row.used_at is not None
+        if reused:
+            RefreshToken.objects.filter(family=row.family).update(
+                used_at=now, session_expires_at=now
+            )
+        elif row.session_expires_at > now and row.expires_at > now:
+            row.used_at = now
+            row.save(update_fields=["used_at"])
+            return issue_jwt(user, family=row.family, session_expires_at=row.session_expires_at)
+    if reused:
+        raise AuthenticationFailed("Refresh token was already used: log in again")
+    raise AuthenticationFailed("Refresh token has expired: log in again")
+
+
+def revoke_user_tokens(*, user: Any) -> None:
+    """Refuse every JWT issued to `user` until now, and every refresh token it holds."""
+    TokenCutoff.objects.update_or_create(user=user, defaults={"not_before": timezone.now()})
+    RefreshToken.objects.filter(user=user).delete()
 
 
 def authenticate_bearer(token: str) -> Principal:
-    """The principal of a bearer token (API token or JWT); raises AuthenticationFailed."""
+    """The principal of a bearer token (API token or JWT); raises AuthenticationFailed.
+    The one function that resolves a bearer token: a principal cache wraps this."""
     token = token.strip()
     if not token:
         raise AuthenticationFailed("Missing bearer token")

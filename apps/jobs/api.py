@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.http import HttpRequest
-from ninja import Router
+from ninja import Query, Router
 from ninja.responses import Status
 
 from apps.jobs import selectors, services
@@ -15,6 +15,8 @@ from apps.jobs.schemas import JobCreatedOut, JobIn, JobListOut, JobOut
 router = Router(tags=["jobs"])
 
 MAX_PAGE = 500
+# Past this an offset is refused (422), not handed to the database, which overflows on it.
+MAX_OFFSET = 2**31 - 1
 
 
 def job_url(request: HttpRequest, job: Job) -> str:
@@ -69,7 +71,7 @@ def list_jobs(
     tool: str | None = None,
     caller: str | None = None,
     limit: int = 50,
-    offset: int = 0,
+    offset: int = Query(0, ge=0, le=MAX_OFFSET),
 ):
     """Your jobs (all jobs for admins), newest first; `status` takes a comma-separated list."""
     jobs = selectors.jobs_visible_to(request.auth, status=status, tool=tool, caller=caller)

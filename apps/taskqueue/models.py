@@ -41,7 +41,9 @@ class Task(Submitted):
         max_length=128, blank=True, help_text="Run on this peer over P2P; blank runs it here."
     )
     priority = models.SmallIntegerField(default=5, help_text="0-10, higher first.")
-    idempotency_key = models.CharField(max_length=200, null=True, blank=True, unique=True)
+    # Unique per submitter (see Meta): one caller's key never finds another's task. NULL (no
+    # key) rather than "", so that tasks without a key never collide.
+    idempotency_key = models.CharField(max_length=200, null=True, blank=True)  # noqa: DJ001
     status = models.CharField(max_length=10, choices=TaskStatus.choices, default=TaskStatus.QUEUED)
     attempts = models.PositiveIntegerField(default=0)
     max_attempts = models.PositiveIntegerField(default=3)
@@ -65,6 +67,9 @@ class Task(Submitted):
             models.Index(fields=["status", "lease_expires_at"], name="task_lease"),
         ]
         constraints = [
+            models.UniqueConstraint(
+                fields=["submitted_by", "idempotency_key"], name="task_idempotency_per_submitter"
+            ),
             models.CheckConstraint(
                 condition=models.Q(status__in=TaskStatus.values), name="task_status_valid"
             ),

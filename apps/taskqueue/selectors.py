@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from django.db.models import Count
+from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
 from apps.taskqueue.models import (
@@ -61,8 +61,27 @@ def task_dict(task: Task, *, attempts: bool = False) -> dict[str, Any]:
     return data
 
 
-def list_tasks(*, status: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
-    tasks = Task.objects.all()
+def tasks_of(owner: str | None) -> QuerySet[Task]:
+    """The tasks `owner` (a principal's name) queued, itself or through its workflows; every
+    task when `owner` is None (an admin, the platform)."""
+    if owner is None:
+        return Task.objects.all()
+    return Task.objects.filter(
+        Q(submitted_by=owner) | Q(workflow_step__workflow__submitted_by=owner)
+    )
+
+
+def workflows_of(owner: str | None) -> QuerySet[Workflow]:
+    """The workflows `owner` submitted; every workflow when `owner` is None."""
+    if owner is None:
+        return Workflow.objects.all()
+    return Workflow.objects.filter(submitted_by=owner)
+
+
+def list_tasks(
+    *, status: str | None = None, limit: int = 50, owner: str | None = None
+) -> list[dict[str, Any]]:
+    tasks = tasks_of(owner)
     if status:
         tasks = tasks.filter(status=status)
     return [task_dict(t) for t in tasks.order_by("-created_at")[: max(1, min(limit, 500))]]
@@ -135,8 +154,10 @@ def workflow_dict(workflow: Workflow, *, steps: bool = True) -> dict[str, Any]:
     return data
 
 
-def list_workflows(*, status: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
-    workflows = Workflow.objects.all()
+def list_workflows(
+    *, status: str | None = None, limit: int = 50, owner: str | None = None
+) -> list[dict[str, Any]]:
+    workflows = workflows_of(owner)
     if status:
         workflows = workflows.filter(status=status)
     return [

@@ -93,8 +93,11 @@ def submit_task(
     if submitter is not None:
         scopes, patterns = sorted(submitter.scopes), list(submitter.tool_patterns)
     key = idempotency_key or None
+    submitted_by = (submitter.name if submitter else submitted_by)[:200]
+    # Keys are per submitter: one caller's key never returns (or blocks) another's task.
+    same_key = Task.objects.filter(submitted_by=submitted_by, idempotency_key=key)
     if key is not None:
-        existing = Task.objects.filter(idempotency_key=key).first()
+        existing = same_key.first()
         if existing is not None:
             return existing, False
     open_tasks = Task.objects.filter(status__in=(TaskStatus.QUEUED, TaskStatus.RUNNING)).count()
@@ -113,13 +116,13 @@ def submit_task(
                 backoff_seconds=backoff_seconds,
                 lease_seconds=lease_seconds,
                 next_run_at=timezone.now(),
-                submitted_by=(submitter.name if submitter else submitted_by)[:200],
+                submitted_by=submitted_by,
                 submitter_scopes=scopes,
                 submitter_tool_patterns=patterns,
             )
     except IntegrityError:
         # Another submitter won the race for this key: theirs is the task.
-        existing = Task.objects.filter(idempotency_key=key).first()
+        existing = same_key.first()
         if existing is None:
             raise
         return existing, False
@@ -306,19 +309,23 @@ def reap_expired_leases(*, now: datetime | None = None) -> int:
     return reaped
 
 
-def get_task(task_id: Any) -> Task:
+def get_task(task_id: Any, *, owner: str | None = None) -> Task:
+    """The task, if `owner` (a principal's name; None for any) queued it: another caller's
+    task is "no task", as if it did not exist."""
+    from apps.taskqueue.selectors import tasks_of
+
     try:
-        return Task.objects.get(pk=task_id)
+        return tasks_of(owner).get(pk=task_id)
     except (Task.DoesNotExist, ValueError, TypeError) as exc:
         raise TaskQueueError(f"no task {task_id}") from exc
 
 
-def cancel_task(*, task_id: Any, reason: str = "cancelled") -> Task:
+def cancel_task(*, task_id: Any, reason: str = "cancelled", owner: str | None = None) -> Task:
     """Cancel a queued or running task (a running worker's report is then rejected)."""
     from apps.taskqueue import workflows
 
     with transaction.atomic():
-        task = get_task(task_id)
+        task = get_task(task_id, owner=owner)
         # Lock the row: a worker claiming or finishing it meanwhile must not be overwritten.
         task = Task.objects.select_for_update().get(pk=task.pk)
         if task.is_terminal:
@@ -336,10 +343,10 @@ def cancel_task(*, task_id: Any, reason: str = "cancelled") -> Task:
     return task
 
 
-def retry_task(*, task_id: Any) -> Task:
+def retry_task(*, task_id: Any, owner: str | None = None) -> Task:
     """Queue a dead-lettered or cancelled task again, with a fresh attempt budget."""
     with transaction.atomic():
-        task = get_task(task_id)
+        task = get_task(task_id, owner=owner)
         if task.status not in (TaskStatus.DEAD, TaskStatus.CANCELLED):
             raise TaskQueueError(
                 f"only dead or cancelled tasks are retried; {task.pk} is {task.status}"

@@ -11,6 +11,7 @@ from typing import Any
 
 import trio
 
+from apps.access.principals import SCOPE_ADMIN
 from apps.taskqueue import selectors, services, workflows
 from apps.tools.call_service import ToolResult
 from apps.tools.models import Outcome
@@ -19,6 +20,8 @@ from mcp_platform.concurrency import run_blocking
 
 P2P = {"category": "p2p", "requires_p2p": True, "runtime": "trio", "fallback_allowed": False}
 READ = {**P2P, "read_only_hint": True}
+# Tools that act as the node itself (its queue, its connections, its bootstrap list): admin only.
+NODE_ADMIN = {**P2P, "required_scope": SCOPE_ADMIN}
 WAIT_POLL_SECONDS = 0.1
 
 
@@ -34,6 +37,15 @@ def _nudge_workers() -> None:
     pool = current_pool()
     if pool is not None:
         pool.nudge()
+
+
+def _owner(ctx: ToolContext | None) -> str | None:
+    """Whose tasks and workflows the caller may see and act on: its own (by principal name),
+    or every one (None) for an admin and for the platform's own calls."""
+    principal = ctx.principal if ctx is not None else None
+    if principal is None or principal.has_scope(SCOPE_ADMIN):
+        return None
+    return principal.name
 
 
 def _error(message: str, **structured: Any) -> ToolResult:
@@ -108,7 +120,7 @@ async def p2p_peer_info(peer_id: str) -> dict:
     }
 
 
-@tool(**P2P, timeout_seconds=30, title="Connect to a peer")
+@tool(**NODE_ADMIN, timeout_seconds=30, title="Connect to a peer")
 async def p2p_peer_connect(address: str) -> dict:
     """Dial a peer by full multiaddr (`/ip4/…/tcp/…/p2p/<id>`) or by the id of a known peer.
     A peer an admin disabled is not dialled."""
@@ -130,7 +142,7 @@ async def p2p_peer_connect(address: str) -> dict:
     return {"peer_id": peer_id, "connected": True, "connect_ms": round(seconds * 1000, 3)}
 
 
-@tool(**P2P, title="Disconnect a peer")
+@tool(**NODE_ADMIN, title="Disconnect a peer")
 async def p2p_peer_disconnect(peer_id: str) -> dict:
     """Close the connection to a peer (it may be dialled again if it is a bootstrap node)."""
     was_connected = await _node().disconnect(peer_id)
@@ -189,7 +201,7 @@ def _add_bootstrap(multiaddr: str, note: str) -> bool:
     return created
 
 
-@tool(**P2P, title="Add a bootstrap node")
+@tool(**NODE_ADMIN, title="Add a bootstrap node")
 async def p2p_bootstrap_add(multiaddr: str, note: str = "") -> dict:
     """Add (or re-enable) a bootstrap node, `/ip4/…/tcp/…/p2p/<id>`; it is dialled at once."""
     created = await run_blocking(_add_bootstrap, multiaddr, note)
@@ -205,7 +217,7 @@ def _remove_bootstrap(multiaddr: str) -> int:
     return deleted
 
 
-@tool(**P2P, title="Remove a bootstrap node")
+@tool(**NODE_ADMIN, title="Remove a bootstrap node")
 async def p2p_bootstrap_remove(multiaddr: str) -> dict:
     """Forget a bootstrap node (an open connection stays until it closes)."""
     removed = await run_blocking(_remove_bootstrap, multiaddr)
@@ -346,46 +358,60 @@ async def p2p_taskqueue_submit(
 
 
 @tool(**READ, title="Get a task")
-async def p2p_taskqueue_get(task_id: str) -> dict:
-    """A task with its result or error, and every attempt (worker, fencing token, outcome)."""
+async def p2p_taskqueue_get(task_id: str, ctx: ToolContext | None = None) -> dict:
+    """A task with its result or error, and every attempt (worker, fencing token, outcome).
+    A caller without `admin` sees only the tasks it queued."""
+    owner = _owner(ctx)
     return await run_blocking(
-        lambda: selectors.task_dict(services.get_task(task_id), attempts=True)
+        lambda: selectors.task_dict(services.get_task(task_id, owner=owner), attempts=True)
     )
 
 
 @tool(**READ, title="List tasks")
-async def p2p_taskqueue_list(status: str | None = None, limit: int = 50) -> dict:
-    """Tasks, newest first; `status` is queued, running, succeeded, dead or cancelled."""
-    tasks = await run_blocking(selectors.list_tasks, status=status, limit=limit)
+async def p2p_taskqueue_list(
+    status: str | None = None, limit: int = 50, ctx: ToolContext | None = None
+) -> dict:
+    """Tasks, newest first; `status` is queued, running, succeeded, dead or cancelled.
+    A caller without `admin` sees only the tasks it queued."""
+    tasks = await run_blocking(
+        lambda: selectors.list_tasks(status=status, limit=limit, owner=_owner(ctx))
+    )
     return {"tasks": tasks, "count": len(tasks)}
 
 
 @tool(**P2P, title="Cancel a task")
-async def p2p_taskqueue_cancel(task_id: str) -> dict:
+async def p2p_taskqueue_cancel(task_id: str, ctx: ToolContext | None = None) -> dict:
     """Cancel a queued or running task; a running worker's late result is then rejected."""
-    task = await run_blocking(lambda: services.cancel_task(task_id=task_id))
+    owner = _owner(ctx)
+    task = await run_blocking(lambda: services.cancel_task(task_id=task_id, owner=owner))
     return selectors.task_dict(task)
 
 
 @tool(**READ, timeout_seconds=610, title="Wait for a task")
-async def p2p_taskqueue_wait(task_id: str, timeout: float = 30.0) -> dict:  # noqa: ASYNC109 (a legacy/tool argument)
+async def p2p_taskqueue_wait(
+    task_id: str,
+    timeout: float = 30.0,  # noqa: ASYNC109 (a legacy/tool argument)
+    ctx: ToolContext | None = None,
+) -> dict:
     """Wait until a task is finished (succeeded, dead or cancelled) or `timeout` seconds pass;
     returns the task and whether it finished."""
     timeout = min(max(timeout, 0.0), 600.0)
+    owner = _owner(ctx)
     with trio.move_on_after(timeout):
         while True:
-            task = await run_blocking(services.get_task, task_id)
+            task = await run_blocking(lambda: services.get_task(task_id, owner=owner))
             if task.is_terminal:
                 return {"finished": True, **selectors.task_dict(task, attempts=True)}
             await trio.sleep(WAIT_POLL_SECONDS)
-    task = await run_blocking(services.get_task, task_id)
+    task = await run_blocking(lambda: services.get_task(task_id, owner=owner))
     return {"finished": task.is_terminal, **selectors.task_dict(task, attempts=True)}
 
 
 @tool(**P2P, title="Retry a task")
-async def p2p_taskqueue_retry(task_id: str) -> dict:
+async def p2p_taskqueue_retry(task_id: str, ctx: ToolContext | None = None) -> dict:
     """Queue a dead-lettered or cancelled task again with a fresh attempt budget."""
-    task = await run_blocking(lambda: services.retry_task(task_id=task_id))
+    owner = _owner(ctx)
+    task = await run_blocking(lambda: services.retry_task(task_id=task_id, owner=owner))
     _nudge_workers()
     return selectors.task_dict(task)
 
@@ -396,14 +422,14 @@ async def p2p_taskqueue_stats() -> dict:
     return await run_blocking(selectors.queue_stats)
 
 
-@tool(**P2P, title="Pause the task queue")
+@tool(**NODE_ADMIN, title="Pause the task queue")
 async def p2p_taskqueue_pause() -> dict:
     """Stop handing out tasks (running ones finish)."""
     await run_blocking(lambda: services.set_paused(paused=True))
     return {"paused": True}
 
 
-@tool(**P2P, title="Resume the task queue")
+@tool(**NODE_ADMIN, title="Resume the task queue")
 async def p2p_taskqueue_resume() -> dict:
     """Hand out tasks again."""
     await run_blocking(lambda: services.set_paused(paused=False))
@@ -444,36 +470,44 @@ async def p2p_workflow_submit(
     return await run_blocking(selectors.workflow_dict, workflow)
 
 
-def _workflow(workflow_id: str) -> Any:
-    return workflows.get_workflow(workflow_id)
+def _workflow(workflow_id: str, ctx: ToolContext | None) -> Any:
+    return workflows.get_workflow(workflow_id, owner=_owner(ctx))
 
 
 @tool(**READ, title="Workflow status")
-async def p2p_workflow_status(workflow_id: str) -> dict:
-    """A workflow and each step's status, task, result or error."""
-    return await run_blocking(lambda: selectors.workflow_dict(_workflow(workflow_id)))
+async def p2p_workflow_status(workflow_id: str, ctx: ToolContext | None = None) -> dict:
+    """A workflow and each step's status, task, result or error (the caller's own workflows
+    only, unless it has `admin`)."""
+    return await run_blocking(lambda: selectors.workflow_dict(_workflow(workflow_id, ctx)))
 
 
 @tool(**READ, title="List workflows")
-async def p2p_workflow_list(status: str | None = None, limit: int = 50) -> dict:
-    """Workflows, newest first."""
-    items = await run_blocking(selectors.list_workflows, status=status, limit=limit)
+async def p2p_workflow_list(
+    status: str | None = None, limit: int = 50, ctx: ToolContext | None = None
+) -> dict:
+    """Workflows, newest first (the caller's own only, unless it has `admin`)."""
+    items = await run_blocking(
+        lambda: selectors.list_workflows(status=status, limit=limit, owner=_owner(ctx))
+    )
     return {"workflows": items, "count": len(items)}
 
 
 @tool(**P2P, title="Cancel a workflow")
-async def p2p_workflow_cancel(workflow_id: str) -> dict:
+async def p2p_workflow_cancel(workflow_id: str, ctx: ToolContext | None = None) -> dict:
     """Cancel a running workflow: its unfinished steps and their tasks."""
-    workflow = await run_blocking(lambda: workflows.cancel_workflow(workflow_id=workflow_id))
+    owner = _owner(ctx)
+    workflow = await run_blocking(
+        lambda: workflows.cancel_workflow(workflow_id=workflow_id, owner=owner)
+    )
     return await run_blocking(selectors.workflow_dict, workflow)
 
 
 @tool(**READ, title="Workflow results")
-async def p2p_workflow_result(workflow_id: str) -> dict:
+async def p2p_workflow_result(workflow_id: str, ctx: ToolContext | None = None) -> dict:
     """The results of a workflow's steps by step id (final once `status` is succeeded)."""
 
     def read() -> dict:
-        data = selectors.workflow_dict(_workflow(workflow_id))
+        data = selectors.workflow_dict(_workflow(workflow_id, ctx))
         return {
             "workflow_id": data["workflow_id"],
             "status": data["status"],
@@ -486,6 +520,6 @@ async def p2p_workflow_result(workflow_id: str) -> dict:
 
 
 @tool(**READ, title="Workflow dependencies")
-async def p2p_workflow_dependencies(workflow_id: str) -> dict:
+async def p2p_workflow_dependencies(workflow_id: str, ctx: ToolContext | None = None) -> dict:
     """A workflow's DAG: each step's dependencies and dependents, roots and leaves."""
-    return await run_blocking(lambda: selectors.workflow_dependencies(_workflow(workflow_id)))
+    return await run_blocking(lambda: selectors.workflow_dependencies(_workflow(workflow_id, ctx)))

@@ -256,19 +256,25 @@ def task_finished(task: Task) -> None:
     advance(Workflow.objects.select_for_update().get(pk=step.workflow_id))
 
 
-def get_workflow(workflow_id: Any) -> Workflow:
+def get_workflow(workflow_id: Any, *, owner: str | None = None) -> Workflow:
+    """The workflow, if `owner` (a principal's name; None for any) submitted it."""
+    from apps.taskqueue.selectors import workflows_of
+
     try:
-        return Workflow.objects.get(pk=workflow_id)
+        return workflows_of(owner).get(pk=workflow_id)
     except (Workflow.DoesNotExist, ValueError, TypeError) as exc:
         raise WorkflowError(f"no workflow {workflow_id}") from exc
 
 
-def cancel_workflow(*, workflow_id: Any, reason: str = "workflow cancelled") -> Workflow:
+def cancel_workflow(
+    *, workflow_id: Any, reason: str = "workflow cancelled", owner: str | None = None
+) -> Workflow:
     """Cancel every unfinished step (and its task); the workflow ends cancelled."""
     from apps.taskqueue.services import cancel_task
 
     with transaction.atomic():
-        workflow = Workflow.objects.select_for_update().get(pk=get_workflow(workflow_id).pk)
+        workflow = get_workflow(workflow_id, owner=owner)
+        workflow = Workflow.objects.select_for_update().get(pk=workflow.pk)
         if workflow.status != WorkflowStatus.RUNNING:
             raise WorkflowError(f"workflow {workflow.pk} is already {workflow.status}")
         workflow.status = WorkflowStatus.CANCELLED

@@ -23,6 +23,7 @@ class ToolAdmin(ToolRouteAdminMixin, admin.ModelAdmin):
         "requires_p2p",
         "priority",
         "timeout_seconds",
+        "required_scope",
         "missing",
         "deprecated",
     )
@@ -41,6 +42,7 @@ class ToolAdmin(ToolRouteAdminMixin, admin.ModelAdmin):
         "updated_at",
         "synced_at",
         "route_explanation",
+        "required_scope",
     )
     fieldsets = (
         (None, {"fields": ("name", "title", "category", "description", "enabled", "missing")}),
@@ -57,6 +59,7 @@ class ToolAdmin(ToolRouteAdminMixin, admin.ModelAdmin):
             },
         ),
         ("Execution", {"fields": ("timeout_seconds", "retry_policy", "max_retries")}),
+        ("Access", {"fields": ("required_scope",)}),
         ("Resource hints", {"fields": ("memory_intensive", "cpu_intensive", "io_intensive")}),
         (
             "MCP annotations",

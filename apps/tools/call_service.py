@@ -252,6 +252,8 @@ async def prepare_call(
         raise CallDenied(f"Caller '{principal.name}' lacks the '{SCOPE_CALL}' scope")
     if not principal.may_use_tool(tool.name):
         raise CallDenied(f"Caller '{principal.name}' may not call tool '{tool.name}'")
+    if tool.required_scope and not principal.has_scope(tool.required_scope):
+        raise CallDenied(f"Tool '{tool.name}' needs the '{tool.required_scope}' scope")
     return CallRequest(
         tool=tool,
         spec=spec,

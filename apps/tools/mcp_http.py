@@ -26,7 +26,7 @@ import anyio
 import sniffio
 from django.conf import settings
 from django.http.request import split_domain_port, validate_host
-from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
+from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser, authorization_context
 from mcp.server.auth.provider import AccessToken
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from starlette.datastructures import Headers
@@ -113,7 +113,12 @@ class McpHttpEndpoint:
         self._lifespan_entered = True
         server = self.catalogue.server
         # Host and Origin are checked here, before the SDK (security_settings=None).
-        manager = StreamableHTTPSessionManager(app=server, stateless=self.stateless)
+        manager = StreamableHTTPSessionManager(
+            app=server,
+            stateless=self.stateless,
+            session_idle_timeout=settings.MCP_PLATFORM_MCP_SESSION_IDLE_SECONDS,
+            max_sessions=settings.MCP_PLATFORM_MCP_MAX_SESSIONS,
+        )
         json_manager = StreamableHTTPSessionManager(app=server, stateless=True, json_response=True)
         async with manager.run(), json_manager.run(), anyio.create_task_group() as tasks:
             if self.watch:
@@ -190,7 +195,26 @@ class McpHttpEndpoint:
         if manager is None:
             await _reply(send, 503, _jsonrpc_error(-32603, "MCP endpoint is not running"))
             return
+        if manager is self._manager and self._caller_at_session_cap(scope, headers):
+            limit = settings.MCP_PLATFORM_MCP_SESSIONS_PER_CALLER
+            message = f"Too many open MCP sessions for this caller (at most {limit}): close one"
+            await _reply(send, 429, _jsonrpc_error(-32000, message), [(b"retry-after", b"60")])
+            return
         await manager.handle_request(scope, receive, send)
+
+    def _caller_at_session_cap(self, scope: Scope, headers: Headers) -> bool:
+        """Whether this request would open one more 2025-era session for a caller that holds
+        MCP_PLATFORM_MCP_SESSIONS_PER_CALLER already: one caller never starves the others."""
+        user = scope.get("user")
+        opening = scope["method"] == "POST" and SESSION_HEADER not in headers
+        if self.stateless or not opening or not isinstance(user, AuthenticatedUser):
+            return False
+        requestor = authorization_context(user)
+        # The SDK's record of who opened each live session (idle ones expire from it).
+        owners = self._manager._session_owners.values()
+        return sum(owner == requestor for owner in owners) >= (
+            settings.MCP_PLATFORM_MCP_SESSIONS_PER_CALLER
+        )
 
     async def _start_without_lifespan(self) -> None:
         """Servers that speak no ASGI lifespan (Daphne under `runserver`): run the managers in

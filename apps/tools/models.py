@@ -58,6 +58,12 @@ class Tool(models.Model):
     destructive_hint = models.BooleanField(default=False)
     idempotent_hint = models.BooleanField(default=False)
     open_world_hint = models.BooleanField(default=False)
+    required_scope = models.CharField(
+        max_length=32,
+        blank=True,
+        help_text="A scope the caller needs besides tools:call (admin for tools that act as "
+        "the node); declared in code, enforced by the call service.",
+    )
     missing = models.BooleanField(
         default=False, db_index=True, help_text="Its code is no longer registered."
     )

@@ -17,6 +17,8 @@ from typing import Any
 import pydantic
 import typing_extensions
 
+from apps.access.principals import ALL_SCOPES
+
 NAME_PATTERN = r"^[A-Za-z0-9_.-]{1,128}$"
 NAME_RE = re.compile(NAME_PATTERN)
 RUNTIMES = ("auto", "asyncio", "trio")
@@ -110,6 +112,9 @@ DEFAULT_METADATA: dict[str, Any] = {
     "destructive_hint": False,
     "idempotent_hint": False,
     "open_world_hint": False,
+    # A scope the caller needs beyond `tools:call` (e.g. "admin" for tools that act as the
+    # node); the call service enforces it, so no tool checks its caller by hand.
+    "required_scope": "",
 }
 
 _registry: dict[str, ToolSpec] = {}
@@ -174,6 +179,10 @@ def register(func: Callable[..., Any], *, name: str | None = None, **metadata: A
         )
     if not 0 <= merged["priority"] <= 10:
         raise ToolDefinitionError(f"tool {tool_name!r}: priority must be within 0..10")
+    if merged["required_scope"] and merged["required_scope"] not in ALL_SCOPES:
+        raise ToolDefinitionError(
+            f"tool {tool_name!r}: unknown required_scope {merged['required_scope']!r}"
+        )
     if merged["timeout_seconds"] <= 0:
         raise ToolDefinitionError(f"tool {tool_name!r}: timeout_seconds must be positive")
     input_model, context_param = _build_input_model(tool_name, func)

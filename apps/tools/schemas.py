@@ -64,6 +64,7 @@ class ToolOut(Schema):
     input_schema: dict[str, Any]
     output_schema: dict[str, Any] | None
     annotations: dict[str, bool]
+    required_scope: str = ""
 
 
 class ToolPatchIn(Schema):

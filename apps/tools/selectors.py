@@ -33,6 +33,9 @@ def tool_descriptor(tool: Tool) -> dict:
         descriptor["title"] = tool.title
     if tool.output_schema:
         descriptor["outputSchema"] = tool.output_schema
+    if tool.required_scope:
+        # MCP's ToolAnnotations has no field for it: `_meta` carries it to every client.
+        descriptor["_meta"] = {"requiredScope": tool.required_scope}
     return descriptor
 
 

@@ -39,7 +39,9 @@ def test_login_with_admin_credentials_then_list_and_execute_in_legacy_shapes(
     assert executed.status_code == 200
     assert executed.json() == {"tool": "echo", "status": "success", "result": {"message": "hello"}}
 
-    refreshed = authed.post("/auth/refresh")
+    # Renewal takes the refresh token (issue 13: an access token renews nothing).
+    assert authed.post("/auth/refresh").status_code == 401
+    refreshed = client_for(body["refresh_token"]).post("/auth/refresh")
     assert refreshed.status_code == 200 and refreshed.json()["access_token"]
 
 

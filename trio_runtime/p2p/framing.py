@@ -12,6 +12,7 @@ from libp2p.network.stream.exceptions import StreamEOF
 PROTOCOL_ID = "/mcp+p2p/1.0.0"
 MAX_FRAME_BYTES = 1024 * 1024  # inbound frames above this are refused (legacy limit)
 HEADER = struct.Struct(">I")
+MAX_NESTING = 64  # arrays/objects in a frame nest at most this deep
 
 
 class FrameTooLarge(Exception):
@@ -42,10 +43,32 @@ async def read_frame(stream: INetStream, *, limit: int = MAX_FRAME_BYTES) -> Any
     if length > limit:
         raise FrameTooLarge(length, limit)
     body = await read_exactly(stream, length)
+    return decode_frame_body(body)
+
+
+def decode_frame_body(body: bytes) -> Any:
+    """A frame body's JSON value; raises BadFrame for anything else, including nesting deeper
+    than MAX_NESTING (the parser would otherwise recurse until RecursionError)."""
     try:
-        return json.loads(body.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise BadFrame(f"frame is not UTF-8 JSON: {exc}") from None
+        message = json.loads(body.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise BadFrame(f"frame is not UTF-8 JSON: {str(exc)[:200]}") from None
+    if not _nested_within(message, MAX_NESTING):
+        raise BadFrame(f"frame is nested deeper than {MAX_NESTING} levels")
+    return message
+
+
+def _nested_within(value: Any, limit: int) -> bool:
+    """Whether arrays and objects in `value` nest at most `limit` deep (iteratively)."""
+    pending = [(value, 1)]
+    while pending:
+        item, depth = pending.pop()
+        if isinstance(item, dict | list):
+            if depth > limit:
+                return False
+            children = item.values() if isinstance(item, dict) else item
+            pending.extend((child, depth + 1) for child in children)
+    return True
 
 
 def encode_frame(message: Any) -> bytes:

@@ -272,7 +272,9 @@ class P2PNode:
             self._wake = trio.Event()
 
     async def maintain(self) -> None:
-        """One round: dial due peers, probe connected ones, drop disabled ones."""
+        """One round: forget gone inbound peers, dial due peers, probe connected ones, drop
+        disabled ones."""
+        await trio.to_thread.run_sync(lambda: observations.prune_gone_peers())
         plan = await trio.to_thread.run_sync(observations.load_dial_plan)
         connected = set(self.connected_peers())
         async with trio.open_nursery() as nursery:

@@ -10,13 +10,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from django.db import close_old_connections, transaction
+from django.db import close_old_connections, models, transaction
 from django.utils import timezone
 
 from apps.peers.models import BootstrapNode, P2PSettings, Peer, PeerSource, PeerStatus
 
 BACKOFF_BASE_SECONDS = 1.0
 BACKOFF_MAX_SECONDS = 60.0
+# At most this many gone peers are forgotten per maintenance round: a flood of identities is
+# drained over rounds, never in one long delete.
+PRUNE_BATCH = 500
 
 
 @dataclass
@@ -122,6 +125,26 @@ def mark_connected(peer_id: str, addrs: list[str], *, inbound: bool) -> None:
                 peer.addresses = [*peer.addresses, addr][-10:]
         peer.save()
     _announce(peer_id)
+
+
+def prune_gone_peers(*, now=None, limit: int = PRUNE_BATCH) -> int:
+    """Forget untrusted peers that only ever dialled in and have not been seen for the
+    settings' `peer_ttl` seconds (at most `limit` per call); returns how many. Peers an admin
+    added, trusted, disabled, or that are bootstrap or discovered nodes stay."""
+    now = now or timezone.now()
+    settings_row = P2PSettings.objects.filter(pk=1).first()
+    ttl = settings_row.peer_ttl if settings_row else P2PSettings._meta.get_field("peer_ttl").default
+    cutoff = now - timedelta(seconds=ttl)
+    gone = (
+        Peer.objects.filter(source=PeerSource.INBOUND, trusted=False, enabled=True)
+        .exclude(status=PeerStatus.CONNECTED)
+        .filter(updated_at__lt=cutoff)
+        .filter(models.Q(last_seen__lt=cutoff) | models.Q(last_seen__isnull=True))
+        .order_by("updated_at")
+        .values_list("pk", flat=True)[:limit]
+    )
+    deleted, _ = Peer.objects.filter(pk__in=list(gone)).delete()
+    return deleted
 
 
 def mark_disconnected(peer_id: str) -> None:
