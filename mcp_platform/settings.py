@@ -70,6 +70,27 @@ MCP_PLATFORM_CALL_LOG_FLUSH_SECONDS = float(
 )
 MCP_CORS_ORIGINS = env_list("MCP_CORS_ORIGINS")
 
+# CORS of the REST surface (django-cors-headers), from the same MCP_CORS_ORIGINS as /mcp. The
+# Django admin and static files stay same-origin. Bearer tokens travel in a header, so browsers
+# never send cookies cross-origin (no credentials mode): the admin session is not exposed.
+CORS_ALLOW_ALL_ORIGINS = "*" in MCP_CORS_ORIGINS
+CORS_ALLOWED_ORIGINS = [origin for origin in MCP_CORS_ORIGINS if origin != "*"]
+CORS_URLS_REGEX = r"^/(?!admin/|static/).*$"
+CORS_ALLOW_METHODS = ("DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT")
+CORS_ALLOW_HEADERS = (
+    "accept",
+    "authorization",
+    "content-type",
+    "user-agent",
+    "x-requested-with",
+    "x-request-id",
+    "mcp-session-id",
+    "mcp-protocol-version",
+    "last-event-id",
+)
+CORS_EXPOSE_HEADERS = ("www-authenticate", "retry-after", "deprecation", "link", "api-version")
+CORS_PREFLIGHT_MAX_AGE = 600
+
 REDIS_URL = os.environ.get("REDIS_URL", "")
 
 # Jobs on Celery (docs/configuration.md): the broker is Redis with REDIS_URL, else files here.
@@ -95,6 +116,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "channels",
+    "corsheaders",
     "ninja",
     "mcp_platform",
     "apps.access",
@@ -108,6 +130,9 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # First after security: preflights are answered here, before any auth or CSRF check.
+    "corsheaders.middleware.CorsMiddleware",
+    "mcp_platform.legacy_metrics.LegacyRequestMetricsMiddleware",
     "apps.migration.middleware.ApiVersionMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",

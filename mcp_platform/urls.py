@@ -5,6 +5,7 @@ from ninja.openapi.docs import Redoc
 
 from mcp_platform.api import legacy_api, v2_api
 from mcp_platform.errors import error_response
+from mcp_platform.landing import landing
 
 
 def redoc(request):
@@ -32,6 +33,7 @@ handler404 = not_found
 handler500 = server_error
 
 urlpatterns = [
+    path("", landing, name="landing"),
     path("admin/", admin.site.urls),
     path("", include("apps.peers.urls")),
     path("api/v2/", v2_api.urls),

@@ -38,10 +38,22 @@ class McpToolsListOut(Schema):
     result: dict[str, Any]
 
 
-class McpToolCallIn(Schema):
+class McpToolCallParams(Schema):
     name: str | None = None
     tool: str | None = Field(None, description="Legacy alias of name.")
     arguments: dict[str, Any] = Field(default_factory=dict)
+
+
+class McpToolCallIn(McpToolCallParams):
+    """`{name, arguments}`, or the legacy JSON-RPC-like `{params: {name, arguments}}`."""
+
+    params: McpToolCallParams | None = None
+
+    def call(self) -> McpToolCallParams:
+        """The name and arguments, from `params` when the top level carries no name."""
+        if self.params is not None and not (self.name or self.tool):
+            return self.params
+        return self
 
 
 class ToolOut(Schema):

@@ -1,0 +1,189 @@
+"""Requests as the legacy `ipfs_datasets_py` server's own clients send them (its TestClient tests,
+the curl lines of its deployment guide and runbooks, its health-check scripts), replayed against
+the platform: each gets the status and shape the legacy client expects.
+
+Written from the legacy's documented behaviour (docs/migration.md lists every route)."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+pytestmark = pytest.mark.django_db
+
+BROWSER_ORIGIN = "http://dashboard.example"
+
+
+def post_json(client, path, body, **headers):
+    return client.post(
+        path, data=json.dumps(body), content_type="application/json", headers=headers
+    )
+
+
+def preflight(client, path: str, method: str = "POST", headers: str = "authorization,content-type"):
+    return client.options(
+        path,
+        headers={
+            "Origin": BROWSER_ORIGIN,
+            "Access-Control-Request-Method": method,
+            "Access-Control-Request-Headers": headers,
+        },
+    )
+
+
+# --- 1. CORS on the REST surface --------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("path", "method"),
+    [
+        ("/health", "GET"),
+        ("/tools/execute/echo", "POST"),
+        ("/mcp/tools/call", "POST"),
+        ("/auth/login", "POST"),
+        ("/tools/list", "GET"),
+        ("/api/v2/tools/", "GET"),
+    ],
+)
+def test_preflight_is_answered_before_auth_with_the_legacy_cors_headers(
+    client, settings, path, method
+):
+    settings.CORS_ALLOW_ALL_ORIGINS = True
+    reply = preflight(client, path, method)
+    assert reply.status_code == 200
+    assert reply["Access-Control-Allow-Origin"] == "*"
+    allowed_methods = {m.strip() for m in reply["Access-Control-Allow-Methods"].split(",")}
+    assert {"GET", "POST", "OPTIONS"} <= allowed_methods
+    allowed_headers = {h.strip() for h in reply["Access-Control-Allow-Headers"].split(",")}
+    assert {"authorization", "content-type", "x-request-id"} <= allowed_headers
+
+
+def test_cors_origin_list_allows_listed_origins_only(client, settings, catalogue, token):
+    settings.CORS_ALLOW_ALL_ORIGINS = False
+    settings.CORS_ALLOWED_ORIGINS = [BROWSER_ORIGIN]
+    assert preflight(client, "/tools/list", "GET")["Access-Control-Allow-Origin"] == BROWSER_ORIGIN
+    other = client.options(
+        "/tools/list",
+        headers={"Origin": "http://evil.example", "Access-Control-Request-Method": "GET"},
+    )
+    assert "Access-Control-Allow-Origin" not in other
+
+    # The actual request carries the header too, and a 401 says why to the browser.
+    listed = client.get(
+        "/tools/list", headers={"Origin": BROWSER_ORIGIN, "Authorization": f"Bearer {token}"}
+    )
+    assert listed.status_code == 200
+    assert listed["Access-Control-Allow-Origin"] == BROWSER_ORIGIN
+    refused = client.get("/tools/list", headers={"Origin": BROWSER_ORIGIN})
+    assert refused.status_code == 401
+    assert refused["Access-Control-Allow-Origin"] == BROWSER_ORIGIN
+    assert "www-authenticate" in refused["Access-Control-Expose-Headers"].lower()
+
+
+def test_without_cors_origins_no_cross_origin_headers_and_admin_never_gets_them(client, settings):
+    settings.CORS_ALLOW_ALL_ORIGINS = False
+    settings.CORS_ALLOWED_ORIGINS = []
+    assert "Access-Control-Allow-Origin" not in preflight(client, "/health", "GET")
+    settings.CORS_ALLOW_ALL_ORIGINS = True
+    assert "Access-Control-Allow-Origin" not in preflight(client, "/admin/login/", "POST")
+
+
+# --- 2. Legacy metric names and readiness checks ----------------------------------------------
+
+LEGACY_METRICS = {
+    "mcp_requests_total": "counter",
+    "mcp_errors_total": "counter",
+    "mcp_active_requests": "gauge",
+    "mcp_avg_response_time_ms": "gauge",
+    "mcp_uptime_seconds": "gauge",
+    "process_cpu_percent": "gauge",
+    "process_memory_percent": "gauge",
+}
+
+
+def _sample(text: str, name: str) -> float:
+    match = re.search(rf"^{name} (\S+)$", text, re.MULTILINE)
+    assert match, f"{name} missing from /metrics"
+    return float(match.group(1))
+
+
+def test_metrics_carry_the_legacy_names_and_types_beside_the_platforms_own(client):
+    client.get("/health")
+    text = client.get("/metrics").content.decode()
+    for name, kind in LEGACY_METRICS.items():
+        family = name.removesuffix("_total")
+        assert f"# TYPE {name} {kind}" in text or f"# TYPE {family} {kind}" in text, name
+        _sample(text, name)
+    assert "mcp_platform_tool_calls_total" in text or "# TYPE mcp_platform_tool_calls" in text
+
+    before = _sample(text, "mcp_requests_total")
+    for _ in range(3):
+        client.get("/health")
+    after = client.get("/metrics").content.decode()
+    # The three health checks and the first /metrics scrape are counted.
+    assert _sample(after, "mcp_requests_total") >= before + 4
+    assert _sample(after, "mcp_avg_response_time_ms") > 0
+    assert _sample(after, "mcp_uptime_seconds") > 0
+    assert 0 < _sample(after, "process_memory_percent") <= 100
+    # The scrape itself is in flight while it is written.
+    assert _sample(after, "mcp_active_requests") >= 1
+
+
+def test_ready_has_the_legacy_check_keys_beside_the_new_ones(client, catalogue):
+    reply = client.get("/health/ready")
+    assert reply.status_code == 200
+    body = reply.json()
+    assert body["status"] == "ready"
+    checks = body["checks"]
+    assert {"database", "runtimes", "metrics_collector", "tool_manager"} <= set(checks)
+    assert checks["metrics_collector"]["status"] == "ok"
+    assert checks["tool_manager"] == {"status": "ok", "categories": 1}
+
+
+# --- 4. /mcp/tools/call in the params form -----------------------------------------------------
+
+
+def test_mcp_tools_call_accepts_the_params_form(client_for, token, catalogue):
+    authed = client_for(token)
+    for body in (
+        {"params": {"name": "echo", "arguments": {"message": "hi"}}},
+        {
+            "jsonrpc": "2.0",
+            "id": 1,
+            "method": "tools/call",
+            "params": {"name": "echo", "arguments": {"message": "hi"}},
+        },
+        {"name": "echo", "arguments": {"message": "hi"}},
+        {"tool": "echo", "arguments": {"message": "hi"}},
+    ):
+        reply = post_json(authed, "/mcp/tools/call", body)
+        assert reply.status_code == 200, (body, reply.content)
+        result = reply.json()
+        assert result["jsonrpc"] == "2.0"
+        assert result["result"]["structuredContent"] == {"message": "hi"}
+        assert result["result"]["isError"] is False
+
+    missing = post_json(authed, "/mcp/tools/call", {"params": {"arguments": {}}})
+    assert missing.status_code == 400 and missing.json()["error"]["code"] == -32602
+    unknown = post_json(authed, "/mcp/tools/call", {"params": {"name": "nope"}})
+    assert unknown.status_code == 404 and unknown.json()["error"]["code"] == -32601
+    bad = post_json(authed, "/mcp/tools/call", {"params": "echo"})
+    assert bad.status_code == 400 and bad.json()["error"]["code"] == -32602
+
+
+# --- 6. The landing page ----------------------------------------------------------------------
+
+
+def test_root_shows_the_landing_page_with_the_mcp_url_and_links(client, catalogue):
+    reply = client.get("/", headers={"Accept": "text/html"})
+    assert reply.status_code == 200
+    page = reply.content.decode()
+    assert "MCP Platform" in page
+    assert "http://testserver/mcp" in page
+    for link in ('href="/admin/"', 'href="/docs"', 'href="/peers/"', 'href="/runtimes/"'):
+        assert link in page
+    assert 'href="/health/ready"' in page and 'href="/metrics"' in page
+    # In the admin's style: its stylesheet and header.
+    assert "admin/css/base.css" in page and 'id="header"' in page
