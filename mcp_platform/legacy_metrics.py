@@ -28,25 +28,43 @@ ERRORS = Counter("mcp_errors", "Total errors encountered (replies with a 5xx sta
 ACTIVE = Gauge("mcp_active_requests", "Requests currently in flight")
 
 
-class _ResponseTimes:
-    """Running sum and count of response times, for the legacy average gauge."""
+class RequestTally:
+    """This process's running request figures: the average gauge and /admin/stats read them."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self.count = 0
+        self.total = 0
+        self.errors = 0
+        self.active = 0
         self.total_ms = 0.0
 
-    def add(self, milliseconds: float) -> None:
+    def started(self) -> None:
         with self._lock:
-            self.count += 1
+            self.active += 1
+
+    def finished(self, milliseconds: float, *, error: bool) -> None:
+        with self._lock:
+            self.active -= 1
+            self.total += 1
+            self.errors += int(error)
             self.total_ms += milliseconds
 
     def average_ms(self) -> float:
         with self._lock:
-            return self.total_ms / self.count if self.count else 0.0
+            return self.total_ms / self.total if self.total else 0.0
+
+    def snapshot(self) -> dict[str, float]:
+        with self._lock:
+            average = self.total_ms / self.total if self.total else 0.0
+            return {
+                "total": self.total,
+                "errors": self.errors,
+                "active": self.active,
+                "avg_response_time_ms": round(average, 3),
+            }
 
 
-RESPONSE_TIMES = _ResponseTimes()
+TALLY = RequestTally()
 _process = psutil.Process()
 
 
@@ -57,7 +75,7 @@ class LegacyGaugesCollector(Collector):
         yield GaugeMetricFamily(
             "mcp_avg_response_time_ms",
             "Average response time in milliseconds",
-            value=round(RESPONSE_TIMES.average_ms(), 3),
+            value=round(TALLY.average_ms(), 3),
         )
         yield GaugeMetricFamily(
             "mcp_uptime_seconds", "Seconds since the server started", value=health.uptime_seconds()
@@ -76,12 +94,18 @@ class LegacyGaugesCollector(Collector):
 REGISTRY.register(LegacyGaugesCollector())
 
 
+def _start() -> float:
+    ACTIVE.inc()
+    TALLY.started()
+    return time.perf_counter()
+
+
 def _observe(started: float, status: int) -> None:
     ACTIVE.dec()
     REQUESTS.inc()
     if status >= 500:
         ERRORS.inc()
-    RESPONSE_TIMES.add((time.perf_counter() - started) * 1000)
+    TALLY.finished((time.perf_counter() - started) * 1000, error=status >= 500)
 
 
 class LegacyRequestMetricsMiddleware:
@@ -99,8 +123,7 @@ class LegacyRequestMetricsMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         if self.is_async:
             return self._acall(request)
-        started = time.perf_counter()
-        ACTIVE.inc()
+        started = _start()
         status = 500
         try:
             response = self.get_response(request)
@@ -110,8 +133,7 @@ class LegacyRequestMetricsMiddleware:
             _observe(started, status)
 
     async def _acall(self, request: HttpRequest) -> HttpResponse:
-        started = time.perf_counter()
-        ACTIVE.inc()
+        started = _start()
         status = 500
         try:
             response = await self.get_response(request)

@@ -187,3 +187,113 @@ def test_root_shows_the_landing_page_with_the_mcp_url_and_links(client, catalogu
     assert 'href="/health/ready"' in page and 'href="/metrics"' in page
     # In the admin's style: its stylesheet and header.
     assert "admin/css/base.css" in page and 'id="header"' in page
+
+
+# --- 5. The routes that were gone -------------------------------------------------------------
+
+
+def test_admin_stats_and_health_answer_bearer_admins_before_the_django_admin(
+    client, client_for, make_token, catalogue
+):
+    admin = client_for(make_token(scopes=["admin"]))
+    stats = admin.get("/admin/stats")
+    assert stats.status_code == 200, stats.content
+    body = stats.json()
+    assert body["status"] == "success"
+    assert {"system", "requests", "tools", "calls_last_hour", "task_queue", "peers"} <= set(body)
+    assert body["tools"]["enabled"] == 4 and body["tools"]["categories"] == 1
+    assert 0 < body["system"]["memory_percent"] <= 100
+
+    report = admin.get("/admin/health")
+    assert report.status_code == 200
+    assert report.json()["status"] in ("healthy", "degraded")
+    assert {"database", "metrics_collector", "tool_manager"} <= set(report.json()["checks"])
+
+    # Not a login redirect: the legacy 401 and 403.
+    anonymous = client.get("/admin/stats")
+    assert anonymous.status_code == 401 and anonymous["WWW-Authenticate"].startswith("Bearer")
+    caller = client_for(make_token(scopes=["tools:read", "tools:call"]))
+    assert caller.get("/admin/health").status_code == 403
+    # The Django admin is still where it was.
+    assert client.get("/admin/").status_code == 302
+
+
+def test_workflows_execute_then_status_on_the_platforms_workflows(client_for, token, catalogue):
+    authed = client_for(token)
+    reply = post_json(
+        authed,
+        "/workflows/execute",
+        {
+            "workflow_name": "greet",
+            "steps": [
+                {"tool": "echo", "parameters": {"message": "one"}},
+                {"tool": "echo", "parameters": {"message": "two"}},
+            ],
+            "parameters": {},
+        },
+    )
+    assert reply.status_code == 200, reply.content
+    started = reply.json()
+    assert started["status"] == "started"
+    assert started["workflow_name"] == "greet" and started["steps_count"] == 2
+    task_id = started["task_id"]
+
+    status = authed.get(f"/workflows/status/{task_id}")
+    assert status.status_code == 200
+    body = status.json()
+    assert body["task_id"] == task_id and body["workflow_name"] == "greet"
+    assert body["status"] == "running"
+    # Run in order, as the legacy engine did: the second waits for the first.
+    first, second = body["steps"]
+    assert (first["id"], first["status"]) == ("step_1", "queued")
+    assert (second["depends_on"], second["status"]) == (["step_1"], "pending")
+
+    from apps.taskqueue.models import Workflow
+
+    assert Workflow.objects.get(pk=task_id).submitted_by  # runs as the caller
+
+    assert authed.get("/workflows/status/not-a-workflow").status_code == 404
+    bad = post_json(authed, "/workflows/execute", {"workflow_name": "x", "steps": []})
+    assert bad.status_code == 400 and "Invalid workflow" in bad.json()["error"]
+    missing = post_json(authed, "/workflows/execute", {"steps": [{"tool": "echo"}]})
+    assert missing.status_code == 422
+
+
+def test_workflow_with_a_tool_the_caller_may_not_call_is_refused(client_for, make_token, catalogue):
+    limited = client_for(make_token(allowed_tools="echo"))
+    reply = post_json(
+        limited,
+        "/workflows/execute",
+        {"workflow_name": "sneaky", "steps": [{"tool": "calculate", "parameters": {}}]},
+    )
+    assert reply.status_code == 403
+
+
+def test_cache_stats_and_clear_on_the_platforms_caches(client_for, make_token, catalogue):
+    from django.core.cache import cache
+
+    from apps.routing.router import cache as routing_cache
+
+    admin = client_for(make_token(scopes=["admin"]))
+    routing_cache.get()
+    cache.set("legacy-client-test", 1)
+    stats = admin.get("/cache/stats")
+    assert stats.status_code == 200
+    body = stats.json()
+    assert body["status"] == "success"
+    assert body["caches"]["routing"]["loaded"] is True
+    assert body["caches"]["default"]["backend"] in ("LocMemCache", "RedisCache")
+
+    cleared = admin.post("/cache/clear?cache_type=routing")
+    assert cleared.status_code == 200 and cleared.json()["cleared"] == ["routing"]
+    assert admin.get("/cache/stats").json()["caches"]["routing"]["loaded"] is False
+    assert cache.get("legacy-client-test") == 1
+
+    everything = admin.post("/cache/clear")
+    assert everything.json()["cleared"] == ["routing", "default"]
+    assert cache.get("legacy-client-test") is None
+
+    assert admin.post("/cache/clear?cache_type=nope").status_code == 400
+    assert admin.post("/cache/clear?pattern=tool:*").status_code == 400
+    caller = client_for(make_token())
+    assert caller.post("/cache/clear").status_code == 403
