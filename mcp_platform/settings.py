@@ -103,6 +103,8 @@ MCP_PLATFORM_JOB_REAP_SECONDS = float(os.environ.get("MCP_PLATFORM_JOB_REAP_SECO
 MCP_PLATFORM_MAINTENANCE_SECONDS = float(os.environ.get("MCP_PLATFORM_MAINTENANCE_SECONDS", "3600"))
 MCP_PLATFORM_CALL_RETENTION_DAYS = env_int("MCP_PLATFORM_CALL_RETENTION_DAYS", 30)
 MCP_PLATFORM_JOB_RETENTION_DAYS = env_int("MCP_PLATFORM_JOB_RETENTION_DAYS", 30)
+# Audit events older than this are pruned (a checkpoint keeps the chain verifiable); 0 keeps all.
+MCP_PLATFORM_AUDIT_RETENTION_DAYS = env_int("MCP_PLATFORM_AUDIT_RETENTION_DAYS", 365)
 MCP_PLATFORM_RUNTIME_STALE_SECONDS = float(
     os.environ.get("MCP_PLATFORM_RUNTIME_STALE_SECONDS", "30")
 )
@@ -126,6 +128,7 @@ INSTALLED_APPS = [
     "apps.migration",
     "apps.jobs",
     "apps.taskqueue",
+    "apps.audit",
 ]
 
 MIDDLEWARE = [
@@ -138,6 +141,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "apps.audit.middleware.AuditActorMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]

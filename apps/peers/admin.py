@@ -10,6 +10,7 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html
 
+from apps.audit.capture import record_bulk_update
 from apps.peers import selectors, services
 from apps.peers.models import BootstrapNode, P2PSettings, Peer
 
@@ -130,10 +131,12 @@ class BootstrapNodeAdmin(admin.ModelAdmin):
 
     @admin.action(description="Enable selected bootstrap nodes")
     def enable_nodes(self, request, queryset):
+        record_bulk_update(queryset=queryset, changes={"enabled": True})
         self.message_user(request, f"Enabled {queryset.update(enabled=True)} node(s).")
 
     @admin.action(description="Disable selected bootstrap nodes")
     def disable_nodes(self, request, queryset):
+        record_bulk_update(queryset=queryset, changes={"enabled": False})
         self.message_user(request, f"Disabled {queryset.update(enabled=False)} node(s).")
 
 

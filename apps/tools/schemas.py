@@ -72,6 +72,7 @@ class ToolOut(Schema):
     fallback_allowed: bool
     deprecated: bool
     deprecation_message: str
+    audit_arguments: bool
     schema_version: str
     input_schema: dict[str, Any]
     output_schema: dict[str, Any] | None
@@ -89,3 +90,4 @@ class ToolPatchIn(Schema):
     category: str | None = None
     deprecated: bool | None = None
     deprecation_message: str | None = None
+    audit_arguments: bool | None = None
