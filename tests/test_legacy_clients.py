@@ -297,3 +297,46 @@ def test_cache_stats_and_clear_on_the_platforms_caches(client_for, make_token, c
     assert admin.post("/cache/clear?pattern=tool:*").status_code == 400
     caller = client_for(make_token())
     assert caller.post("/cache/clear").status_code == 403
+
+
+def test_audit_record_then_report_on_the_audit_trail(client_for, token, make_token, catalogue):
+    from apps.audit.models import AuditEvent
+
+    caller = client_for(token)
+    # As the legacy client sent it: scalars in the query, details and tags in the body.
+    reply = post_json(
+        caller,
+        "/audit/record?action=dataset.export&resource_id=ds-1&resource_type=dataset"
+        "&severity=warning",
+        {"details": {"rows": 10}, "tags": ["export"]},
+    )
+    assert reply.status_code == 200, reply.content
+    recorded = reply.json()
+    assert recorded["status"] == "success" and recorded["event_id"] >= 1
+    assert (recorded["action"], recorded["resource_id"], recorded["resource_type"]) == (
+        "dataset.export",
+        "ds-1",
+        "dataset",
+    )
+    event = AuditEvent.objects.get(seq=recorded["event_id"])
+    assert event.target == "dataset:ds-1" and event.actor.startswith("token:test:")
+    assert event.changes["client_reported"] is True and event.changes["tags"] == ["export"]
+
+    in_body = post_json(caller, "/audit/record", {"action": "login", "severity": "info"})
+    assert in_body.status_code == 200
+    assert post_json(caller, "/audit/record", {"details": {}}).status_code == 422
+    assert post_json(caller, "/audit/record?action=x&severity=loud", {}).status_code == 422
+
+    auditor = client_for(make_token(scopes=["admin"]))
+    report = auditor.get("/audit/report", {"report_type": "comprehensive"})
+    assert report.status_code == 200, report.content
+    body = report.json()
+    assert body["status"] == "success" and body["report_type"] == "comprehensive"
+    assert body["total_events"] == 2
+    assert body["by_action"] == {"dataset.export": 1, "login": 1}
+    assert body["integrity"]["ok"] is True
+    assert [e["action"] for e in body["events"]] == ["login", "dataset.export"]
+    later = auditor.get("/audit/report", {"start_time": "2999-01-01T00:00:00"}).json()
+    assert later["total_events"] == 0
+    assert auditor.get("/audit/report", {"report_type": "nope"}).status_code == 422
+    assert caller.get("/audit/report").status_code == 403

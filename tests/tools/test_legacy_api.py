@@ -211,6 +211,11 @@ LEGACY_OPERATOR_ROUTES = [
     ("post", "/cache/clear", "admin"),
     ("post", "/workflows/execute", "tools:call"),
     ("get", "/workflows/status/00000000-0000-0000-0000-000000000000", "tools:read"),
+    ("post", "/audit/record", "tools:call"),
+    ("get", "/audit/report", "admin"),
+    ("get", "/api/v2/audit/", "admin"),
+    ("get", "/api/v2/audit/verify", "admin"),
+    ("get", "/api/v2/audit/export", "admin"),
 ]
 
 
@@ -218,12 +223,18 @@ LEGACY_OPERATOR_ROUTES = [
 def test_legacy_operator_routes_need_a_bearer_token_with_their_scope(
     client, client_for, make_token, catalogue, method, path, scope
 ):
-    body = {"workflow_name": "w", "steps": [{"tool": "echo", "parameters": {"message": "m"}}]}
+    bodies = {
+        "/workflows/execute": {
+            "workflow_name": "w",
+            "steps": [{"tool": "echo", "parameters": {"message": "m"}}],
+        },
+        "/audit/record": {"action": "checked"},
+    }
 
     def send(http):
         if method == "get":
             return http.get(path)
-        return post_json(http, path, body if path.startswith("/workflows") else {})
+        return post_json(http, path, bodies.get(path, {}))
 
     anonymous = send(client)
     assert anonymous.status_code == 401
