@@ -340,3 +340,74 @@ def test_audit_record_then_report_on_the_audit_trail(client_for, token, make_tok
     assert later["total_events"] == 0
     assert auditor.get("/audit/report", {"report_type": "nope"}).status_code == 422
     assert caller.get("/audit/report").status_code == 403
+
+
+# --- 7. Every legacy route has an answer (docs/migration.md, "Legacy requests") --------------
+
+OUT_OF_SCOPE = [
+    ("post", "/embeddings/generate", {"text": "hello"}),
+    ("post", "/embeddings/batch", ["a", "b"]),
+    ("post", "/search/semantic", {"query": "q", "collection_name": "c"}),
+    ("post", "/search/hybrid?query=q&collection_name=c", {}),
+    ("post", "/analysis/clustering", {"vectors": [[0.1]], "analysis_type": "clustering"}),
+    ("post", "/analysis/quality", [[0.1]]),
+    ("post", "/datasets/load", {"source": "squad"}),
+    ("post", "/datasets/process", {"dataset_source": "d", "operations": []}),
+    ("post", "/datasets/save", {"dataset_data": "d", "destination": "/tmp/x"}),
+    ("post", "/datasets/convert?dataset_id=d&target_format=csv", {}),
+    ("post", "/ipfs/pin", {"content_source": "x"}),
+    ("get", "/ipfs/get/bafybeigdyrzt5sfp7udm7hu76uh7y26nf3efuylqabf3oclgtqy55fbzdi", None),
+    ("post", "/vectors/create-index", {"vectors": [[0.1]]}),
+    ("post", "/vectors/search?index_id=i", [0.1]),
+    ("get", "/mcp/interfaces", None),
+    ("post", "/mcp/execute", {"tool": "echo", "arguments": {"message": "x"}}),
+    ("get", "/mcp/dag/frontier", None),
+    ("post", "/mcp/ucan/delegate", {"audience": "did:key:z"}),
+    ("post", "/mcp/policy/evaluate", {"intent_cid": "x"}),
+    ("get", "/mcp/events/stream", None),
+]
+
+
+@pytest.mark.parametrize(("method", "path", "body"), OUT_OF_SCOPE)
+def test_out_of_scope_legacy_routes_get_a_legacy_404(client_for, token, method, path, body):
+    authed = client_for(token)
+    if method == "get":
+        reply = authed.get(path)
+    else:
+        reply = post_json(authed, path, body)
+    assert reply.status_code == 404
+    error = reply.json()
+    assert error["status_code"] == 404 and error["error"].startswith("Not found")
+    assert error["timestamp"]
+
+
+def test_api_docs_are_where_legacy_clients_look(client):
+    assert client.get("/openapi.json").status_code == 200
+    paths = client.get("/openapi.json").json()["paths"]
+    for path in ("/admin/stats", "/workflows/execute", "/audit/record", "/cache/clear"):
+        assert path in paths
+    assert client.get("/docs").status_code == 200
+    assert client.get("/redoc").status_code == 200
+
+
+def test_migration_guide_lists_every_replayed_route():
+    from pathlib import Path
+
+    guide = (Path(__file__).parent.parent / "docs" / "migration.md").read_text()
+    table = guide.split("## Legacy requests", 1)[1].split("\n## ", 1)[0]
+    for _, path, _ in OUT_OF_SCOPE:
+        stem = path.split("?")[0].rsplit("/", 1)[0] if path.startswith("/ipfs/get") else path
+        assert stem.split("?")[0] in table, path
+    for path in (
+        "/admin/stats",
+        "/admin/health",
+        "/workflows/execute",
+        "/workflows/status/{task_id}",
+        "/audit/record",
+        "/audit/report",
+        "/cache/stats",
+        "/cache/clear",
+        "/health/ready",
+        "/mcp/tools/call",
+    ):
+        assert f"`{path}`" in table or path in table, path
