@@ -371,10 +371,7 @@ OUT_OF_SCOPE = [
 @pytest.mark.parametrize(("method", "path", "body"), OUT_OF_SCOPE)
 def test_out_of_scope_legacy_routes_get_a_legacy_404(client_for, token, method, path, body):
     authed = client_for(token)
-    if method == "get":
-        reply = authed.get(path)
-    else:
-        reply = post_json(authed, path, body)
+    reply = authed.get(path) if method == "get" else post_json(authed, path, body)
     assert reply.status_code == 404
     error = reply.json()
     assert error["status_code"] == 404 and error["error"].startswith("Not found")
