@@ -4,6 +4,8 @@ the node itself (discovery, heartbeats, leases) have no actor and are not record
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import Any
 
 from django.db import models
@@ -139,21 +141,29 @@ def record(*, actor, action: str, target: str, changes: dict[str, Any]) -> None:
     )
 
 
-def record_bulk_update(*, queryset: models.QuerySet, changes: dict[str, Any]) -> None:
-    """For `QuerySet.update()` (no signals): one event per row whose fields change. Call it
-    before the update, in the same transaction."""
+@contextlib.contextmanager
+def recording_bulk_update(*, queryset: models.QuerySet, changes: dict[str, Any]) -> Iterator[None]:
+    """Around a `QuerySet.update()` (which sends no signal): one event per row whose fields
+    change. The rows are read before and the events written after the update, so the rows'
+    locks are taken before the chain's, in the same order as a single save."""
     actor = current_actor()
     if actor is None or _rules(queryset.model) is None:
+        yield
         return
+    after = {name: chain.json.loads(chain.canonical(value)) for name, value in changes.items()}
+    pending = []
     for instance in queryset:
         before = _snapshot(instance)
         diff = {
-            name: {"before": before.get(name), "after": chain.json.loads(chain.canonical(value))}
-            for name, value in changes.items()
+            name: {"before": before[name], "after": value}
+            for name, value in after.items()
             if name in before and before[name] != value
         }
         if diff:
-            record(actor=actor, action="update", target=target_of(instance), changes=diff)
+            pending.append((target_of(instance), diff))
+    yield
+    for target, diff in pending:
+        record(actor=actor, action="update", target=target, changes=diff)
 
 
 def connect_signals() -> None:

@@ -59,7 +59,6 @@ SERVER_COMMANDS = {
     "mcp_stdio",
     "migrate",
     "test",
-    "shell",
 }
 
 

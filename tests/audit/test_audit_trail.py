@@ -265,3 +265,18 @@ def test_an_import_records_its_changes_as_the_importer(catalogue, admin_user):
     assert events.exists()
     assert {e.actor for e in events} == {"user:admin"}
     assert chain.verify().ok
+
+
+def test_trusting_a_peer_is_recorded_with_before_and_after(admin_client_logged_in):
+    from apps.audit.context import acting_as
+    from apps.peers.models import Peer
+    from apps.peers.services import set_peer_intent
+
+    peer = Peer.objects.create(peer_id="12D3KooWPeerForAudit")
+    assert not AuditEvent.objects.exists()  # created by nobody in particular: not recorded
+    with acting_as("user:admin", origin="admin"):
+        set_peer_intent(peers=[peer], trusted=True)
+        set_peer_intent(peers=[peer], trusted=True)  # no change, no event
+    event = AuditEvent.objects.get(target__startswith="peers.peer:")
+    assert event.changes == {"trusted": {"before": False, "after": True}}
+    assert event.actor == "user:admin"
