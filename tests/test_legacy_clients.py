@@ -408,3 +408,69 @@ def test_migration_guide_lists_every_replayed_route():
         "/mcp/tools/call",
     ):
         assert f"`{path}`" in table or path in table, path
+
+
+# --- The same, against a real node (`manage.py runplatform`, Uvicorn) -------------------------
+
+
+@pytest.mark.slow
+def test_a_real_node_answers_legacy_browser_dashboard_and_operator_clients(
+    transactional_db, tmp_path
+):
+    import httpx
+
+    from apps.access.services import create_api_token
+    from apps.tools.services import sync_tools
+    from tests.harness import PlatformProcess
+
+    sync_tools()
+    _, secret = create_api_token(name="legacy", scopes=["admin"])
+    auth = {"Authorization": f"Bearer {secret}"}
+    node = PlatformProcess(tmp_path / "node", env={"MCP_CORS_ORIGINS": BROWSER_ORIGIN})
+    node.start()
+    try:
+        with httpx.Client(base_url=node.url, timeout=30) as http:
+            allowed = http.options(
+                "/tools/execute/echo",
+                headers={
+                    "Origin": BROWSER_ORIGIN,
+                    "Access-Control-Request-Method": "POST",
+                    "Access-Control-Request-Headers": "authorization, content-type",
+                },
+            )
+            assert allowed.status_code == 200
+            assert allowed.headers["access-control-allow-origin"] == BROWSER_ORIGIN
+            called = http.post(
+                "/tools/execute/echo",
+                json={"message": "from the browser"},
+                headers={**auth, "Origin": BROWSER_ORIGIN},
+            )
+            assert called.status_code == 200
+            assert called.headers["access-control-allow-origin"] == BROWSER_ORIGIN
+
+            metrics = http.get("/metrics").text
+            assert _sample(metrics, "mcp_requests_total") >= 2
+            assert "# TYPE mcp_avg_response_time_ms gauge" in metrics
+
+            landing = http.get("/", headers={"Accept": "text/html"})
+            assert landing.status_code == 200 and f"{node.url}/mcp" in landing.text
+
+            stats = http.get("/admin/stats", headers=auth)
+            assert stats.status_code == 200 and stats.json()["status"] == "success"
+            assert http.get("/admin/stats").status_code == 401
+
+            # The call above reached the audit trail through the batched writer.
+            import time
+
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:
+                events = http.get("/api/v2/audit/?action=tool.call", headers=auth).json()
+                if events["count"]:
+                    break
+                time.sleep(0.2)
+            assert events["items"][0]["target"] == "tool:echo"
+            assert events["items"][0]["actor"].startswith("token:legacy:")
+            assert http.get("/api/v2/audit/verify", headers=auth).json()["ok"] is True
+    finally:
+        node.stop()
+    assert "Traceback" not in node.output, node.output[-3000:]
