@@ -15,7 +15,7 @@ from django.utils.dateparse import parse_datetime
 from ninja import Router
 
 from apps.access.principals import SCOPE_ADMIN, SCOPE_CALL
-from apps.audit import selectors, services
+from apps.audit import calls, selectors, services
 from apps.audit.models import Origin
 from mcp_platform.concurrency import run_blocking
 from mcp_platform.errors import ApiError, now_iso, require_scope
@@ -48,7 +48,7 @@ def list_events(
     """Events, newest first: `{items, count}` (`count` is every match, `items` at most
     `limit`, up to 1000). `target` ending in `:` matches a prefix (`tools.tool:`)."""
     require_scope(request.auth, SCOPE_ADMIN)
-    services.calls.flush()
+    calls.flush()
     found = selectors.events(target=target, actor=actor, action=action, since=_when(since, "since"))
     items = [selectors.event_dict(e) for e in found[: max(1, min(limit, MAX_ITEMS))]]
     return {"items": items, "count": found.count()}
@@ -66,7 +66,7 @@ def verify(request: HttpRequest):
 def export(request: HttpRequest):
     """The whole chain as JSON lines, oldest first (`application/x-ndjson`)."""
     require_scope(request.auth, SCOPE_ADMIN)
-    services.calls.flush()
+    calls.flush()
     response = StreamingHttpResponse(selectors.export_lines(), content_type="application/x-ndjson")
     response["Content-Disposition"] = 'attachment; filename="audit.jsonl"'
     return response
@@ -139,7 +139,7 @@ async def record(
 def _report(
     report_type: str, start: datetime | None, end: datetime | None, limit: int
 ) -> dict[str, Any]:
-    services.calls.flush()
+    calls.flush()
     found = selectors.events(since=start, until=end)
     if report_type == "security":
         found = found.exclude(action="tool.call")

@@ -70,7 +70,7 @@ def _value(instance: models.Model, attname: str, redact: frozenset[str]) -> Any:
     name = attname.removesuffix("_id")
     if name in redact or attname in redact:
         return REDACTED if value else ""
-    return chain.json.loads(chain.canonical(value))
+    return chain.plain(value)
 
 
 def target_of(instance: models.Model) -> str:
@@ -150,7 +150,7 @@ def recording_bulk_update(*, queryset: models.QuerySet, changes: dict[str, Any])
     if actor is None or _rules(queryset.model) is None:
         yield
         return
-    after = {name: chain.json.loads(chain.canonical(value)) for name, value in changes.items()}
+    after = {name: chain.plain(value) for name, value in changes.items()}
     pending = []
     for instance in queryset:
         before = _snapshot(instance)

@@ -34,6 +34,11 @@ def canonical(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
 
 
+def plain(value: Any) -> Any:
+    """`value` as the database's JSON gives it back, so a hash covers exactly what is stored."""
+    return json.loads(canonical(value))
+
+
 def event_hash(
     *,
     seq: int,
@@ -84,8 +89,7 @@ def append(drafts: list[Draft]) -> list[AuditEvent]:
         events = []
         for draft in drafts:
             at = (draft.at or timezone.now()).astimezone(UTC)
-            # JSON round trip now, so the hash covers exactly what the database gives back.
-            changes = json.loads(canonical(draft.changes))
+            changes = plain(draft.changes)
             seq = head.last_seq + 1
             event = AuditEvent(
                 seq=seq,
