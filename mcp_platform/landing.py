@@ -20,6 +20,7 @@ def landing(request: HttpRequest) -> HttpResponse:
         tools, p2p = None, {"status": "unknown", "peer_id": None, "multiaddrs": []}
     context = {
         **admin.site.each_context(request),
+        "is_nav_sidebar_enabled": False,  # the admin's app list means nothing to a visitor
         "title": "MCP Platform",
         "version": health.version(),
         "uptime_seconds": health.uptime_seconds(),
