@@ -110,6 +110,8 @@ DEFAULT_METADATA: dict[str, Any] = {
     "destructive_hint": False,
     "idempotent_hint": False,
     "open_world_hint": False,
+    # Store each call's arguments in the audit trail (secrets redacted), not only their hash.
+    "audit_arguments": False,
 }
 
 _registry: dict[str, ToolSpec] = {}

@@ -280,3 +280,28 @@ def test_trusting_a_peer_is_recorded_with_before_and_after(admin_client_logged_i
     event = AuditEvent.objects.get(target__startswith="peers.peer:")
     assert event.changes == {"trusted": {"before": False, "after": True}}
     assert event.actor == "user:admin"
+
+
+def test_a_tool_declared_with_audit_arguments_has_its_arguments_stored(
+    client_for, token, catalogue
+):
+    from apps.tools import registry
+    from apps.tools.services import sync_tools
+
+    def sign_in(user: str, password: str) -> dict:
+        """Pretend to sign in."""
+        return {"user": user}
+
+    spec = registry.register(sign_in, name="audited_sign_in", audit_arguments=True)
+    try:
+        sync_tools(specs={"audited_sign_in": spec})
+        assert Tool.objects.get(name="audited_sign_in").audit_arguments is True
+        reply = post_json(
+            client_for(token), "/tools/execute/audited_sign_in", {"user": "ann", "password": "pw"}
+        )
+        assert reply.status_code == 200, reply.content
+        calls.flush()
+        event = AuditEvent.objects.get(action="tool.call")
+        assert event.changes["arguments"] == {"user": "ann", "password": "[redacted]"}
+    finally:
+        registry.unregister("audited_sign_in")
