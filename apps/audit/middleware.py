@@ -23,7 +23,9 @@ def request_actor_name(request: HttpRequest) -> str:
 
 
 def _acting(request: HttpRequest):
-    origin = Origin.ADMIN if request.path.startswith("/admin/") else Origin.API
+    # Bearer requests are API calls, even the legacy ones under /admin/ (stats, health).
+    bearer = "Authorization" in request.headers
+    origin = Origin.ADMIN if request.path.startswith("/admin/") and not bearer else Origin.API
     return acting_as(
         lambda: request_actor_name(request),
         origin=origin,
