@@ -16,8 +16,12 @@ from mcp_platform.errors import ApiError, require_scope
 node_router = Router(tags=["node (legacy)"])
 
 
-def _text(value: object) -> str | None:
-    return value if isinstance(value, str) and value else None
+def _text(value: object, name: str) -> str | None:
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise ApiError(f"{name} must be a string", 400)
+    return value
 
 
 @node_router.get("/admin/stats")
@@ -54,8 +58,8 @@ async def cache_clear(
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise ApiError(f"Malformed JSON body: {exc}", 400) from None
         if isinstance(body, dict):
-            cache_type = cache_type or _text(body.get("cache_type"))
-            pattern = pattern or _text(body.get("pattern"))
+            cache_type = cache_type or _text(body.get("cache_type"), "cache_type")
+            pattern = pattern or _text(body.get("pattern"), "pattern")
     if pattern:
         raise ApiError("Clearing by pattern is not supported: clear a cache_type", 400)
     try:

@@ -474,3 +474,32 @@ def test_a_real_node_answers_legacy_browser_dashboard_and_operator_clients(
     finally:
         node.stop()
     assert "Traceback" not in node.output, node.output[-3000:]
+
+
+JUNK_REQUESTS = [
+    (
+        "/workflows/execute",
+        {"workflow_name": "x", "steps": [{"tool": "echo", "max_attempts": "x"}]},
+    ),
+    ("/workflows/execute", {"workflow_name": "x", "steps": [{"tool": 5}]}),
+    ("/workflows/execute", {"workflow_name": "x", "steps": [{"tool": "echo", "parameters": "s"}]}),
+    ("/workflows/execute", {"workflow_name": "x", "steps": [{"tool": "echo", "depends_on": 3}]}),
+    ("/workflows/execute", {"workflow_name": ["x"], "steps": "all"}),
+    ("/audit/record", {"action": 5, "severity": 3}),
+    ("/audit/record", {"action": {"a": 1}, "details": [1], "tags": "t"}),
+    ("/audit/record", {"action": "x" * 100}),
+    ("/audit/record", ["not", "an", "object"]),
+    ("/cache/clear", {"cache_type": ["routing"], "pattern": {"p": 1}}),
+    ("/mcp/tools/call", {"params": {"name": 5}}),
+    ("/mcp/tools/call", {"params": None}),
+    ("/mcp/tools/call", {"params": {"name": "echo", "arguments": "x"}}),
+]
+
+
+@pytest.mark.parametrize(("path", "body"), JUNK_REQUESTS)
+def test_junk_to_the_new_routes_is_refused_never_a_500(
+    client_for, make_token, catalogue, path, body
+):
+    reply = post_json(client_for(make_token(scopes=["admin"])), path, body)
+    assert 400 <= reply.status_code < 500, (path, body, reply.status_code, reply.content[:300])
+    assert reply["Content-Type"].startswith("application/json")

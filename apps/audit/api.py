@@ -85,6 +85,13 @@ def _body(request: HttpRequest) -> dict[str, Any]:
     return body if isinstance(body, dict) else {}
 
 
+def _text(value: Any) -> str | None:
+    """A body value given as a string or a number; anything else counts as absent."""
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        return None
+    return str(value)
+
+
 @legacy_router.post("/audit/record")
 async def record(
     request: HttpRequest,
@@ -98,12 +105,12 @@ async def record(
     may come in a JSON body."""
     require_scope(request.auth, SCOPE_CALL)
     body = _body(request)
-    action = action or body.get("action")
-    resource_id = resource_id or body.get("resource_id")
-    resource_type = resource_type or body.get("resource_type")
-    severity = (severity or body.get("severity") or "info").lower()
+    action = action or _text(body.get("action"))
+    resource_id = resource_id or _text(body.get("resource_id"))
+    resource_type = resource_type or _text(body.get("resource_type"))
+    severity = (severity or _text(body.get("severity")) or "info").lower()
     details, tags = body.get("details") or {}, body.get("tags") or []
-    if not isinstance(action, str) or not action.strip() or len(action) > 32:
+    if not action or not action.strip() or len(action) > 32:
         raise ApiError("action is required (a string of at most 32 characters)", 422)
     if severity not in SEVERITIES:
         raise ApiError(f"severity must be one of {', '.join(SEVERITIES)}", 422)

@@ -99,7 +99,7 @@ async def execute_workflow(request: HttpRequest, payload: LegacyWorkflowIn):
     require_scope(request.auth, SCOPE_CALL)
     try:
         return await run_blocking(_submit_legacy_workflow, payload, request.auth)
-    except workflows.WorkflowError as exc:
+    except (workflows.WorkflowError, ValueError, TypeError) as exc:
         raise ApiError(f"Invalid workflow: {exc}", 400) from None
 
 
