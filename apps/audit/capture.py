@@ -89,6 +89,10 @@ def _before(sender, instance: models.Model, **kwargs) -> None:
     instance._audit_before = _snapshot(old) if old is not None else None
 
 
+def _written(name: str, update_fields: frozenset[str] | None) -> bool:
+    return not update_fields or name in update_fields or name.removesuffix("_id") in update_fields
+
+
 def _saved(sender, instance: models.Model, created: bool, raw: bool = False, **kwargs) -> None:
     actor = current_actor()
     if _rules(sender) is None or actor is None or raw:
@@ -96,22 +100,17 @@ def _saved(sender, instance: models.Model, created: bool, raw: bool = False, **k
     after = _snapshot(instance)
     before = getattr(instance, "_audit_before", None)
     instance._audit_before = None
-    update_fields = kwargs.get("update_fields")
     if created or before is None:
-        changes = {name: {"before": None, "after": value} for name, value in after.items()}
         action = "create"
+        changes = {name: {"before": None, "after": value} for name, value in after.items()}
     else:
+        action = "update"
+        update_fields = kwargs.get("update_fields")
         changes = {
             name: {"before": before[name], "after": value}
             for name, value in after.items()
-            if before.get(name) != value
-            and (
-                not update_fields
-                or name in update_fields
-                or name.removesuffix("_id") in update_fields
-            )
+            if before.get(name) != value and _written(name, update_fields)
         }
-        action = "update"
         if not changes:
             return
     record(actor=actor, action=action, target=target_of(instance), changes=changes)
