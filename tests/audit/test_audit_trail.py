@@ -305,3 +305,20 @@ def test_a_tool_declared_with_audit_arguments_has_its_arguments_stored(
         assert event.changes["arguments"] == {"user": "ann", "password": "[redacted]"}
     finally:
         registry.unregister("audited_sign_in")
+
+
+def test_a_routing_rule_created_then_deleted_over_the_api_leaves_both_events(auditor):
+    created = post_json(
+        auditor, "/api/v2/routing/rules", {"name_pattern": "p2p_*", "runtime": "trio"}
+    )
+    assert created.status_code == 201, created.content
+    rule_id = created.json()["id"]
+    assert auditor.delete(f"/api/v2/routing/rules/{rule_id}").status_code == 204
+    create, delete = AuditEvent.objects.filter(target__startswith="routing.routingrule:").order_by(
+        "seq"
+    )
+    assert (create.action, delete.action) == ("create", "delete")
+    assert create.changes["name_pattern"] == {"before": None, "after": "p2p_*"}
+    assert delete.changes["runtime"] == {"before": "trio", "after": None}
+    assert create.origin == delete.origin == "api"
+    assert auditor.get("/api/v2/audit/verify").json()["ok"] is True
