@@ -145,7 +145,11 @@ def _mount_routers() -> None:
     legacy_api.add_router("", tools_router)
     v2_api.add_router("/tools", tools_v2)
     v2_api.add_router("/jobs", jobs_router)
+    v2_api.add_router("/audit", "apps.audit.api.router")
+    legacy_api.add_router("", "apps.audit.api.legacy_router")
     legacy_api.add_router("", "apps.taskqueue.api.p2p_legacy_router")
+    legacy_api.add_router("", "apps.taskqueue.api.workflows_legacy_router")
+    legacy_api.add_router("", "mcp_platform.node_api.node_router")
 
 
 _mount_routers()

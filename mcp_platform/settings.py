@@ -105,6 +105,27 @@ MCP_PLATFORM_MCP_SESSIONS_PER_CALLER = env_int("MCP_PLATFORM_MCP_SESSIONS_PER_CA
 MCP_PLATFORM_MCP_MAX_SESSIONS = env_int("MCP_PLATFORM_MCP_MAX_SESSIONS", 1000)
 MCP_PLATFORM_MCP_SESSION_IDLE_SECONDS = env_int("MCP_PLATFORM_MCP_SESSION_IDLE_SECONDS", 300)
 
+# CORS of the REST surface (django-cors-headers), from the same MCP_CORS_ORIGINS as /mcp. The
+# Django admin and static files stay same-origin. Bearer tokens travel in a header, so browsers
+# never send cookies cross-origin (no credentials mode): the admin session is not exposed.
+CORS_ALLOW_ALL_ORIGINS = "*" in MCP_CORS_ORIGINS
+CORS_ALLOWED_ORIGINS = [origin for origin in MCP_CORS_ORIGINS if origin != "*"]
+CORS_URLS_REGEX = r"^/(?!admin/|static/).*$"
+CORS_ALLOW_METHODS = ("DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT")
+CORS_ALLOW_HEADERS = (
+    "accept",
+    "authorization",
+    "content-type",
+    "user-agent",
+    "x-requested-with",
+    "x-request-id",
+    "mcp-session-id",
+    "mcp-protocol-version",
+    "last-event-id",
+)
+CORS_EXPOSE_HEADERS = ("www-authenticate", "retry-after", "deprecation", "link", "api-version")
+CORS_PREFLIGHT_MAX_AGE = 600
+
 REDIS_URL = os.environ.get("REDIS_URL", "")
 
 # Jobs on Celery (docs/configuration.md): the broker is Redis with REDIS_URL, else files here.
@@ -117,6 +138,8 @@ MCP_PLATFORM_JOB_REAP_SECONDS = float(os.environ.get("MCP_PLATFORM_JOB_REAP_SECO
 MCP_PLATFORM_MAINTENANCE_SECONDS = float(os.environ.get("MCP_PLATFORM_MAINTENANCE_SECONDS", "3600"))
 MCP_PLATFORM_CALL_RETENTION_DAYS = env_int("MCP_PLATFORM_CALL_RETENTION_DAYS", 30)
 MCP_PLATFORM_JOB_RETENTION_DAYS = env_int("MCP_PLATFORM_JOB_RETENTION_DAYS", 30)
+# Audit events older than this are pruned (a checkpoint keeps the chain verifiable); 0 keeps all.
+MCP_PLATFORM_AUDIT_RETENTION_DAYS = env_int("MCP_PLATFORM_AUDIT_RETENTION_DAYS", 365)
 MCP_PLATFORM_RUNTIME_STALE_SECONDS = float(
     os.environ.get("MCP_PLATFORM_RUNTIME_STALE_SECONDS", "30")
 )
@@ -130,6 +153,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "channels",
+    "corsheaders",
     "ninja",
     "mcp_platform",
     "apps.access",
@@ -140,15 +164,20 @@ INSTALLED_APPS = [
     "apps.jobs",
     "apps.taskqueue",
     "axes",
+    "apps.audit",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # First after security: preflights are answered here, before any auth or CSRF check.
+    "corsheaders.middleware.CorsMiddleware",
+    "mcp_platform.legacy_metrics.LegacyRequestMetricsMiddleware",
     "apps.migration.middleware.ApiVersionMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "apps.audit.middleware.AuditActorMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Last: turns a login lockout (django-axes) into the 429 reply.

@@ -5,6 +5,7 @@ from ninja.openapi.docs import Redoc
 
 from mcp_platform.api import legacy_api, v2_api
 from mcp_platform.errors import error_response
+from mcp_platform.landing import landing
 
 
 def redoc(request):
@@ -31,7 +32,13 @@ def server_error(request):
 handler404 = not_found
 handler500 = server_error
 
+# The legacy operator routes under /admin/ (stats, health) must match before the Django admin's
+# catch-all, which would answer them with a login redirect.
+legacy_admin_routes = [p for p in legacy_api.urls[0] if str(p.pattern).startswith("admin/")]
+
 urlpatterns = [
+    path("", landing, name="landing"),
+    *legacy_admin_routes,
     path("admin/", admin.site.urls),
     path("", include("apps.peers.urls")),
     path("api/v2/", v2_api.urls),

@@ -17,6 +17,7 @@ from django.conf import settings
 from django.db import close_old_connections
 from django.utils import timezone
 
+from apps.audit import services as audit_services
 from apps.jobs import services
 from apps.jobs.models import FINISHED, Job
 
@@ -93,6 +94,7 @@ def run_round(*, prune: bool) -> dict[str, int]:
     if prune:
         counts["calls_pruned"] = prune_call_records()
         counts["jobs_pruned"] = prune_finished_jobs()
+        counts["audit_pruned"] = audit_services.prune_expired()
         counts["broker_files_pruned"] = prune_broker_files()
     return counts
 

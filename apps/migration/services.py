@@ -13,6 +13,8 @@ import yaml
 from django.conf import settings
 from django.db import transaction
 
+from apps.audit.context import acting_as
+from apps.audit.models import Origin
 from apps.migration import legacy_keys
 from apps.migration.legacy_config import read_legacy_config, source_hash
 from apps.migration.models import MigrationRun, RunStatus
@@ -112,7 +114,9 @@ def import_legacy_config(
             _lock_settings()
             plan = build_plan(config)
             if not plan.is_noop:
-                apply_plan(plan, actor_name=actor_name or str(actor or "import_legacy_config"))
+                name = actor_name or str(actor or "import_legacy_config")
+                with acting_as(_audit_actor(actor, name), origin=Origin.IMPORTER, source=via):
+                    apply_plan(plan, actor_name=name)
     except Exception as exc:
         logger.exception(
             "legacy config import of %s failed; rolled back", source_name or "(upload)"
@@ -143,6 +147,12 @@ def _save_p2p_settings(changes: list) -> None:
     for change in changes:
         setattr(row, change.subject, change.after)
     row.save()
+
+
+def _audit_actor(actor: Any, name: str) -> str:
+    if actor is not None and hasattr(actor, "get_username"):
+        return f"user:{actor.get_username()}"
+    return name if ":" in name else f"command:{name}"
 
 
 def apply_plan(plan: Plan, *, actor_name: str) -> None:

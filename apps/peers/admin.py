@@ -10,6 +10,7 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html
 
+from apps.audit.capture import recording_bulk_update
 from apps.peers import selectors, services
 from apps.peers.models import BootstrapNode, P2PSettings, Peer
 
@@ -130,11 +131,15 @@ class BootstrapNodeAdmin(admin.ModelAdmin):
 
     @admin.action(description="Enable selected bootstrap nodes")
     def enable_nodes(self, request, queryset):
-        self.message_user(request, f"Enabled {queryset.update(enabled=True)} node(s).")
+        with recording_bulk_update(queryset=queryset, changes={"enabled": True}):
+            count = queryset.update(enabled=True)
+        self.message_user(request, f"Enabled {count} node(s).")
 
     @admin.action(description="Disable selected bootstrap nodes")
     def disable_nodes(self, request, queryset):
-        self.message_user(request, f"Disabled {queryset.update(enabled=False)} node(s).")
+        with recording_bulk_update(queryset=queryset, changes={"enabled": False}):
+            count = queryset.update(enabled=False)
+        self.message_user(request, f"Disabled {count} node(s).")
 
 
 @admin.register(P2PSettings)

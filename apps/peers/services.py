@@ -33,6 +33,7 @@ from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
+from apps.audit.capture import recording_bulk_update
 from apps.peers.models import Peer, PeerRttSample
 
 logger = logging.getLogger(__name__)
@@ -87,7 +88,8 @@ def set_peer_intent(
         raise ValueError(f"only trusted and enabled are admin intent, got {sorted(intent)}")
     if not isinstance(peers, QuerySet):
         peers = Peer.objects.filter(pk__in=[p.pk for p in peers])
-    changed = peers.exclude(**intent).update(**intent, updated_at=timezone.now())
+    with recording_bulk_update(queryset=peers, changes=intent):
+        changed = peers.exclude(**intent).update(**intent, updated_at=timezone.now())
     if changed:
         logger.info("peer intent %s set on %d peer(s) by %s", intent, changed, actor or "system")
         transaction.on_commit(announce_peer_change)

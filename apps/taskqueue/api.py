@@ -7,13 +7,13 @@ from __future__ import annotations
 from typing import Any
 
 from django.http import HttpRequest
-from ninja import Router, Schema
+from ninja import Field, Router, Schema
 
-from apps.access.principals import SCOPE_READ, Principal
-from apps.taskqueue import selectors
+from apps.access.principals import SCOPE_CALL, SCOPE_READ, Principal
+from apps.taskqueue import selectors, workflows
 from apps.tools.call_service import RuntimeUnavailable, call_tool
 from mcp_platform.concurrency import run_blocking
-from mcp_platform.errors import error_response, require_scope
+from mcp_platform.errors import ApiError, Forbidden, error_response, require_scope
 
 p2p_legacy_router = Router(tags=["p2p"])
 
@@ -62,3 +62,69 @@ async def p2p_call(request: HttpRequest, payload: P2PCallIn):
     if payload.method == "tools/call":
         return {"result": structured.get("result")}
     return {"result": structured.get("result", structured)}
+
+
+# ---------------------------------------------------------------- legacy workflow routes
+
+workflows_legacy_router = Router(tags=["workflows (legacy)"])
+
+
+class LegacyWorkflowIn(Schema):
+    workflow_name: str = Field(..., max_length=200)
+    steps: list[dict[str, Any]]
+    parameters: dict[str, Any] | None = None
+
+
+def _submit_legacy_workflow(payload: LegacyWorkflowIn, principal: Principal) -> dict[str, Any]:
+    for step in payload.steps:
+        name = step.get("tool") or step.get("tool_name")
+        if isinstance(name, str) and not principal.may_call(name):
+            raise Forbidden(f"Caller '{principal.name}' may not call tool '{name}'")
+    workflow = workflows.submit_workflow(
+        steps=workflows.legacy_steps(payload.steps),
+        name=payload.workflow_name,
+        submitter=principal,
+    )
+    return {
+        "task_id": str(workflow.pk),
+        "status": "started",
+        "workflow_name": workflow.name,
+        "steps_count": len(payload.steps),
+    }
+
+
+@workflows_legacy_router.post("/workflows/execute")
+async def execute_workflow(request: HttpRequest, payload: LegacyWorkflowIn):
+    """Submit the steps as a platform workflow; `task_id` is the workflow's id."""
+    require_scope(request.auth, SCOPE_CALL)
+    try:
+        return await run_blocking(_submit_legacy_workflow, payload, request.auth)
+    except (workflows.WorkflowError, ValueError, TypeError) as exc:
+        raise ApiError(f"Invalid workflow: {exc}", 400) from None
+
+
+def _legacy_status(task_id: str) -> dict[str, Any]:
+    data = selectors.workflow_dict(workflows.get_workflow(task_id))
+    steps = data["steps"]
+    return {
+        "task_id": data["workflow_id"],
+        "workflow_name": data["name"],
+        "status": data["status"],
+        "steps_count": len(steps),
+        "completed_steps": sum(1 for s in steps if s["status"] == "succeeded"),
+        "steps": steps,
+        "results": {s["id"]: s["result"] for s in steps if s["status"] == "succeeded"},
+        "error": data["error"],
+        "created_at": data["created_at"],
+        "finished_at": data["finished_at"],
+    }
+
+
+@workflows_legacy_router.get("/workflows/status/{task_id}")
+async def workflow_status(request: HttpRequest, task_id: str):
+    """The workflow's status (running, succeeded, failed, cancelled) and each step's."""
+    require_scope(request.auth, SCOPE_READ)
+    try:
+        return await run_blocking(_legacy_status, task_id)
+    except workflows.WorkflowError:
+        raise ApiError(f"Workflow '{task_id}' not found", 404) from None

@@ -15,6 +15,7 @@ import logging
 import re
 from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
@@ -175,6 +176,26 @@ def submit_workflow(
     return workflow
 
 
+def legacy_steps(steps: Any) -> Any:
+    """The legacy `/workflows/execute` steps in this module's form: a step without an `id` is
+    named `step_<n>`, its `parameters` or `params` are its arguments, and when no step says
+    what it depends on they run in order, each after the one before (the legacy engine ran
+    them sequentially). Anything else is left for `_validate` to refuse."""
+    if not isinstance(steps, list) or not all(isinstance(s, dict) for s in steps):
+        return steps
+    sequential = not any("depends_on" in s for s in steps)
+    converted: list[dict[str, Any]] = []
+    for index, raw in enumerate(steps):
+        step = dict(raw)
+        step.setdefault("id", raw.get("step_id") or raw.get("name") or f"step_{index + 1}")
+        if "arguments" not in step:
+            step["arguments"] = raw.get("parameters") or raw.get("params") or {}
+        if sequential and converted:
+            step["depends_on"] = [converted[-1]["id"]]
+        converted.append(step)
+    return converted
+
+
 def _queue_step(step: WorkflowStep, results: dict[str, Any]) -> None:
     from apps.taskqueue.services import submit_task
 
@@ -262,7 +283,7 @@ def get_workflow(workflow_id: Any, *, owner: str | None = None) -> Workflow:
 
     try:
         return workflows_of(owner).get(pk=workflow_id)
-    except (Workflow.DoesNotExist, ValueError, TypeError) as exc:
+    except (Workflow.DoesNotExist, ValueError, TypeError, ValidationError) as exc:
         raise WorkflowError(f"no workflow {workflow_id}") from exc
 
 

@@ -60,6 +60,7 @@ class ToolAdmin(ToolRouteAdminMixin, admin.ModelAdmin):
         ),
         ("Execution", {"fields": ("timeout_seconds", "retry_policy", "max_retries")}),
         ("Access", {"fields": ("required_scope",)}),
+        ("Audit", {"fields": ("audit_arguments",)}),
         ("Resource hints", {"fields": ("memory_intensive", "cpu_intensive", "io_intensive")}),
         (
             "MCP annotations",

@@ -132,7 +132,7 @@ async def mcp_tools_call(request: HttpRequest):
     if not isinstance(body, dict):
         return _jsonrpc_error(-32602, "Request body must be a JSON object", 400)
     try:
-        payload = McpToolCallIn(**body)
+        payload = McpToolCallIn(**body).call()
     except Exception as exc:
         return _jsonrpc_error(-32602, f"Invalid params: {exc}", 400)
     name = payload.name or payload.tool

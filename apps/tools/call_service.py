@@ -20,6 +20,8 @@ import anyio
 import pydantic
 
 from apps.access.principals import SCOPE_CALL, Principal
+from apps.audit import calls as audit_calls
+from apps.audit.context import acting_for_tool
 from apps.tools import call_log, metrics, registry
 from apps.tools.models import Outcome, Tool
 from mcp_platform.concurrency import run_blocking
@@ -199,7 +201,10 @@ async def run_locally(request: CallRequest) -> ToolResult:
     while True:
         attempt += 1
         try:
-            with anyio.fail_after(tool.timeout_seconds):
+            with (
+                anyio.fail_after(tool.timeout_seconds),
+                acting_for_tool(request.principal.name, tool.name),
+            ):
                 if spec.is_async:
                     value = await spec.func(**kwargs)
                 else:
@@ -325,4 +330,15 @@ async def call_tool(
                 fallback=bool(meta.get("fallback")),
                 pid=meta.get("pid"),
             )
+        )
+        audit_calls.tool_called(
+            tool=str(name)[:128],
+            caller=principal.name,
+            via=via,
+            runtime=runtime,
+            outcome=outcome,
+            duration_ms=round(seconds * 1000, 3),
+            request_id=request_id,
+            started_at=started_at,
+            arguments=arguments,
         )

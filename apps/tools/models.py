@@ -48,6 +48,11 @@ class Tool(models.Model):
     cpu_intensive = models.BooleanField(default=False)
     io_intensive = models.BooleanField(default=False)
     enabled = models.BooleanField(default=True, db_index=True)
+    audit_arguments = models.BooleanField(
+        default=False,
+        help_text="Store each call's arguments in the audit trail (secrets redacted by the "
+        "input schema); otherwise only their SHA-256.",
+    )
     fallback_allowed = models.BooleanField(
         default=True, help_text="May run on asyncio when the Trio runtime is down."
     )

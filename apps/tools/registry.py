@@ -115,6 +115,8 @@ DEFAULT_METADATA: dict[str, Any] = {
     # A scope the caller needs beyond `tools:call` (e.g. "admin" for tools that act as the
     # node); the call service enforces it, so no tool checks its caller by hand.
     "required_scope": "",
+    # Store each call's arguments in the audit trail (secrets redacted), not only their hash.
+    "audit_arguments": False,
 }
 
 _registry: dict[str, ToolSpec] = {}

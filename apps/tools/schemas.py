@@ -38,10 +38,22 @@ class McpToolsListOut(Schema):
     result: dict[str, Any]
 
 
-class McpToolCallIn(Schema):
+class McpToolCallParams(Schema):
     name: str | None = None
     tool: str | None = Field(None, description="Legacy alias of name.")
     arguments: dict[str, Any] = Field(default_factory=dict)
+
+
+class McpToolCallIn(McpToolCallParams):
+    """`{name, arguments}`, or the legacy JSON-RPC-like `{params: {name, arguments}}`."""
+
+    params: McpToolCallParams | None = None
+
+    def call(self) -> McpToolCallParams:
+        """The name and arguments, from `params` when the top level carries no name."""
+        if self.params is not None and not (self.name or self.tool):
+            return self.params
+        return self
 
 
 class ToolOut(Schema):
@@ -60,6 +72,7 @@ class ToolOut(Schema):
     fallback_allowed: bool
     deprecated: bool
     deprecation_message: str
+    audit_arguments: bool
     schema_version: str
     input_schema: dict[str, Any]
     output_schema: dict[str, Any] | None
@@ -78,3 +91,4 @@ class ToolPatchIn(Schema):
     category: str | None = None
     deprecated: bool | None = None
     deprecation_message: str | None = None
+    audit_arguments: bool | None = None

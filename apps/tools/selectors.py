@@ -51,3 +51,8 @@ def all_tools(*, category: str | None = None, enabled: bool | None = None) -> li
     if enabled is not None:
         tools = tools.filter(enabled=enabled)
     return list(tools)
+
+
+def enabled_categories() -> list[str]:
+    """The categories of the callable tools, sorted."""
+    return sorted(set(callable_tools().values_list("category", flat=True)))

@@ -10,6 +10,7 @@ from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
+from apps.audit.capture import recording_bulk_update
 from apps.tools import registry
 from apps.tools.models import Runtime, Tool
 from apps.tools.signals import catalogue_changed
@@ -111,7 +112,8 @@ def update_tool(*, tool: Tool, changes: dict[str, Any] | None = None, actor: Any
 
 @transaction.atomic
 def set_tools_enabled(*, tools: QuerySet[Tool], enabled: bool, actor: Any = None) -> int:
-    count = tools.update(enabled=enabled, updated_at=timezone.now())
+    with recording_bulk_update(queryset=tools, changes={"enabled": enabled}):
+        count = tools.update(enabled=enabled, updated_at=timezone.now())
     logger.info("%s %d tools by %s", "enabled" if enabled else "disabled", count, actor or "system")
     _notify("tools enabled" if enabled else "tools disabled")
     return count
@@ -122,7 +124,8 @@ def set_tools_runtime(*, tools: QuerySet[Tool], runtime: str, actor: Any = None)
     runtime = registry.normalize_runtime(runtime)
     if runtime not in Runtime.values:
         raise ValueError(f"unknown runtime {runtime!r}")
-    count = tools.update(runtime=runtime, updated_at=timezone.now())
+    with recording_bulk_update(queryset=tools, changes={"runtime": runtime}):
+        count = tools.update(runtime=runtime, updated_at=timezone.now())
     logger.info("set runtime %s on %d tools by %s", runtime, count, actor or "system")
     _notify(f"runtime set to {runtime}")
     return count

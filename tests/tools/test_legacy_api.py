@@ -203,3 +203,47 @@ def test_openapi_swagger_and_redoc_are_served(client):
     assert client.get("/docs").status_code == 200
     assert b"redoc" in client.get("/redoc").content.lower()
     assert "/api/v2/tools/" in client.get("/api/v2/openapi.json").json()["paths"]
+
+
+# The legacy operator and workflow routes: (method, path, scope that opens them).
+LEGACY_OPERATOR_ROUTES = [
+    ("get", "/admin/stats", "admin"),
+    ("get", "/admin/health", "admin"),
+    ("get", "/cache/stats", "admin"),
+    ("post", "/cache/clear", "admin"),
+    ("post", "/workflows/execute", "tools:call"),
+    ("get", "/workflows/status/00000000-0000-0000-0000-000000000000", "tools:read"),
+    ("post", "/audit/record", "tools:call"),
+    ("get", "/audit/report", "admin"),
+    ("get", "/api/v2/audit/", "admin"),
+    ("get", "/api/v2/audit/verify", "admin"),
+    ("get", "/api/v2/audit/export", "admin"),
+]
+
+
+@pytest.mark.parametrize(("method", "path", "scope"), LEGACY_OPERATOR_ROUTES)
+def test_legacy_operator_routes_need_a_bearer_token_with_their_scope(
+    client, client_for, make_token, catalogue, method, path, scope
+):
+    bodies = {
+        "/workflows/execute": {
+            "workflow_name": "w",
+            "steps": [{"tool": "echo", "parameters": {"message": "m"}}],
+        },
+        "/audit/record": {"action": "checked"},
+    }
+
+    def send(http):
+        if method == "get":
+            return http.get(path)
+        return post_json(http, path, bodies.get(path, {}))
+
+    anonymous = send(client)
+    assert anonymous.status_code == 401
+    assert anonymous.headers["WWW-Authenticate"].startswith("Bearer")
+    assert send(client_for("mcpp_not-a-real-token")).status_code == 401
+    others = [s for s in ("tools:read", "tools:call") if s != scope]
+    if scope != "tools:read":
+        assert send(client_for(make_token(scopes=others))).status_code == 403
+    allowed = send(client_for(make_token(scopes=[scope])))
+    assert allowed.status_code not in (401, 403), (path, allowed.content)

@@ -1,0 +1,167 @@
+"""One audit event per tool call, queued on the call path and written in batches by a
+background thread (like the call log): the call never waits for the chain's lock."""
+
+from __future__ import annotations
+
+import atexit
+import hashlib
+import logging
+import queue
+import re
+import threading
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from django.conf import settings
+from django.db import close_old_connections
+
+from apps.audit import chain
+from apps.audit.capture import REDACTED
+from apps.audit.models import Origin
+
+logger = logging.getLogger(__name__)
+
+MAX_BATCH = 500
+# Argument names that hold secrets whatever their schema says.
+SECRET_NAME = re.compile(r"pass(word|phrase)?|secret|token|api_?key|private_?key|credential", re.I)
+
+
+@dataclass(frozen=True)
+class ToolCalled:
+    tool: str
+    caller: str
+    via: str
+    runtime: str
+    outcome: str
+    duration_ms: float
+    request_id: str
+    started_at: datetime
+    arguments: Any
+
+
+_pending: queue.SimpleQueue[ToolCalled] = queue.SimpleQueue()
+_writer: threading.Thread | None = None
+_writer_lock = threading.Lock()
+_stop = threading.Event()
+
+
+def tool_called(**fields: Any) -> None:
+    """Queue the call's event (called from the call service; never raises)."""
+    try:
+        _pending.put(ToolCalled(**fields))
+        _ensure_writer()
+    except Exception:
+        logger.exception("could not queue the audit event of a tool call")
+
+
+def redact(value: Any, schema: dict[str, Any] | None) -> Any:
+    """`value` with the secrets replaced: properties the schema marks `writeOnly` or
+    `format: password`, and any property named like a secret."""
+    schema = schema if isinstance(schema, dict) else {}
+    if isinstance(value, dict):
+        properties = schema.get("properties") if isinstance(schema.get("properties"), dict) else {}
+        clean = {}
+        for key, item in value.items():
+            sub = properties.get(key) if isinstance(properties.get(key), dict) else {}
+            secret = (
+                sub.get("writeOnly") is True
+                or sub.get("format") == "password"
+                or bool(SECRET_NAME.search(str(key)))
+            )
+            clean[key] = REDACTED if secret else redact(item, sub)
+        return clean
+    if isinstance(value, list):
+        items = schema.get("items") if isinstance(schema.get("items"), dict) else {}
+        return [redact(item, items) for item in value]
+    return value
+
+
+def arguments_digest(arguments: Any) -> str:
+    return hashlib.sha256(chain.canonical(arguments).encode()).hexdigest()
+
+
+def _drafts(batch: list[ToolCalled]) -> list[chain.Draft]:
+    from apps.tools.models import Tool
+
+    names = {entry.tool for entry in batch}
+    tools = {
+        t["name"]: t
+        for t in Tool.objects.filter(name__in=names).values(
+            "name", "audit_arguments", "input_schema"
+        )
+    }
+    drafts = []
+    for entry in batch:
+        tool = tools.get(entry.tool)
+        details: dict[str, Any] = {
+            "runtime": entry.runtime,
+            "via": entry.via,
+            "outcome": entry.outcome,
+            "duration_ms": entry.duration_ms,
+            "request_id": entry.request_id,
+            "arguments_sha256": arguments_digest(entry.arguments),
+        }
+        if tool is not None and tool["audit_arguments"]:
+            details["arguments"] = redact(entry.arguments, tool["input_schema"])
+        drafts.append(
+            chain.Draft(
+                actor=entry.caller,
+                origin=Origin.CALL,
+                source=entry.via,
+                action="tool.call",
+                target=f"tool:{entry.tool}",
+                changes=details,
+                at=entry.started_at,
+            )
+        )
+    return drafts
+
+
+def flush() -> int:
+    """Write every queued call event now, in the calling thread; returns how many."""
+    written = 0
+    while True:
+        batch: list[ToolCalled] = []
+        while len(batch) < MAX_BATCH:
+            try:
+                batch.append(_pending.get_nowait())
+            except queue.Empty:
+                break
+        if not batch:
+            return written
+        try:
+            chain.append(_drafts(batch))
+            written += len(batch)
+        except Exception:
+            logger.exception("could not write %d tool-call audit events; dropped", len(batch))
+
+
+def _ensure_writer() -> None:
+    global _writer
+    interval = settings.MCP_PLATFORM_CALL_LOG_FLUSH_SECONDS
+    if interval <= 0 or (_writer is not None and _writer.is_alive()):
+        return
+    with _writer_lock:
+        if _writer is None or not _writer.is_alive():
+            _stop.clear()
+            _writer = threading.Thread(
+                target=_write_loop, args=(interval,), name="audit-writer", daemon=True
+            )
+            _writer.start()
+            atexit.register(stop)
+
+
+def _write_loop(interval: float) -> None:
+    while not _stop.wait(interval):
+        flush()
+        close_old_connections()
+    flush()
+
+
+def stop() -> None:
+    """Stop the writer after a last flush."""
+    _stop.set()
+    if _writer is not None:
+        _writer.join(timeout=10)
+    flush()
