@@ -27,6 +27,25 @@ async def write_once(state: RuntimeState) -> None:
         logger.exception("heartbeat write failed")
 
 
+def _retire(address: str, current: str) -> int:
+    from apps.routing.services import retire_runtime_instances
+
+    close_old_connections()
+    return retire_runtime_instances(address=address, current=current)
+
+
+async def retire_predecessors(state: RuntimeState) -> None:
+    """Once this process holds its port: the rows of earlier processes on it are marked down
+    (a hard-killed runtime's row would otherwise say "up" until it went stale)."""
+    try:
+        retired = await trio.to_thread.run_sync(_retire, state.address, state.instance_id)
+    except Exception:
+        logger.exception("marking earlier runtime rows down failed")
+        return
+    if retired:
+        logger.info("marked %d earlier runtime row(s) at %s down", retired, state.address)
+
+
 async def run_heartbeat(state: RuntimeState, *, interval: float) -> None:
     while True:
         await write_once(state)

@@ -110,6 +110,7 @@ async def serve_runtime(config: RuntimeConfig) -> None:
                     )
                     state.status = "up"
                     await heartbeat.write_once(state)
+                    await heartbeat.retire_predecessors(state)
                     logger.info("Trio runtime up on %s (pid %d)", ", ".join(binds), state.pid)
                     serving.start_soon(
                         partial(
