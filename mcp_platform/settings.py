@@ -82,6 +82,11 @@ MCP_PLATFORM_JOB_REAP_SECONDS = float(os.environ.get("MCP_PLATFORM_JOB_REAP_SECO
 MCP_PLATFORM_MAINTENANCE_SECONDS = float(os.environ.get("MCP_PLATFORM_MAINTENANCE_SECONDS", "3600"))
 MCP_PLATFORM_CALL_RETENTION_DAYS = env_int("MCP_PLATFORM_CALL_RETENTION_DAYS", 30)
 MCP_PLATFORM_JOB_RETENTION_DAYS = env_int("MCP_PLATFORM_JOB_RETENTION_DAYS", 30)
+# A task-queue worker silent this long is gone: its tasks are reclaimed without waiting out
+# their leases (workers beat every 2 s).
+MCP_PLATFORM_TASKQUEUE_WORKER_STALE_SECONDS = float(
+    os.environ.get("MCP_PLATFORM_TASKQUEUE_WORKER_STALE_SECONDS", "10")
+)
 MCP_PLATFORM_RUNTIME_STALE_SECONDS = float(
     os.environ.get("MCP_PLATFORM_RUNTIME_STALE_SECONDS", "30")
 )
