@@ -82,6 +82,8 @@ MCP_PLATFORM_JOB_REAP_SECONDS = float(os.environ.get("MCP_PLATFORM_JOB_REAP_SECO
 MCP_PLATFORM_MAINTENANCE_SECONDS = float(os.environ.get("MCP_PLATFORM_MAINTENANCE_SECONDS", "3600"))
 MCP_PLATFORM_CALL_RETENTION_DAYS = env_int("MCP_PLATFORM_CALL_RETENTION_DAYS", 30)
 MCP_PLATFORM_JOB_RETENTION_DAYS = env_int("MCP_PLATFORM_JOB_RETENTION_DAYS", 30)
+# Threads for sync tools, per process (apart from the ORM's): a stuck tool holds one.
+MCP_PLATFORM_SYNC_TOOL_THREADS = env_int("MCP_PLATFORM_SYNC_TOOL_THREADS", 16)
 # A task-queue worker silent this long is gone: its tasks are reclaimed without waiting out
 # their leases (workers beat every 2 s).
 MCP_PLATFORM_TASKQUEUE_WORKER_STALE_SECONDS = float(
@@ -195,5 +197,10 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
-    "loggers": {"multiaddr": {"level": "WARNING"}, "libp2p": {"level": "WARNING"}},
+    "loggers": {
+        "multiaddr": {"level": "WARNING"},
+        "libp2p": {"level": "WARNING"},
+        # One INFO line per request (every bridged call): only warnings, unless asked for.
+        "httpx": {"level": os.environ.get("HTTPX_LOG_LEVEL", "WARNING")},
+    },
 }
