@@ -83,12 +83,21 @@ def prune_broker_files() -> int:
     return removed
 
 
+def reap_task_leases() -> int:
+    from apps.taskqueue.services import reap_expired_leases
+
+    return reap_expired_leases()
+
+
 def run_round(*, prune: bool) -> dict[str, int]:
     """One maintenance round; returns counts by step."""
     counts = {
         **services.reap_lost_jobs(),
         "republished": services.republish_stale_queued(),
         "runtimes_down": mark_stale_runtimes_down(),
+        # Also here, not only in the Trio runtimes: a node whose only runtime died gets its
+        # tasks back once the runtime's workers are silent, not when the runtime returns.
+        "tasks_reaped": reap_task_leases(),
     }
     if prune:
         counts["calls_pruned"] = prune_call_records()

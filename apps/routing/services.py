@@ -120,13 +120,15 @@ def update_runtime_settings(*, changes: dict[str, Any], actor: Any = None) -> Ru
     return settings
 
 
-def retire_runtime_instances(*, address: str, current: str) -> int:
+def retire_runtime_instances(*, address: str, current: str) -> list[int]:
     """Mark down the rows of earlier processes at `address` (`trio@host:port`): the process
-    `current` now holds that port, so none of them can still be serving."""
+    `current` now holds that port, so none of them can still be serving. Their pids."""
     earlier = RuntimeInstance.objects.filter(instance_id__startswith=f"{address}/").exclude(
         instance_id=current
     )
-    return earlier.exclude(status=RuntimeStatus.DOWN).update(status=RuntimeStatus.DOWN)
+    pids = list(earlier.exclude(status=RuntimeStatus.DOWN).values_list("pid", flat=True))
+    earlier.exclude(status=RuntimeStatus.DOWN).update(status=RuntimeStatus.DOWN)
+    return pids
 
 
 def record_heartbeat(*, instance_id: str, **fields: Any) -> RuntimeInstance:

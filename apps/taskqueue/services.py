@@ -326,16 +326,33 @@ def _interrupt(task_id: Any, token: int, why: str, still_lost: Q | None = None) 
     return True
 
 
-def dead_worker_ids(*, now: datetime | None = None) -> list[str]:
-    """Workers whose heartbeat stopped (or that said they stopped): their tasks are lost."""
+def dead_workers(*, now: datetime | None = None) -> dict[str, str]:
+    """Workers holding tasks that are gone: worker id → why (its heartbeat stopped, or it was
+    marked stopped, as a restarted runtime marks its predecessor's)."""
     now = now or timezone.now()
     cutoff = now - timedelta(seconds=settings.MCP_PLATFORM_TASKQUEUE_WORKER_STALE_SECONDS)
     running = Task.objects.filter(status=TaskStatus.RUNNING).values("worker_id")
-    return list(
-        Worker.objects.filter(worker_id__in=running)
+    return {
+        worker_id: "the worker stopped" if stopped else "the worker's heartbeat stopped"
+        for worker_id, stopped in Worker.objects.filter(worker_id__in=running)
         .filter(Q(last_seen__lt=cutoff) | Q(stopped=True))
-        .values_list("worker_id", flat=True)
-    )
+        .values_list("worker_id", "stopped")
+    }
+
+
+def retire_workers(*, hostname: str, pids: list[int], started_before: datetime) -> int:
+    """Mark stopped the workers of runtime processes known to be gone (a runtime restarted
+    in their place): their tasks are taken back at the next reap, without waiting for their
+    heartbeat to go stale."""
+    if not pids:
+        return 0
+    return Worker.objects.filter(
+        kind="runtime",
+        hostname=hostname,
+        pid__in=pids,
+        started_at__lt=started_before,
+        stopped=False,
+    ).update(stopped=True)
 
 
 def reap_expired_leases(*, now: datetime | None = None) -> int:
@@ -347,10 +364,9 @@ def reap_expired_leases(*, now: datetime | None = None) -> int:
     for task_id, token in expired.values_list("id", "fencing_token")[:100]:
         if _interrupt(task_id, token, "lease expired", Q(lease_expires_at__lt=now)):
             reaped += 1
-    for worker_id in dead_worker_ids(now=now):
+    for worker_id, why in dead_workers(now=now).items():
         orphaned = Task.objects.filter(status=TaskStatus.RUNNING, worker_id=worker_id)
         for task_id, token in orphaned.values_list("id", "fencing_token")[:100]:
-            why = "the worker's heartbeat stopped"
             if _interrupt(task_id, token, why, Q(worker_id=worker_id)):
                 reaped += 1
     return reaped

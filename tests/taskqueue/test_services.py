@@ -257,3 +257,21 @@ def test_cancelling_a_workflow_cancels_its_queued_tasks():
 def test_bad_workflows_are_refused(steps, problem):
     with pytest.raises(workflows.WorkflowError, match=problem):
         workflows.submit_workflow(steps=steps)
+
+
+def test_a_restarted_runtime_retires_its_predecessors_workers_and_their_tasks_come_back(
+    catalogue,
+):
+    from apps.taskqueue.models import Worker
+
+    task, _ = services.submit_task(tool="echo", lease_seconds=30)
+    services.claim_task(worker_id="trio@h:7.aaaaaa/0")
+    services.record_worker(worker_id="trio@h:7.aaaaaa/0", kind="runtime", hostname="h", pid=7)
+    assert services.reap_expired_leases() == 0  # its heartbeat is fresh
+    # The new runtime (the same pid, as in a container) started after that worker.
+    retired = services.retire_workers(hostname="h", pids=[7], started_before=later(1))
+    assert retired == 1 and Worker.objects.get().stopped
+    assert services.reap_expired_leases() == 1
+    task.refresh_from_db()
+    assert task.status == TaskStatus.QUEUED
+    assert task.attempt_log.get().error == "the worker stopped"

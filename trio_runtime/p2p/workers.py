@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import os
+import secrets
 import socket
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -105,11 +106,14 @@ class WorkerPool:
         self.executor = executor
         self.hostname = socket.gethostname()
         self.started_at = datetime.now(UTC)
+        # Pids are reused (in containers at every start): without this a restarted process
+        # would take over its predecessor's worker rows, and hide that its tasks were lost.
+        self.incarnation = secrets.token_hex(3)
         self.current: dict[str, str] = {}
         self._work = trio.Event()
 
     def worker_id(self, n: int) -> str:
-        return f"{self.config.prefix}@{self.hostname}:{os.getpid()}/{n}"
+        return f"{self.config.prefix}@{self.hostname}:{os.getpid()}.{self.incarnation}/{n}"
 
     def nudge(self) -> None:
         """New work was submitted here: look now instead of at the next poll."""
