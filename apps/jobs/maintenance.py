@@ -66,6 +66,16 @@ def mark_stale_runtimes_down(*, stale_seconds: float | None = None) -> int:
     return stale.update(status=RuntimeStatus.DOWN)
 
 
+def prune_down_runtimes(*, older_than_days: float = 7.0) -> int:
+    """Delete the rows of runtime processes long gone (each process writes its own row)."""
+    from apps.routing.models import RuntimeInstance, RuntimeStatus
+
+    cutoff = timezone.now() - timedelta(days=older_than_days)
+    stale = RuntimeInstance.objects.filter(status=RuntimeStatus.DOWN, last_heartbeat__lt=cutoff)
+    deleted, _ = stale.delete()
+    return deleted
+
+
 def prune_broker_files() -> int:
     """Remove consumed messages of the filesystem broker (it keeps them to take them atomically)."""
     if settings.REDIS_URL:
@@ -103,6 +113,7 @@ def run_round(*, prune: bool) -> dict[str, int]:
         counts["calls_pruned"] = prune_call_records()
         counts["jobs_pruned"] = prune_finished_jobs()
         counts["broker_files_pruned"] = prune_broker_files()
+        counts["runtimes_pruned"] = prune_down_runtimes()
     return counts
 
 

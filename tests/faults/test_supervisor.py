@@ -32,18 +32,27 @@ def test_a_killed_supervisor_takes_its_children_along_and_the_next_start_is_clea
     transactional_db, tmp_path
 ):
     sync_tools()
-    first = PlatformProcess(tmp_path / "node", env={"MCP_PLATFORM_HEARTBEAT_SECONDS": "0.5"})
+    first = PlatformProcess(
+        tmp_path / "node",
+        env={"MCP_PLATFORM_HEARTBEAT_SECONDS": "0.5"},
+        args=["--workers", "2"],  # web worker processes below the web process
+    )
     first.start(timeout=120)
     restarted: PlatformProcess | None = None
     try:
         wait_until(lambda: trio_up(first), timeout=120, what="the Trio runtime")
         children = first.child_pids()
         assert set(children) == {"web", "worker", "trio"}, first.output
-        # The Celery worker's pool processes are there too.
+        # The Celery worker's pool processes and the web worker processes are there too.
         pool = wait_until(
             lambda: descendants(children["worker"]), timeout=60, what="the worker's pool"
         )
-        everything = [*children.values(), *pool]
+        web_workers = wait_until(
+            lambda: len(descendants(children["web"])) >= 2 and descendants(children["web"]),
+            timeout=60,
+            what="the web worker processes",
+        )
+        everything = [*children.values(), *pool, *web_workers]
 
         # A second node on the same data directory says so in one line, and exits non-zero.
         rival = first.again()
