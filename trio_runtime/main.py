@@ -12,8 +12,8 @@
         └── stop on SIGTERM/SIGINT         refuse new calls, drain in-flight ones, stop HTTP
 
 Stopping: a signal makes the runtime refuse new bridge calls (they fall back or fail without
-having started), waits for the calls in flight to finish (up to the drain limit), then stops
-the HTTP server and cancels the services.
+having started) and claim no new queued tasks, waits for the calls and tasks in flight to
+finish (up to the drain limit), then stops the HTTP server and cancels the services.
 """
 
 from __future__ import annotations

@@ -6,6 +6,7 @@ The figures printed here are the ones docs/deployment.md quotes."""
 from __future__ import annotations
 
 import os
+import re
 import signal
 import threading
 import time
@@ -323,4 +324,36 @@ def test_database_contention(node, make_token, fault_log):
     print(
         f"\nFAULT contention: {len(calls)} calls, 10 jobs, {len(submitted)} tasks at once; "
         f"0 errors, 0 'database is locked'"
+    )
+
+
+def test_a_stopping_node_lets_running_tasks_finish_and_claims_no_more(node, fault_log):
+    """SIGTERM (a graceful stop): the tasks running finish, exactly once; queued ones wait."""
+    from django.utils import timezone
+
+    call_ids = {}
+    for n in range(6):  # 4 task workers in the runtime: 4 run, 2 wait
+        call_id = f"drain{n}-{uuid.uuid4().hex[:8]}"
+        task, _ = taskqueue.submit_task(
+            tool="fault_step", arguments={"call_id": call_id, "seconds": 12}
+        )
+        call_ids[task.pk] = call_id
+    wait_until(
+        lambda: len(Executions.read(fault_log).starts) == 4, timeout=60, what="4 tasks to run"
+    )
+    stopping_at = timezone.now()
+    assert node.stop() == 0
+    executions = Executions.read(fault_log)
+    tasks = list(Task.objects.filter(pk__in=call_ids))
+    ran = [t for t in tasks if call_ids[t.pk] in executions.starts]
+    waited = [t for t in tasks if call_ids[t.pk] not in executions.starts]
+    assert len(ran) == 4 and len(waited) == 2, (executions, tasks)
+    for task in ran:  # finished during the drain, not cut off and not dead-lettered
+        assert task.status == TaskStatus.SUCCEEDED, task
+        assert task.finished_at > stopping_at
+        assert len(executions.ends[call_ids[task.pk]]) == 1
+    assert all(t.status == TaskStatus.QUEUED for t in waited), waited
+    # The runtime got its SIGTERM while they ran (web and worker stop first), and drained them.
+    assert re.search(r"\[trio\] .*got SIGTERM: draining [1-4] in-flight calls", node.output), (
+        node.output[-3000:]
     )

@@ -7,16 +7,19 @@ expired leases, and the worker heartbeat.
     ├── reaper              requeue expired leases, every interval
     └── heartbeat           Worker rows of this process
 
-A worker that is cancelled (the runtime stopping) gives its task back at once (dead-letters it
-when its tool is not idempotent: it was cut off mid-run). One that dies leaves it to the reaper,
-which takes it back as soon as the worker's heartbeat stops, or at the latest when its lease
-expires; a non-idempotent tool cut off that way is not run again either. A worker that cannot
-renew its lease (fenced out, cancelled, or the database away for a whole lease) cancels its
-tool: another worker may hold the task by then, and whatever it would report is rejected.
+A stopping runtime claims nothing new and lets running tasks finish within its drain limit; a
+worker cancelled past it gives its task back at once (dead-letters it when its tool is not
+idempotent: it was cut off mid-run). One that dies leaves it to the reaper, which takes it back
+as soon as the worker's heartbeat stops (or a restarted runtime says the worker is gone), at the
+latest when its lease expires; a non-idempotent tool cut off that way is not run again either.
+A worker that cannot renew its lease (fenced out, cancelled, or the database away for a whole
+lease) cancels its tool: another worker may hold the task by then, and whatever it would report
+is rejected.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import secrets
@@ -50,6 +53,9 @@ class WorkerConfig:
     heartbeat_seconds: float = 2.0
     remote: bool = True  # can run tasks on other peers (needs the libp2p host)
     peer_id: Callable[[], str] = field(default=lambda: "")
+    # A draining runtime claims nothing new, and waits for the tasks it runs (`track`).
+    stopping: Callable[[], bool] = field(default=lambda: False)
+    track: Callable[[], contextlib.AbstractContextManager] = field(default=contextlib.nullcontext)
 
 
 def task_principal(task: Task) -> Principal:
@@ -129,6 +135,9 @@ class WorkerPool:
 
     async def _work_loop(self, worker_id: str) -> None:
         while True:
+            if self.config.stopping():
+                await trio.sleep(self.config.poll_seconds)
+                continue
             try:
                 claim = await trio.to_thread.run_sync(
                     _sync(
@@ -148,7 +157,8 @@ class WorkerPool:
                 continue
             self.current[worker_id] = str(claim.task.pk)
             try:
-                await self._execute(claim)
+                with self.config.track():
+                    await self._execute(claim)
             finally:
                 self.current.pop(worker_id, None)
 
