@@ -137,8 +137,10 @@ def test_a_worker_stopped_mid_task_loses_its_task_and_completes_nothing_late(clu
         )
         final = ok(cluster, "a", "p2p_taskqueue_get", {"task_id": task_id})
         assert final["status"] == "succeeded" and final["worker_id"].startswith("w2@")
+        # Ran by w2, and by w1 unless it was cancelled before the tool recorded its run (an
+        # idempotent tool: the queue may run it again); completed once either way.
         ran = len(executions(cluster.node("a").data_dir, k))
-        assert ran == (2 if outcomes()[0][1] == "stale" else 1), outcomes()
+        assert ran in ((2,) if outcomes()[0][1] == "stale" else (1, 2)), outcomes()
         workers = {
             w["worker_id"].split("@")[0] for w in ok(cluster, "a", "p2p_worker_list")["workers"]
         }
