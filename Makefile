@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 DATA_DIR := $(or $(MCP_PLATFORM_DATA_DIR),var)
 
-.PHONY: install run prepare test bench lint format clean
+.PHONY: install run prepare test faults bench lint format clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -44,6 +44,10 @@ $(CHROMIUM):
 
 test: install $(CHROMIUM)
 	$(BIN)/python -m pytest
+
+# Real processes killed with SIGKILL; a few minutes. `make test` runs them in CI's PostgreSQL pass.
+faults: install
+	MCP_PLATFORM_FAULTS=1 $(BIN)/python -m pytest -m faults tests/faults
 
 bench: install
 	$(BIN)/python bench/run.py

@@ -24,6 +24,10 @@ django_app = get_asgi_application()
 
 from django.conf import settings  # noqa: E402
 
+from mcp_platform.lifeline import watch_parent_if_grandchild  # noqa: E402
+
+watch_parent_if_grandchild()  # a web worker process exits with the web process that spawned it
+
 logger = logging.getLogger(__name__)
 
 Scope = dict[str, Any]

@@ -140,6 +140,13 @@ MCP_PLATFORM_CALL_RETENTION_DAYS = env_int("MCP_PLATFORM_CALL_RETENTION_DAYS", 3
 MCP_PLATFORM_JOB_RETENTION_DAYS = env_int("MCP_PLATFORM_JOB_RETENTION_DAYS", 30)
 # Audit events older than this are pruned (a checkpoint keeps the chain verifiable); 0 keeps all.
 MCP_PLATFORM_AUDIT_RETENTION_DAYS = env_int("MCP_PLATFORM_AUDIT_RETENTION_DAYS", 365)
+# Threads for sync tools, per process (apart from the ORM's): a stuck tool holds one.
+MCP_PLATFORM_SYNC_TOOL_THREADS = env_int("MCP_PLATFORM_SYNC_TOOL_THREADS", 16)
+# A task-queue worker silent this long is gone: its tasks are reclaimed without waiting out
+# their leases (workers beat every 2 s).
+MCP_PLATFORM_TASKQUEUE_WORKER_STALE_SECONDS = float(
+    os.environ.get("MCP_PLATFORM_TASKQUEUE_WORKER_STALE_SECONDS", "10")
+)
 MCP_PLATFORM_RUNTIME_STALE_SECONDS = float(
     os.environ.get("MCP_PLATFORM_RUNTIME_STALE_SECONDS", "30")
 )
@@ -275,5 +282,10 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
-    "loggers": {"multiaddr": {"level": "WARNING"}, "libp2p": {"level": "WARNING"}},
+    "loggers": {
+        "multiaddr": {"level": "WARNING"},
+        "libp2p": {"level": "WARNING"},
+        # One INFO line per request (every bridged call): only warnings, unless asked for.
+        "httpx": {"level": os.environ.get("HTTPX_LOG_LEVEL", "WARNING")},
+    },
 }

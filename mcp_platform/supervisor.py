@@ -1,24 +1,103 @@
 """The process supervisor behind `runplatform`: starts the children, prefixes their output,
 restarts a crashed child with backoff, and on SIGINT/SIGTERM stops them in order, letting each
-drain its in-flight calls first."""
+drain its in-flight calls first.
+
+One node per data directory: `NodeLock` holds an exclusive lock on a file there for as long as
+the supervisor or any of its children lives, so a second `runplatform` refuses to start instead
+of crash-looping on busy ports. The children die with the supervisor (`lifeline`): a hard kill
+of the supervisor leaves nothing running.
+"""
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import logging
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
+
+from mcp_platform.lifeline import SUPERVISOR_PID_ENV
 
 logger = logging.getLogger("runplatform")
 
 BACKOFF_START = 0.5
 BACKOFF_MAX = 10.0
 HEALTHY_AFTER = 30.0  # a child that ran this long restarts with the shortest backoff again
+
+
+class AnotherInstance(Exception):
+    """Another node already runs on this data directory or these ports."""
+
+
+class NodeLock:
+    """An exclusive flock on `<data dir>/runplatform.lock`, its holder's pid written inside.
+
+    The lock, not the pid, decides: a pid file survives a crash and its pid may be reused, a
+    flock is released by the kernel when the last process holding it exits. The children
+    inherit the descriptor, so the lock stays held while any of them lives.
+    """
+
+    def __init__(self, data_dir: Path):
+        self.path = Path(data_dir) / "runplatform.lock"
+        self.fd: int | None = None
+
+    def acquire(self) -> NodeLock:
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            os.close(fd)
+            if exc.errno not in (errno.EAGAIN, errno.EACCES):
+                raise
+            holder = self.path.read_text().strip() or "unknown"
+            raise AnotherInstance(
+                f"another runplatform (pid {holder}) is running on data directory "
+                f"{self.path.parent}; stop it first"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        self.fd = fd
+        return self
+
+    def release(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+
+
+def check_ports_free(host: str, ports: list[int]) -> None:
+    """Raise AnotherInstance when one of `ports` is taken (a node on another data directory)."""
+    for port in ports:
+        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the servers bind
+            try:
+                sock.bind((host, port))
+            except OSError as exc:
+                if exc.errno != errno.EADDRINUSE:
+                    raise
+                raise AnotherInstance(
+                    f"port {port} on {host} is in use (another instance?); stop it or choose "
+                    "other ports"
+                ) from None
+
+
+def describe_exit(returncode: int) -> str:
+    """`exited with 3` / `was killed by SIGKILL`, in words rather than a negative number."""
+    if returncode < 0:
+        try:
+            name = signal.Signals(-returncode).name
+        except ValueError:
+            name = f"signal {-returncode}"
+        return f"was killed by {name}"
+    return f"exited with {returncode}"
 
 
 @dataclass
@@ -40,8 +119,15 @@ class Child:
 
 
 class Supervisor:
-    def __init__(self, specs: list[ChildSpec], *, out: Callable[[str], None] | None = None):
+    def __init__(
+        self,
+        specs: list[ChildSpec],
+        *,
+        out: Callable[[str], None] | None = None,
+        lock: NodeLock | None = None,
+    ):
         self.children = [Child(spec) for spec in specs]
+        self.lock = lock
         self._stopping = threading.Event()
         self._out_lock = threading.Lock()
         self._out = out or self._write
@@ -60,9 +146,17 @@ class Supervisor:
             self._out(f"[{child.spec.name}] {raw.rstrip()}")
 
     def _start(self, child: Child) -> None:
-        env = {**os.environ, **child.spec.env, "PYTHONUNBUFFERED": "1"}
+        env = {
+            **os.environ,
+            **child.spec.env,
+            "PYTHONUNBUFFERED": "1",
+            SUPERVISOR_PID_ENV: str(os.getpid()),
+        }
+        # Started from this (main) thread: PR_SET_PDEATHSIG fires when the forking thread ends.
+        lifeline = [sys.executable, "-m", "mcp_platform.lifeline", str(os.getpid()), "--"]
         process = subprocess.Popen(
-            child.spec.argv,
+            [*lifeline, *child.spec.argv],
+            pass_fds=(self.lock.fd,) if self.lock and self.lock.fd is not None else (),
             env=env,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
@@ -99,7 +193,7 @@ class Supervisor:
             if ran > HEALTHY_AFTER:
                 child.backoff = BACKOFF_START
             self.say(
-                f"{child.spec.name} exited with {process.returncode} after {ran:.1f}s; "
+                f"{child.spec.name} {describe_exit(process.returncode)} after {ran:.1f}s; "
                 f"restarting in {child.backoff:.1f}s"
             )
             child.process = None
@@ -126,5 +220,8 @@ class Supervisor:
                 )
                 process.kill()
                 process.wait()
-            self.say(f"{child.spec.name} stopped ({process.returncode})")
+            if process.returncode in (0, -signal.SIGTERM):  # the stop we asked for
+                self.say(f"{child.spec.name} stopped")
+            else:
+                self.say(f"{child.spec.name} stopped: it {describe_exit(process.returncode)}")
         self.say("stopped")

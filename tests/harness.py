@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import signal
 import socket
@@ -60,6 +61,33 @@ def wait_until(
     raise AssertionError(
         f"timed out after {timeout}s waiting for {what}; last error: {last_error!r}"
     )
+
+
+def pid_alive(pid: int) -> bool:
+    """True while `pid` runs (a zombie, dead but not yet reaped by its new parent, is dead)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] not in {"Z", "X"}
+
+
+def descendants(pid: int) -> list[int]:
+    """Every live process below `pid` (children of all its threads, recursively)."""
+    found: list[int] = []
+    try:
+        tasks = list(Path(f"/proc/{pid}/task").iterdir())
+    except FileNotFoundError:
+        return found
+    for task in tasks:
+        try:
+            children = (task / "children").read_text().split()
+        except FileNotFoundError:
+            continue
+        for child in map(int, children):
+            found.append(child)
+            found.extend(descendants(child))
+    return [p for p in found if pid_alive(p)]
 
 
 def child_env(data_dir: Path, **extra: str) -> dict[str, str]:
@@ -141,6 +169,21 @@ class ChildProcess:
         os.killpg(self.process.pid, signal.SIGKILL)
         self.process.wait(timeout=10)
 
+    def kill_leader(self) -> None:
+        """SIGKILL only the process we started, not its children (as `kill -9 <pid>`)."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(timeout=10)
+
+    def wait_exit(self, *, timeout: float) -> int:
+        assert self.process is not None
+        try:
+            return self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            raise AssertionError(
+                f"{self.label} still running after {timeout}s:\n{self.output}"
+            ) from None
+
     def stop(self, timeout: float = 60) -> int:
         """SIGTERM (the process drains), then SIGKILL to the group past `timeout`."""
         if self.process is None or self.process.poll() is not None:
@@ -187,6 +230,23 @@ class PlatformProcess(ChildProcess):
 
     def wait_healthy(self, *, timeout: float = 60) -> None:
         self.wait_http_health(f"{self.url}/health", timeout=timeout)
+
+    def child_pids(self) -> dict[str, int]:
+        """The supervisor's children by name, as it last reported starting them."""
+        found: dict[str, int] = {}
+        for line in self.output.splitlines():
+            match = re.match(r"\[runplatform\] started (\S+) \(pid (\d+)\)", line)
+            if match:
+                found[match[1]] = int(match[2])
+        return found
+
+    def again(self) -> PlatformProcess:
+        """Another runplatform on the same data directory and ports (a restart, or a rival)."""
+        twin = PlatformProcess.__new__(PlatformProcess)
+        ChildProcess.__init__(twin, dict(self.env))
+        for name in ("data_dir", "web_port", "trio_port", "url", "trio_url", "args"):
+            setattr(twin, name, getattr(self, name))
+        return twin
 
     def __enter__(self) -> PlatformProcess:
         return self.start()

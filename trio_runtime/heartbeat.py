@@ -27,6 +27,30 @@ async def write_once(state: RuntimeState) -> None:
         logger.exception("heartbeat write failed")
 
 
+def _retire(state: RuntimeState) -> int:
+    from apps.routing.services import retire_runtime_instances
+    from apps.taskqueue.services import retire_workers
+
+    close_old_connections()
+    pids = retire_runtime_instances(address=state.address, current=state.instance_id)
+    # Their task-queue workers are gone too: their tasks need not wait for a stale heartbeat.
+    retire_workers(hostname=state.hostname, pids=pids, started_before=state.started_at)
+    return len(pids)
+
+
+async def retire_predecessors(state: RuntimeState) -> None:
+    """Once this process holds its port: the rows of earlier processes on it are marked down
+    (a hard-killed runtime's row would otherwise say "up" until it went stale), and so are
+    their task-queue workers."""
+    try:
+        retired = await trio.to_thread.run_sync(_retire, state)
+    except Exception:
+        logger.exception("marking earlier runtime rows down failed")
+        return
+    if retired:
+        logger.info("marked %d earlier runtime row(s) at %s down", retired, state.address)
+
+
 async def run_heartbeat(state: RuntimeState, *, interval: float) -> None:
     while True:
         await write_once(state)

@@ -12,8 +12,8 @@
         └── stop on SIGTERM/SIGINT         refuse new calls, drain in-flight ones, stop HTTP
 
 Stopping: a signal makes the runtime refuse new bridge calls (they fall back or fail without
-having started), waits for the calls in flight to finish (up to the drain limit), then stops
-the HTTP server and cancels the services.
+having started) and claim no new queued tasks, waits for the calls and tasks in flight to
+finish (up to the drain limit), then stops the HTTP server and cancels the services.
 """
 
 from __future__ import annotations
@@ -110,6 +110,7 @@ async def serve_runtime(config: RuntimeConfig) -> None:
                     )
                     state.status = "up"
                     await heartbeat.write_once(state)
+                    await heartbeat.retire_predecessors(state)
                     logger.info("Trio runtime up on %s (pid %d)", ", ".join(binds), state.pid)
                     serving.start_soon(
                         partial(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import socket
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -19,6 +20,9 @@ class RuntimeState:
     pid: int = field(default_factory=os.getpid)
     hostname: str = field(default_factory=socket.gethostname)
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    # Tells this process from an earlier one with the same pid (pids are reused, in containers
+    # at every start).
+    incarnation: str = field(default_factory=lambda: secrets.token_hex(4))
     status: str = "starting"  # starting, up, draining, down (RuntimeStatus)
     routing_version: int = 0
     calls: int = 0
@@ -34,9 +38,15 @@ class RuntimeState:
         self._idle.set()
 
     @property
+    def address(self) -> str:
+        """What every runtime process on this host and port has in common."""
+        return f"trio@{self.hostname[:32]}:{self.port}"
+
+    @property
     def instance_id(self) -> str:
-        # Stable per node and port: a restarted runtime updates its row instead of adding one.
-        return f"trio@{self.hostname}:{self.port}"
+        # One row per process: a restarted runtime adds its own row and marks its
+        # predecessors' down, so two processes never take turns writing one row.
+        return f"{self.address}/{self.pid}.{self.incarnation}"
 
     @property
     def accepting(self) -> bool:

@@ -67,6 +67,16 @@ def mark_stale_runtimes_down(*, stale_seconds: float | None = None) -> int:
     return stale.update(status=RuntimeStatus.DOWN)
 
 
+def prune_down_runtimes(*, older_than_days: float = 7.0) -> int:
+    """Delete the rows of runtime processes long gone (each process writes its own row)."""
+    from apps.routing.models import RuntimeInstance, RuntimeStatus
+
+    cutoff = timezone.now() - timedelta(days=older_than_days)
+    stale = RuntimeInstance.objects.filter(status=RuntimeStatus.DOWN, last_heartbeat__lt=cutoff)
+    deleted, _ = stale.delete()
+    return deleted
+
+
 def prune_broker_files() -> int:
     """Remove consumed messages of the filesystem broker (it keeps them to take them atomically)."""
     if settings.REDIS_URL:
@@ -84,18 +94,28 @@ def prune_broker_files() -> int:
     return removed
 
 
+def reap_task_leases() -> int:
+    from apps.taskqueue.services import reap_expired_leases
+
+    return reap_expired_leases()
+
+
 def run_round(*, prune: bool) -> dict[str, int]:
     """One maintenance round; returns counts by step."""
     counts = {
         **services.reap_lost_jobs(),
         "republished": services.republish_stale_queued(),
         "runtimes_down": mark_stale_runtimes_down(),
+        # Also here, not only in the Trio runtimes: a node whose only runtime died gets its
+        # tasks back once the runtime's workers are silent, not when the runtime returns.
+        "tasks_reaped": reap_task_leases(),
     }
     if prune:
         counts["calls_pruned"] = prune_call_records()
         counts["jobs_pruned"] = prune_finished_jobs()
         counts["audit_pruned"] = audit_services.prune_expired()
         counts["broker_files_pruned"] = prune_broker_files()
+        counts["runtimes_pruned"] = prune_down_runtimes()
     return counts
 
 

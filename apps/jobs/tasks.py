@@ -25,6 +25,14 @@ def maintenance() -> dict:
     return run_round(prune=True)
 
 
+@signals.worker_process_init.connect
+def _die_with_the_worker(sender=None, **kwargs) -> None:
+    # A pool process exits when the worker that forked it is killed: no orphaned job processes.
+    from mcp_platform.lifeline import watch_parent_if_grandchild
+
+    watch_parent_if_grandchild()
+
+
 @signals.worker_ready.connect
 def _start_maintenance(sender=None, **kwargs) -> None:
     from apps.jobs.maintenance import start_schedule

@@ -30,7 +30,9 @@ BRIDGE_PATH = "/internal/bridge/call"
 CANCEL_PATH = "/internal/control/cancel"
 CANCEL_TIMEOUT = 2.0  # seconds a cancel request may take before we give up on it
 DEADLINE_MARGIN = 1.0  # seconds added to a call's own time budget for transport and queueing
-DOWN_FOR = 1.0  # after a failed connect, calls fall back at once for this long
+# After a failed connect, calls fall back at once for this long. Short: a refused connect on
+# loopback costs microseconds, and fallback should stop as soon as the runtime is back up.
+DOWN_FOR = 0.1
 # The client retires idle connections well before the runtime would close them (Hypercorn is
 # configured with a longer keep-alive), so a request never races a server-side close.
 KEEPALIVE_EXPIRY = 60.0

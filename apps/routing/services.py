@@ -14,7 +14,13 @@ from django.db.models import F
 from django.utils import timezone
 
 from apps.routing import announce
-from apps.routing.models import RoutingRule, RoutingVersion, RuntimeInstance, RuntimeSettings
+from apps.routing.models import (
+    RoutingRule,
+    RoutingVersion,
+    RuntimeInstance,
+    RuntimeSettings,
+    RuntimeStatus,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -112,6 +118,17 @@ def update_runtime_settings(*, changes: dict[str, Any], actor: Any = None) -> Ru
     logger.info("runtime settings edited by %s: %s", actor or "system", sorted(changes))
     bump_routing_version(reason="runtime settings edited")
     return settings
+
+
+def retire_runtime_instances(*, address: str, current: str) -> list[int]:
+    """Mark down the rows of earlier processes at `address` (`trio@host:port`): the process
+    `current` now holds that port, so none of them can still be serving. Their pids."""
+    earlier = RuntimeInstance.objects.filter(instance_id__startswith=f"{address}/").exclude(
+        instance_id=current
+    )
+    pids = list(earlier.exclude(status=RuntimeStatus.DOWN).values_list("pid", flat=True))
+    earlier.exclude(status=RuntimeStatus.DOWN).update(status=RuntimeStatus.DOWN)
+    return pids
 
 
 def record_heartbeat(*, instance_id: str, **fields: Any) -> RuntimeInstance:

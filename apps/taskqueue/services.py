@@ -14,8 +14,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 
 from apps.access.principals import Principal
@@ -236,11 +237,27 @@ def backoff_delay(task: Task) -> float:
     return min(task.backoff_seconds * 2 ** max(task.attempts - 1, 0), MAX_BACKOFF_SECONDS)
 
 
-def _requeue_or_bury(task: Task, error: str, now: datetime) -> Task:
-    """After a failed or lost attempt: retry later with backoff, or dead-letter."""
+def tool_is_idempotent(name: str) -> bool:
+    """What the catalogue says of the tool; an unknown one (a peer's) is taken as not."""
+    from apps.tools.models import Tool
+
+    return Tool.objects.filter(name=name, idempotent_hint=True).exists()
+
+
+def _requeue_or_bury(task: Task, error: str, now: datetime, *, interrupted: bool = False) -> Task:
+    """After a failed or lost attempt: retry later with backoff, or dead-letter. A tool cut off
+    mid-run (`interrupted`) may or may not have taken effect, so it runs again only when it is
+    idempotent: the task completes at most once."""
     from apps.taskqueue import workflows
 
-    if task.attempts >= task.max_attempts:
+    bury = task.attempts >= task.max_attempts
+    if interrupted and not bury and not tool_is_idempotent(task.tool_name):
+        bury = True
+        error = (
+            f"{error}; tool '{task.tool_name}' is not idempotent, so the task is not run again "
+            "(the call may or may not have taken effect)"
+        )
+    if bury:
         Task.objects.filter(pk=task.pk).update(
             status=TaskStatus.DEAD, error=error, finished_at=now, lease_expires_at=None
         )
@@ -272,8 +289,14 @@ def fail_task(*, task_id: Any, token: int, error: str) -> Task:
     raise AssertionError("unreachable")  # _reject_stale raises
 
 
-def release_task(*, task_id: Any, token: int) -> bool:
-    """Give a claimed task back without counting the attempt (a worker shutting down)."""
+def release_task(*, task_id: Any, token: int, started: bool = False) -> bool:
+    """Give a claimed task back without counting the attempt (a worker shutting down). A
+    task whose tool had `started` is given back only when the tool is idempotent; otherwise it
+    is dead-lettered, as one whose worker died mid-run."""
+    if started:
+        task = _running(task_id, token).only("tool_name").first()
+        if task is not None and not tool_is_idempotent(task.tool_name):
+            return _interrupt(task_id, token, "the worker stopped while the tool ran")
     with transaction.atomic():
         released = _running(task_id, token).update(
             status=TaskStatus.QUEUED,
@@ -286,26 +309,69 @@ def release_task(*, task_id: Any, token: int) -> bool:
     return bool(released)
 
 
+def _interrupt(task_id: Any, token: int, why: str, still_lost: Q | None = None) -> bool:
+    """Fence out the holder of a running task whose tool was cut off, close its attempt as
+    lost, and requeue or dead-letter the task; False when it finished or moved on meanwhile."""
+    now = timezone.now()
+    with transaction.atomic():
+        # Bumping the token fences the lost worker out before anyone claims it again.
+        fenced = (
+            _running(task_id, token)
+            .filter(still_lost or Q())
+            .update(fencing_token=F("fencing_token") + 1)
+        )
+        if not fenced:
+            return False
+        task = Task.objects.get(pk=task_id)
+        _close_attempt(task_id, token, AttemptOutcome.LOST, why)
+        logger.warning("task %s: %s (worker %s)", task_id, why, task.worker_id)
+        _requeue_or_bury(task, f"{why} (worker {task.worker_id})", now, interrupted=True)
+    return True
+
+
+def dead_workers(*, now: datetime | None = None) -> dict[str, str]:
+    """Workers holding tasks that are gone: worker id → why (its heartbeat stopped, or it was
+    marked stopped, as a restarted runtime marks its predecessor's)."""
+    now = now or timezone.now()
+    cutoff = now - timedelta(seconds=settings.MCP_PLATFORM_TASKQUEUE_WORKER_STALE_SECONDS)
+    running = Task.objects.filter(status=TaskStatus.RUNNING).values("worker_id")
+    return {
+        worker_id: "the worker stopped" if stopped else "the worker's heartbeat stopped"
+        for worker_id, stopped in Worker.objects.filter(worker_id__in=running)
+        .filter(Q(last_seen__lt=cutoff) | Q(stopped=True))
+        .values_list("worker_id", "stopped")
+    }
+
+
+def retire_workers(*, hostname: str, pids: list[int], started_before: datetime) -> int:
+    """Mark stopped the workers of runtime processes known to be gone (a runtime restarted
+    in their place): their tasks are taken back at the next reap, without waiting for their
+    heartbeat to go stale."""
+    if not pids:
+        return 0
+    return Worker.objects.filter(
+        kind="runtime",
+        hostname=hostname,
+        pid__in=pids,
+        started_at__lt=started_before,
+        stopped=False,
+    ).update(stopped=True)
+
+
 def reap_expired_leases(*, now: datetime | None = None) -> int:
-    """Requeue (or dead-letter) running tasks whose lease expired; returns how many."""
+    """Requeue (or dead-letter) running tasks whose lease expired, or whose worker's heartbeat
+    stopped (no need to wait out the lease of a process that is gone); returns how many."""
     now = now or timezone.now()
     reaped = 0
     expired = Task.objects.filter(status=TaskStatus.RUNNING, lease_expires_at__lt=now)
     for task_id, token in expired.values_list("id", "fencing_token")[:100]:
-        with transaction.atomic():
-            # Bumping the token fences the lost worker out before anyone claims it again.
-            fenced = (
-                _running(task_id, token)
-                .filter(lease_expires_at__lt=now)
-                .update(fencing_token=F("fencing_token") + 1)
-            )
-            if not fenced:
-                continue  # renewed or finished meanwhile
-            task = Task.objects.get(pk=task_id)
-            _close_attempt(task_id, token, AttemptOutcome.LOST, "lease expired")
-            logger.warning("task %s: lease of %s expired; requeued", task_id, task.worker_id)
-            _requeue_or_bury(task, f"lease expired (worker {task.worker_id})", now)
+        if _interrupt(task_id, token, "lease expired", Q(lease_expires_at__lt=now)):
             reaped += 1
+    for worker_id, why in dead_workers(now=now).items():
+        orphaned = Task.objects.filter(status=TaskStatus.RUNNING, worker_id=worker_id)
+        for task_id, token in orphaned.values_list("id", "fencing_token")[:100]:
+            if _interrupt(task_id, token, why, Q(worker_id=worker_id)):
+                reaped += 1
     return reaped
 
 

@@ -24,7 +24,7 @@ from apps.audit import calls as audit_calls
 from apps.audit.context import acting_for_tool
 from apps.tools import call_log, metrics, registry
 from apps.tools.models import Outcome, Tool
-from mcp_platform.concurrency import run_blocking
+from mcp_platform.concurrency import run_blocking, run_sync_tool
 
 logger = logging.getLogger(__name__)
 
@@ -208,9 +208,7 @@ async def run_locally(request: CallRequest) -> ToolResult:
                 if spec.is_async:
                     value = await spec.func(**kwargs)
                 else:
-                    value = await anyio.to_thread.run_sync(
-                        lambda: spec.func(**kwargs), abandon_on_cancel=True
-                    )
+                    value = await run_sync_tool(lambda: spec.func(**kwargs))
             result = _result_from_return(spec, value)
         except TimeoutError:
             result = ToolResult.error(

@@ -104,6 +104,11 @@ def test_maintenance_prunes_old_records_and_marks_stale_runtimes_down():
     stale.refresh_from_db()
     fresh.refresh_from_db()
     assert (stale.status, fresh.status) == (RuntimeStatus.DOWN, RuntimeStatus.UP)
+    # Each runtime process has its own row: those down for a week are deleted.
+    long_gone = instance(8 * 86400, RuntimeStatus.DOWN)
+    assert maintenance.prune_down_runtimes(older_than_days=7) == 1
+    assert not RuntimeInstance.objects.filter(pk=long_gone.pk).exists()
+    assert RuntimeInstance.objects.count() == 2
 
 
 @pytest.mark.django_db(transaction=True)

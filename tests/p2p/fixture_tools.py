@@ -29,6 +29,12 @@ async def counted(key: str, delay: float = 0.0) -> dict:
     return {"key": key, "pid": os.getpid()}
 
 
+@tool(category="testing", idempotent_hint=True)
+async def counted_idempotent(key: str, delay: float = 0.0) -> dict:
+    """`counted`, declared idempotent: the queue may run it again after losing a worker."""
+    return await counted(key, delay)
+
+
 def executions(data_dir: Path, key: str) -> list[str]:
     path = Path(data_dir) / "counters" / f"{key}.log"
     return path.read_text().split() if path.exists() else []

@@ -85,7 +85,7 @@ def _worker(cluster, name: str) -> subprocess.Popen:
     )
 
 
-def test_a_worker_killed_mid_task_loses_its_lease_and_its_late_completion_is_rejected(cluster):
+def test_a_worker_stopped_mid_task_loses_its_task_and_completes_nothing_late(cluster):
     first = _worker(cluster, "w1")
     second = None
     try:
@@ -94,7 +94,7 @@ def test_a_worker_killed_mid_task_loses_its_lease_and_its_late_completion_is_rej
             "a",
             "p2p_taskqueue_submit",
             {
-                "tool": "counted",
+                "tool": "counted_idempotent",  # so the queue may run it again
                 "arguments": {"key": (k := key()), "delay": 3},
                 "queue": "slow",
                 "lease_seconds": 1.5,
@@ -113,21 +113,34 @@ def test_a_worker_killed_mid_task_loses_its_lease_and_its_late_completion_is_rej
         second = _worker(cluster, "w2")
         done = wait_task(cluster, "a", task_id, timeout=90)
         assert done["status"] == "succeeded" and done["worker_id"].startswith("w2@")
-        first.send_signal(signal.SIGCONT)  # w1 wakes, finishes its tool, reports: rejected
+        # w1 wakes: its lease is long gone, so it cancels its tool ("lost"); or, when the tool
+        # ends first, it reports and the report is rejected ("stale"). Either way: done once.
+        first.send_signal(signal.SIGCONT)
 
         def outcomes():
             log = ok(cluster, "a", "p2p_taskqueue_get", {"task_id": task_id})["attempt_log"]
             return [(a["worker_id"].split("@")[0], a["outcome"]) for a in log]
 
+        def w1_let_go() -> bool:  # its heartbeat says it holds no task any more
+            workers = ok(cluster, "a", "p2p_worker_list")["workers"]
+            mine = [w for w in workers if w["worker_id"].startswith("w1@")]
+            return bool(mine) and all(w["current_task"] is None and w["alive"] for w in mine)
+
         wait_until(
-            lambda: outcomes() == [("w1", "stale"), ("w2", "succeeded")],
+            lambda: (
+                outcomes() == [("w1", "stale"), ("w2", "succeeded")]
+                or (outcomes() == [("w1", "lost"), ("w2", "succeeded")] and w1_let_go())
+            ),
             timeout=30,
             interval=0.2,
-            what="w1's late completion to be rejected",
+            what="w1's tool to be cancelled or its late completion rejected",
         )
         final = ok(cluster, "a", "p2p_taskqueue_get", {"task_id": task_id})
         assert final["status"] == "succeeded" and final["worker_id"].startswith("w2@")
-        assert len(executions(cluster.node("a").data_dir, k)) == 2  # ran twice, completed once
+        # Ran by w2, and by w1 unless it was cancelled before the tool recorded its run (an
+        # idempotent tool: the queue may run it again); completed once either way.
+        ran = len(executions(cluster.node("a").data_dir, k))
+        assert ran in ((2,) if outcomes()[0][1] == "stale" else (1, 2)), outcomes()
         workers = {
             w["worker_id"].split("@")[0] for w in ok(cluster, "a", "p2p_worker_list")["workers"]
         }

@@ -24,7 +24,7 @@ def test_higher_priority_is_claimed_first():
     assert claim is not None and claim.task.pk == high.pk
 
 
-def test_two_claims_only_the_current_token_completes():
+def test_two_claims_only_the_current_token_completes(catalogue):
     task, _ = services.submit_task(tool="echo", lease_seconds=5)
     first = services.claim_task(worker_id="w1")
     assert first is not None
@@ -45,7 +45,7 @@ def test_two_claims_only_the_current_token_completes():
     assert outcomes == [AttemptOutcome.STALE, AttemptOutcome.SUCCEEDED]
 
 
-def test_a_renewed_lease_is_not_reaped():
+def test_a_renewed_lease_is_not_reaped(catalogue):
     task, _ = services.submit_task(tool="echo", lease_seconds=5)
     claim = services.claim_task(worker_id="w1")
     assert services.renew_lease(task_id=task.pk, token=claim.token, now=later(4))
@@ -107,6 +107,53 @@ def test_a_released_task_is_claimable_again_without_using_an_attempt():
     assert services.release_task(task_id=task.pk, token=claim.token)
     again = services.claim_task(worker_id="w2")
     assert again is not None and again.task.attempts == 1
+
+
+def _non_idempotent_tool(name: str = "append_line") -> str:
+    from apps.tools.models import Tool
+
+    Tool.objects.create(name=name, description="appends a line (not idempotent)")
+    return name
+
+
+def test_a_worker_whose_heartbeat_stopped_loses_its_task_before_the_lease_ends(catalogue):
+    task, _ = services.submit_task(tool="echo", lease_seconds=30)
+    claim = services.claim_task(worker_id="w1")
+    services.record_worker(worker_id="w1", kind="runtime", hostname="h", pid=1)
+    assert services.reap_expired_leases(now=later(5)) == 0  # its heartbeat is still fresh
+    assert services.reap_expired_leases(now=later(11)) == 1  # silent for 10 s, lease has 19 s
+    assert not services.renew_lease(task_id=task.pk, token=claim.token)  # fenced out
+    task.refresh_from_db()
+    assert task.status == TaskStatus.QUEUED  # echo is idempotent: it runs again
+    attempt = task.attempt_log.get()
+    assert attempt.outcome == AttemptOutcome.LOST
+    assert attempt.error == "the worker's heartbeat stopped"
+
+
+def test_a_non_idempotent_tool_cut_off_mid_run_is_dead_lettered_not_run_again(catalogue):
+    task, _ = services.submit_task(tool=_non_idempotent_tool(), max_attempts=3, lease_seconds=5)
+    services.claim_task(worker_id="w1")
+    assert services.reap_expired_leases(now=later(10)) == 1
+    task.refresh_from_db()
+    assert task.status == TaskStatus.DEAD and task.attempts == 1
+    assert "lease expired" in task.error and "not idempotent" in task.error
+    assert services.claim_task(worker_id="w2", now=later(20)) is None
+    assert [a.outcome for a in task.attempt_log.all()] == [AttemptOutcome.LOST]
+
+
+def test_a_stopping_worker_gives_back_an_idempotent_task_but_not_a_started_non_idempotent_one(
+    catalogue,
+):
+    idempotent, _ = services.submit_task(tool="echo", priority=9)
+    other, _ = services.submit_task(tool=_non_idempotent_tool(), priority=1)
+    first = services.claim_task(worker_id="w")
+    second = services.claim_task(worker_id="w")
+    assert services.release_task(task_id=idempotent.pk, token=first.token, started=True)
+    assert services.release_task(task_id=other.pk, token=second.token, started=True)
+    idempotent.refresh_from_db()
+    other.refresh_from_db()
+    assert idempotent.status == TaskStatus.QUEUED and idempotent.attempts == 0
+    assert other.status == TaskStatus.DEAD and "worker stopped while the tool ran" in other.error
 
 
 def _run_step(step_id: str, result=None, *, fail: str | None = None):
@@ -210,3 +257,21 @@ def test_cancelling_a_workflow_cancels_its_queued_tasks():
 def test_bad_workflows_are_refused(steps, problem):
     with pytest.raises(workflows.WorkflowError, match=problem):
         workflows.submit_workflow(steps=steps)
+
+
+def test_a_restarted_runtime_retires_its_predecessors_workers_and_their_tasks_come_back(
+    catalogue,
+):
+    from apps.taskqueue.models import Worker
+
+    task, _ = services.submit_task(tool="echo", lease_seconds=30)
+    services.claim_task(worker_id="trio@h:7.aaaaaa/0")
+    services.record_worker(worker_id="trio@h:7.aaaaaa/0", kind="runtime", hostname="h", pid=7)
+    assert services.reap_expired_leases() == 0  # its heartbeat is fresh
+    # The new runtime (the same pid, as in a container) started after that worker.
+    retired = services.retire_workers(hostname="h", pids=[7], started_before=later(1))
+    assert retired == 1 and Worker.objects.get().stopped
+    assert services.reap_expired_leases() == 1
+    task.refresh_from_db()
+    assert task.status == TaskStatus.QUEUED
+    assert task.attempt_log.get().error == "the worker stopped"

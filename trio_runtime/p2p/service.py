@@ -89,6 +89,9 @@ async def run_p2p(state: Any, reloader: Any) -> None:
                 reap_seconds=_env_float("MCP_PLATFORM_TASKQUEUE_REAP_SECONDS", 1.0),
                 remote=node is not None,
                 peer_id=lambda: node.peer_id if node else "",
+                # Draining waits for running tasks as for bridged calls.
+                stopping=lambda: state.status in ("draining", "down"),
+                track=state.track_call,
             ),
             execute_task,
         )

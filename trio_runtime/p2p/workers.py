@@ -7,15 +7,22 @@ expired leases, and the worker heartbeat.
     ├── reaper              requeue expired leases, every interval
     └── heartbeat           Worker rows of this process
 
-A worker that is cancelled (the runtime stopping) gives its task back at once; one that dies
-leaves it to the reaper when its lease expires. A worker that lost its lease still finishes
-its tool, but its report carries a stale token and is rejected: the task completes once.
+A stopping runtime claims nothing new and lets running tasks finish within its drain limit; a
+worker cancelled past it gives its task back at once (dead-letters it when its tool is not
+idempotent: it was cut off mid-run). One that dies leaves it to the reaper, which takes it back
+as soon as the worker's heartbeat stops (or a restarted runtime says the worker is gone), at the
+latest when its lease expires; a non-idempotent tool cut off that way is not run again either.
+A worker that cannot renew its lease (fenced out, cancelled, or the database away for a whole
+lease) cancels its tool: another worker may hold the task by then, and whatever it would report
+is rejected.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import secrets
 import socket
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -46,6 +53,9 @@ class WorkerConfig:
     heartbeat_seconds: float = 2.0
     remote: bool = True  # can run tasks on other peers (needs the libp2p host)
     peer_id: Callable[[], str] = field(default=lambda: "")
+    # A draining runtime claims nothing new, and waits for the tasks it runs (`track`).
+    stopping: Callable[[], bool] = field(default=lambda: False)
+    track: Callable[[], contextlib.AbstractContextManager] = field(default=contextlib.nullcontext)
 
 
 def task_principal(task: Task) -> Principal:
@@ -102,11 +112,14 @@ class WorkerPool:
         self.executor = executor
         self.hostname = socket.gethostname()
         self.started_at = datetime.now(UTC)
+        # Pids are reused (in containers at every start): without this a restarted process
+        # would take over its predecessor's worker rows, and hide that its tasks were lost.
+        self.incarnation = secrets.token_hex(3)
         self.current: dict[str, str] = {}
         self._work = trio.Event()
 
     def worker_id(self, n: int) -> str:
-        return f"{self.config.prefix}@{self.hostname}:{os.getpid()}/{n}"
+        return f"{self.config.prefix}@{self.hostname}:{os.getpid()}.{self.incarnation}/{n}"
 
     def nudge(self) -> None:
         """New work was submitted here: look now instead of at the next poll."""
@@ -122,6 +135,9 @@ class WorkerPool:
 
     async def _work_loop(self, worker_id: str) -> None:
         while True:
+            if self.config.stopping():
+                await trio.sleep(self.config.poll_seconds)
+                continue
             try:
                 claim = await trio.to_thread.run_sync(
                     _sync(
@@ -141,29 +157,33 @@ class WorkerPool:
                 continue
             self.current[worker_id] = str(claim.task.pk)
             try:
-                await self._execute(claim)
+                with self.config.track():
+                    await self._execute(claim)
             finally:
                 self.current.pop(worker_id, None)
 
     async def _execute(self, claim: services.Claim) -> None:
         task, token = claim.task, claim.token
         ok, value = False, "the task ended without a result"
+        lease_lost = trio.Event()
         try:
             async with trio.open_nursery() as nursery:
-                nursery.start_soon(self._renew_lease, task, token)
+                nursery.start_soon(self._keep_lease, task, token, nursery.cancel_scope, lease_lost)
                 ok, value = await self.executor(task)
                 nursery.cancel_scope.cancel()
         except* trio.Cancelled:
             # The runtime is stopping: give the task back now rather than at lease expiry.
             with trio.CancelScope(shield=True):
                 await trio.to_thread.run_sync(
-                    _sync(services.release_task, task_id=task.pk, token=token)
+                    _sync(services.release_task, task_id=task.pk, token=token, started=True)
                 )
             raise
         except* Exception as group:
             logger.error("task %s raised", task.pk, exc_info=group)
             first = group.exceptions[0]
             ok, value = False, f"{type(first).__name__}: {first}"
+        if lease_lost.is_set():
+            return  # the tool was cancelled; the reaper (or the canceller) has the record
         try:
             if ok:
                 await trio.to_thread.run_sync(
@@ -178,21 +198,33 @@ class WorkerPool:
         except Exception:
             logger.exception("reporting task %s failed; its lease will expire", task.pk)
 
-    async def _renew_lease(self, task: Task, token: int) -> None:
+    async def _keep_lease(
+        self, task: Task, token: int, tool_scope: trio.CancelScope, lost: trio.Event
+    ) -> None:
+        """Renew the lease every third of it; cancel the tool once the lease is lost, or once
+        a whole lease has passed without a renewal (the database away): by then the reaper
+        may have handed the task to another worker."""
         interval = max(task.lease_seconds / 3, 0.05)
+        renewed_at = trio.current_time()
         while True:
             await trio.sleep(interval)
+            asked_at = trio.current_time()
             try:
                 renewed = await trio.to_thread.run_sync(
                     _sync(services.renew_lease, task_id=task.pk, token=token)
                 )
             except Exception:
                 logger.exception("renewing the lease of task %s failed", task.pk)
+                renewed = None
+            if renewed:
+                renewed_at = asked_at
                 continue
-            if not renewed:
-                # Fenced out (lease expired or cancelled): keep the tool running to its end,
-                # but its report will be rejected.
-                logger.warning("task %s: lease lost (token %s)", task.pk, token)
+            if renewed is False or trio.current_time() - renewed_at >= task.lease_seconds:
+                logger.warning(
+                    "task %s: lease lost (token %s); cancelling its tool", task.pk, token
+                )
+                lost.set()
+                tool_scope.cancel()
                 return
 
     async def _reap_loop(self) -> None:

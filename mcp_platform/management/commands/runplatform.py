@@ -3,9 +3,15 @@ import sys
 
 from django.conf import settings
 from django.core.management import call_command
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
-from mcp_platform.supervisor import ChildSpec, Supervisor
+from mcp_platform.supervisor import (
+    AnotherInstance,
+    ChildSpec,
+    NodeLock,
+    Supervisor,
+    check_ports_free,
+)
 
 
 def web_child(*, host: str, port: int, workers: int) -> ChildSpec:
@@ -131,6 +137,14 @@ class Command(BaseCommand):
         worker_concurrency: int,
         **options,
     ) -> None:
+        # One line and a non-zero exit when another node holds the data directory or the ports.
+        lock = NodeLock(settings.DATA_DIR)
+        try:
+            lock.acquire()
+            check_ports_free(host, [port] if no_trio else [port, trio_port])
+        except AnotherInstance as exc:
+            lock.release()
+            raise CommandError(str(exc)) from None
         call_command("collectstatic", interactive=False, verbosity=0)
         self.stdout.write(
             f"MCP Platform on http://{host}:{port}/ (admin: /admin/, API docs: /docs)"
@@ -144,4 +158,7 @@ class Command(BaseCommand):
             trio=not no_trio,
             worker_concurrency=worker_concurrency,
         )
-        Supervisor(children).run()
+        try:
+            Supervisor(children, lock=lock).run()
+        finally:
+            lock.release()
