@@ -38,7 +38,14 @@ $(CHROMIUM):
 test: install $(CHROMIUM)
 	$(BIN)/python -m pytest
 
-bench: install
+# The benchmarks' load comes from wrk (an external C generator), installed once like Chromium.
+WRK := /usr/bin/wrk
+
+$(WRK):
+	$(SUDO) apt-get update -qq
+	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk
+
+bench: install $(WRK)
 	$(BIN)/python bench/run.py
 
 lint: install
