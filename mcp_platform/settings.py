@@ -53,6 +53,9 @@ DATA_DIR.mkdir(parents=True, exist_ok=True)
 
 MCP_PLATFORM_HOST = os.environ.get("MCP_PLATFORM_HOST", "127.0.0.1")
 MCP_PLATFORM_WEB_PORT = env_int("MCP_PLATFORM_WEB_PORT", 8000)
+# Web worker processes `runplatform` starts: every core by default, capped because each worker
+# holds its own caches, database connections and watchers (past 8 the memory outgrows the gain).
+MCP_PLATFORM_WEB_WORKERS = max(1, env_int("MCP_PLATFORM_WEB_WORKERS", min(os.cpu_count() or 1, 8)))
 MCP_PLATFORM_TRIO_PORT = env_int("MCP_PLATFORM_TRIO_PORT", 8001)
 MCP_PLATFORM_P2P_LISTEN = os.environ.get("MCP_PLATFORM_P2P_LISTEN", "/ip4/0.0.0.0/tcp/4001")
 MCP_PLATFORM_ADMIN_USER = os.environ.get("MCP_PLATFORM_ADMIN_USER", "admin")

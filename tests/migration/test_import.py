@@ -158,7 +158,10 @@ def test_the_plan_is_a_readable_diff_naming_the_key_and_line(tools):
     assert f"+ {NODE_A}: enabled (new)" in text
     assert "  - taskqueue_legacy_submit: enabled" in text
     assert "  + taskqueue_legacy_submit: disabled (category p2p)" in text
-    assert "Ignored keys" in text and "server.fastapi.workers (line 8)" in text
+    assert "Ignored keys" in text and "server.name (line 3)" in text
+    # The legacy web worker count is the node's MCP_PLATFORM_WEB_WORKERS.
+    env = {s.variable: s.value for s in result.plan.environment}
+    assert env["MCP_PLATFORM_WEB_WORKERS"] == "4"
 
 
 # Validation: every error names the key path and the line.
