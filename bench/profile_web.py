@@ -1,7 +1,7 @@
 """Where the web process spends its time on an echo call: the platform (one uvicorn worker) under
 wrk load on `POST /tools/execute/echo` (or MCP `tools/call` with `--mcp`), sampled by py-spy
-(all threads, idle frames left out), summarised as the top functions by own and by inclusive
-samples. Not part of `make bench` (it needs py-spy and root or ptrace rights):
+(the thread holding the GIL: where Python time goes), summarised as the top functions by own
+and by inclusive samples (the loop's and the threads' scaffolding left out of the latter). Not part of `make bench` (it needs py-spy and root or ptrace rights):
 
     .venv/bin/pip install py-spy==0.4.3
     .venv/bin/python bench/profile_web.py [--seconds 15] [--top 25] [--mcp]
@@ -23,6 +23,20 @@ from pathlib import Path
 from common import WrkTarget, platform_server, run_wrk
 
 MESSAGE = "hello from the profile"
+# Frames on every stack (the event loop, thread pools, the server's start): no information.
+SCAFFOLDING = (
+    "(threading.py)",
+    "(<frozen runpy>)",
+    "(click/core.py)",
+    "(uvicorn/main.py)",
+    "(uvicorn/server.py)",
+    "(uvicorn/_compat.py)",
+    "(uvicorn/__main__.py)",
+    "(asyncio/runners.py)",
+    "(asyncio/base_events.py)",
+    "(asyncio/events.py)",
+    "(concurrent/futures/thread.py)",
+)
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -77,8 +91,9 @@ def summarise(raw: Path, top: int) -> None:
         total += samples
         own[frames[-1]] += samples
         for frame in set(frames):
-            inclusive[frame] += samples
-    print(f"{total} samples (all threads, active frames only)")
+            if not frame.endswith(SCAFFOLDING):
+                inclusive[frame] += samples
+    print(f"{total} samples of the thread holding the GIL")
     for title, counter in (("own", own), ("inclusive", inclusive)):
         print(f"top {top} by {title} samples:")
         for frame, samples in counter.most_common(top):
