@@ -74,8 +74,8 @@ def set_enabled(node_url: str, admin_token: str, name: str, *, enabled: bool) ->
 def two_worker_node(bulk_tools, tmp_path_factory):
     node = PlatformProcess(
         tmp_path_factory.mktemp("node"),
-        env={"MCP_PLATFORM_TOOL_MODULES": TOOL_MODULES},
-        args=["--workers", "2"],
+        # The setting, not `--workers`: what an operator (or an imported legacy config) sets.
+        env={"MCP_PLATFORM_TOOL_MODULES": TOOL_MODULES, "MCP_PLATFORM_WEB_WORKERS": "2"},
     )
     node.start(timeout=180)  # two workers import everything side by side
     yield node
@@ -231,3 +231,41 @@ def test_one_metrics_scrape_sums_the_calls_of_both_workers(two_worker_node, new_
         ).text
         assert echo_calls_total(metrics) - before == calls
         assert re.search(r"mcp_platform_tool_call_duration_seconds_bucket\{", metrics)
+
+
+def test_a_shared_session_stays_bound_to_the_token_that_opened_it(two_worker_node, new_token):
+    url = f"{two_worker_node.url}/mcp"
+    owner, other = new_token(), new_token()
+    accept = "application/json, text/event-stream"
+    hello = {
+        "jsonrpc": "2.0",
+        "id": 0,
+        "method": "initialize",
+        "params": {
+            "protocolVersion": "2025-11-25",
+            "capabilities": {},
+            "clientInfo": {"name": "test", "version": "1"},
+        },
+    }
+    opened = httpx.post(
+        url, json=hello, headers={"Authorization": f"Bearer {owner}", "Accept": accept}
+    )
+    assert opened.status_code == 200, opened.text
+    session = opened.headers["mcp-session-id"]
+    listing = {"jsonrpc": "2.0", "id": 1, "method": "tools/list"}
+
+    def post_as(token: str, session_id: str) -> httpx.Response:
+        headers = {
+            "Authorization": f"Bearer {token}",
+            "Accept": accept,
+            "Mcp-Session-Id": session_id,
+            "MCP-Protocol-Version": "2025-11-25",
+            "Connection": "close",
+        }
+        return httpx.post(url, json=listing, headers=headers, timeout=30)
+
+    assert post_as(owner, session).status_code == 200
+    assert post_as(other, session).status_code == 404  # another token: no such session
+    forged = session.split(".")[0] + "." + "0" * 32
+    assert post_as(owner, forged).status_code == 404
+    assert post_as(owner, "not-a-session").status_code == 404
