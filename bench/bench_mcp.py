@@ -115,7 +115,8 @@ def call_target(name: str, server: ServerProcess, url: str, token: str, era: str
         headers["Mcp-Session-Id"] = open_session(url, token)
     else:
         headers |= {"Mcp-Method": "tools/call", "Mcp-Name": "echo"}
-    target = WrkTarget(name, url, json.dumps(call_body(era)).encode(), headers, server.cpu_seconds)
+    body = json.dumps(call_body(era)).encode()
+    target = WrkTarget(name, url, body, headers, server.cpu_seconds, numbered=True)
     reply = httpx.post(url, content=target.body, headers=headers, timeout=30)
     message = jsonrpc_reply(reply) if reply.status_code == 200 else {}
     structured = message.get("result", {}).get("structuredContent")

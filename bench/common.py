@@ -616,6 +616,7 @@ _WRK_SCRIPT = """
 wrk.method = "POST"
 wrk.body = [==[%(body)s]==]
 %(headers)s
+%(numbering)s
 done = function(summary, latency, requests)
   local e = summary.errors
   io.write(string.format(
@@ -643,6 +644,25 @@ class WrkTarget:
     body: bytes
     headers: Mapping[str, str]
     cpu_probe: Callable[[], float]
+    # JSON-RPC: every request gets its own `"id": N` (the body must hold `"id": 1` once), as a
+    # 2025-era session must not see two requests in flight with the same id.
+    numbered: bool = False
+
+
+# Each wrk thread numbers from its own base (setup runs in the main Lua state, once per thread).
+_WRK_NUMBERING = """
+next_base = 0
+setup = function(thread)
+  thread:set("base", next_base)
+  next_base = next_base + 1000000000
+end
+local before, after = [==[%(before)s]==], [==[%(after)s]==]
+local counter = 0
+request = function()
+  counter = counter + 1
+  return wrk.format(nil, nil, nil, before .. tostring((base or 0) + counter) .. after)
+end
+"""
 
 
 def run_wrk(
@@ -657,7 +677,17 @@ def run_wrk(
     headers = "\n".join(
         f"wrk.headers[{json.dumps(k)}] = {json.dumps(v)}" for k, v in target.headers.items()
     )
-    script = _WRK_SCRIPT % {"body": target.body.decode(), "headers": headers}
+    numbering = ""
+    if target.numbered:
+        before, marker, after = target.body.decode().partition('"id": 1')
+        if not marker or '"id": 1' in after:
+            raise ValueError('a numbered body holds `"id": 1` exactly once')
+        numbering = _WRK_NUMBERING % {"before": before + '"id": ', "after": after}
+    script = _WRK_SCRIPT % {
+        "body": target.body.decode(),
+        "headers": headers,
+        "numbering": numbering,
+    }
     with tempfile.NamedTemporaryFile("w", suffix=".lua", prefix="bench-wrk-") as lua:
         lua.write(script)
         lua.flush()
