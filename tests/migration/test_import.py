@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import yaml
+from django.conf import settings as django_settings
 from django.db import connection
 
 from apps.migration.legacy_config import Shape, read_legacy_config
@@ -288,6 +289,8 @@ def test_export_writes_the_target_shape_with_the_current_state(tools):
     assert document["server"]["trio"]["enable_taskqueue_tools"] is False
     assert document["p2p"]["bootstrap_nodes"] == sorted([NODE_A, NODE_B])
     assert document["p2p"]["peer_discovery"]["peer_ttl"] == 1800
+    # The node's web workers leave as the legacy key they are imported from.
+    assert document["server"]["fastapi"]["workers"] == django_settings.MCP_PLATFORM_WEB_WORKERS
 
 
 def test_export_leaves_out_a_switch_the_state_cannot_express(tools):
