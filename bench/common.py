@@ -405,9 +405,11 @@ def platform_server(
     with tempfile.TemporaryDirectory(prefix="mcp-bench-") as tmp:
         data_dir = Path(tmp)
         port = free_port()
-        platform_environ = platform_env(
-            data_dir, web_port=port, extra={"MCP_PLATFORM_WEB_WORKERS": str(workers), **(env or {})}
-        )
+        extra = {"MCP_PLATFORM_WEB_WORKERS": str(workers)}
+        if workers > 1:  # as runplatform does: one /metrics for all workers
+            (data_dir / "metrics-web").mkdir(mode=0o700)
+            extra["PROMETHEUS_MULTIPROC_DIR"] = str(data_dir / "metrics-web")
+        platform_environ = platform_env(data_dir, web_port=port, extra={**extra, **(env or {})})
         manage(platform_environ, "migrate", "--noinput")
         manage(platform_environ, "sync_tools")
         token = create_api_token(platform_environ, scopes=scopes)
