@@ -49,7 +49,14 @@ test: install $(CHROMIUM)
 faults: install
 	MCP_PLATFORM_FAULTS=1 $(BIN)/python -m pytest -m faults tests/faults
 
-bench: install
+# The benchmarks' load comes from wrk (an external C generator), installed once like Chromium.
+WRK := /usr/bin/wrk
+
+$(WRK):
+	$(SUDO) apt-get update -qq
+	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk
+
+bench: install $(WRK)
 	$(BIN)/python bench/run.py
 
 lint: install

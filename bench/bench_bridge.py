@@ -1,18 +1,28 @@
-"""Bridge overhead: a trivial tool (`echo`) called through the web process, routed to the Trio
-runtime versus routed to asyncio, in the same run, on one platform node (`runplatform`).
+"""One platform node (`runplatform --workers 1`): its idle memory, the bridge's overhead, and the
+P2P task queue's throughput from submit to complete.
 
-Calls are sequential over one keep-alive connection, so the difference in latency is what the
-bridge adds (web → Trio runtime → web). Rounds alternate the runtime (flipped through the
-management API) so that drift on a shared machine falls on both. Prints p50/p99 of each and the
-overhead in milliseconds. Exits non-zero if the node does not start, a call fails, or a call
-does not run on the runtime it was routed to.
+1. Idle memory: once the node is up (web, Trio runtime, Celery worker) and has settled, the
+   resident memory (RSS, and PSS, which splits shared pages among their sharers) of each
+   process group, before any load.
+2. Bridge overhead: `echo` called through the web process, routed to the Trio runtime versus
+   routed to asyncio. Calls are sequential over one keep-alive connection, so the difference in
+   latency is what the bridge adds (web → Trio runtime → web). Rounds alternate the runtime
+   (flipped through the management API) so that drift on a shared machine falls on both.
+3. Task queue: wrk submits `echo` tasks (`p2p_taskqueue_submit` over REST) from 16 connections
+   for `--queue-seconds`; tasks per second from the first submit to the last completion by the
+   node's runtime workers, and submissions per second alone.
 
-    .venv/bin/python bench/bench_bridge.py [--calls 400] [--rounds 4] [--warmup 50]
+Exits non-zero if the node does not start, a call fails, a call does not run on the runtime it
+was routed to, or the tasks do not all complete.
+
+    .venv/bin/python bench/bench_bridge.py [--calls 300] [--rounds 4] [--warmup 50]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import math
 import sys
 import tempfile
 import time
@@ -22,12 +32,17 @@ import httpx
 from common import (
     HOST,
     PYTHON,
+    WRK_CONNECTIONS,
     LoadResult,
     ServerProcess,
+    WrkTarget,
     create_api_token,
     free_port,
     manage,
     platform_env,
+    process_tree,
+    report_target,
+    run_wrk,
 )
 
 TOOL = "echo"
@@ -36,9 +51,11 @@ ARGUMENTS = {"message": "hello from the bridge benchmark"}
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--calls", type=int, default=400, help="timed calls per round")
+    parser.add_argument("--calls", type=int, default=300, help="timed calls per round")
     parser.add_argument("--rounds", type=int, default=4, help="rounds per runtime")
     parser.add_argument("--warmup", type=int, default=50, help="untimed calls per runtime")
+    parser.add_argument("--settle", type=float, default=5, help="idle seconds before memory")
+    parser.add_argument("--queue-seconds", type=float, default=5, help="seconds of submitting")
     return parser.parse_args(argv)
 
 
@@ -77,6 +94,60 @@ def wait_for_trio(http: httpx.Client, timeout: float = 60) -> None:
     raise SystemExit("the Trio runtime did not come up")
 
 
+# How a node's children are told apart, by their command lines.
+NODE_PARTS = {"web": "mcp_platform.asgi", "Trio runtime": "run_trio_runtime", "worker": "celery"}
+MB = 1024 * 1024
+WORKERS = ("--workers", "1")
+
+
+def idle_memory(node: ServerProcess) -> dict[str, tuple[float, float]]:
+    """RSS and PSS in MB of each of the node's process groups (a child and its descendants)."""
+    tree = node.processes()
+    children = [p for p in tree if p.ppid == node.process.pid]
+    memory = {}
+    for part, marker in NODE_PARTS.items():
+        top = next((p for p in children if marker in p.cmdline), None)
+        group = process_tree(top.pid) if top else []
+        memory[part] = (
+            sum(p.rss_bytes for p in group) / MB if group else math.nan,
+            sum(p.pss_bytes for p in group) / MB if group else math.nan,
+        )
+    return memory
+
+
+def task_queue(node: ServerProcess, http: httpx.Client, token: str, seconds: float):
+    """wrk submits echo tasks for `seconds`; then wait until they have all succeeded. Returns
+    (tasks, tasks per second submit → complete, submissions per second)."""
+
+    def succeeded() -> int:
+        reply = http.post("/api/v2/tools/p2p_taskqueue_stats/call", json={})
+        reply.raise_for_status()
+        stats = reply.json()["structuredContent"]["by_status"]
+        if stats.get("dead"):
+            raise SystemExit(f"tasks died: {stats}")
+        return stats["succeeded"]
+
+    before = succeeded()
+    submit = WrkTarget(
+        "task submit",
+        f"{node.url}/api/v2/tools/p2p_taskqueue_submit/call",
+        json.dumps({"tool": "echo", "arguments": {"message": "queued"}}).encode(),
+        {"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+        node.cpu_seconds,
+    )
+    started = time.perf_counter()
+    submitted = run_wrk(submit, seconds=seconds)
+    if submitted.errors:
+        raise SystemExit(f"task submissions failed: {submitted.first_error}")
+    deadline = time.monotonic() + 300
+    while succeeded() - before < submitted.ok:
+        if time.monotonic() > deadline:
+            raise SystemExit("the tasks did not all complete within 300 s")
+        time.sleep(0.05)
+    elapsed = time.perf_counter() - started
+    return submitted.ok, submitted.ok / elapsed, submitted.throughput
+
+
 def main(argv: list[str]) -> int:
     args = parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="mcp-bench-bridge-") as tmp:
@@ -87,7 +158,8 @@ def main(argv: list[str]) -> int:
         token = create_api_token(env, scopes=["admin"])
         node = ServerProcess(
             "runplatform",
-            [PYTHON, "manage.py", "runplatform", "--host", HOST, "--port", str(port)],
+            # One web worker: the memory and the bridge of one web process.
+            [PYTHON, "manage.py", "runplatform", "--host", HOST, "--port", str(port), *WORKERS],
             health_url=f"http://{HOST}:{port}/health",
             env=env,
         )
@@ -98,6 +170,8 @@ def main(argv: list[str]) -> int:
             ) as http,
         ):
             wait_for_trio(http)
+            time.sleep(args.settle)
+            memory = idle_memory(node)
             results = {
                 runtime: LoadResult(name=f"{TOOL} via web → {runtime}", requested=0)
                 for runtime in ("asyncio", "trio")
@@ -112,6 +186,12 @@ def main(argv: list[str]) -> int:
                     results[runtime].requested += args.calls
                     measure(http, runtime, args.calls, results[runtime])
             set_runtime(http, "auto")
+            tasks, tasks_per_second, submits_per_second = task_queue(
+                node, http, token, args.queue_seconds
+            )
+    print("idle memory of one node (runplatform, 1 web worker), before any load:")
+    for part, (rss, pss) in memory.items():
+        print(f"  {part:<14} RSS {rss:7.1f} MB   PSS {pss:7.1f} MB")
     asyncio_row, trio_row = results["asyncio"], results["trio"]
     print(
         f"bridge overhead: {TOOL} through the web process, sequential, {asyncio_row.ok} calls each"
@@ -121,6 +201,42 @@ def main(argv: list[str]) -> int:
     print(
         f"  bridge overhead              p50 {trio_row.p50_ms - asyncio_row.p50_ms:+7.3f} ms   "
         f"p99 {trio_row.p99_ms - asyncio_row.p99_ms:+7.3f} ms"
+    )
+    print(
+        f"task queue, one node: {tasks} echo tasks submitted by wrk over REST "
+        f"({WRK_CONNECTIONS} connections, {args.queue_seconds:g}s), run by the Trio runtime's "
+        f"workers: {tasks_per_second:.1f} tasks/s submit→complete "
+        f"(submission alone {submits_per_second:.1f}/s)"
+    )
+    overhead = trio_row.p50_ms - asyncio_row.p50_ms
+    report_target("bridge overhead p50", overhead, unit=" ms", target="<= 1 ms", met=overhead <= 1)
+    report_target(
+        "bridge overhead p99",
+        trio_row.p99_ms - asyncio_row.p99_ms,
+        unit=" ms",
+        target="none, context",
+        met=None,
+    )
+    idle = memory["web"][0] + memory["Trio runtime"][0]
+    report_target(
+        "idle RSS, web + Trio runtime", idle, unit=" MB", target="<= 200 MB", met=idle <= 200
+    )
+    report_target(
+        "idle RSS, worker", memory["worker"][0], unit=" MB", target="none, context", met=None
+    )
+    report_target(
+        "task queue submit→complete, 16 concurrent submitters",
+        tasks_per_second,
+        unit=" tasks/s",
+        target=">= 350 tasks/s",
+        met=tasks_per_second >= 350,
+    )
+    report_target(
+        "task queue submit→complete, batch submit",
+        math.nan,
+        unit=" tasks/s",
+        target=">= 1000 tasks/s (p2p_taskqueue_submit takes no list yet)",
+        met=False,
     )
     return 0
 

@@ -26,7 +26,7 @@ from datetime import datetime
 from pathlib import Path
 
 import httpx
-from common import PYTHON, REPO, http_client, platform_server
+from common import PYTHON, REPO, http_client, platform_server, report_target
 
 TOOL = "echo"
 JOB_TIMEOUT = 120.0
@@ -34,8 +34,8 @@ JOB_TIMEOUT = 120.0
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--jobs", type=int, default=200, help="jobs per batch (at most 500)")
-    parser.add_argument("--sequential", type=int, default=20, help="jobs submitted one by one")
+    parser.add_argument("--jobs", type=int, default=100, help="jobs per batch (at most 500)")
+    parser.add_argument("--sequential", type=int, default=10, help="jobs submitted one by one")
     parser.add_argument("--submitters", type=int, default=16, help="concurrent submitting clients")
     parser.add_argument("--concurrency", type=int, default=1, help="processes per worker")
     parser.add_argument("--redis-url", default="", help="Redis broker (default: file broker)")
@@ -217,6 +217,14 @@ def main(argv: list[str]) -> int:
     if len(rows) == 2:
         print(
             f"two workers / one: {rows[1][1]['jobs_per_s'] / rows[0][1]['jobs_per_s']:.2f}x jobs/s"
+        )
+    for count, result, _ in rows:
+        report_target(
+            f"jobs per second, {count} Celery worker(s) ({profile})",
+            result["jobs_per_s"],
+            unit=" jobs/s",
+            target="none, context",
+            met=None,
         )
     return 0
 

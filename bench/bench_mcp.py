@@ -1,140 +1,178 @@
-"""MCP `tools/call echo` on the platform's `/mcp` against a plain server built with the same SDK.
+"""MCP `tools/call echo` on the platform's `/mcp` against a plain server built with the same SDK,
+in both protocol eras, with wrk as the load.
 
-Both are served by uvicorn with the same flags (one worker, 127.0.0.1, a free port) and get the
-same load from the same official SDK clients in the same run: a pool of `--concurrency` clients
-(each one 2025-11-25 session, or per-request 2026-07-28 with `--mode 2026-07-28`), a warmup,
-then rounds that alternate which server goes first. Prints both rows and the platform's ratios to
-the plain server. Exits non-zero if a server fails to start, a result differs from the expected
-one, or any call fails or is left unmade within the time limit.
+- 2025 session: one `initialize` handshake per server (made here, over HTTP), then wrk repeats
+  `tools/call` with its `Mcp-Session-Id` (SSE replies, as the SDK client asks for them).
+- 2026 stateless: wrk repeats the self-contained 2026-07-28 `tools/call` POST the SDK client
+  sends (`MCP-Protocol-Version`, `Mcp-Method`, `Mcp-Name` headers, the era's `_meta`).
 
-    .venv/bin/python bench/bench_mcp.py [--requests 2000] [--concurrency 16] [--mode legacy]
+Both servers are served by uvicorn with the same flags (one worker, 127.0.0.1, a free port) and
+get the same load in the same run: a warmup, then rounds alternating which server goes first.
+Before any timing, one reply from each must carry the echoed structured result. Prints the rows,
+the ratios and each ratio against its target. Exits non-zero if a server fails to start, a
+reply is wrong or any call fails.
+
+    .venv/bin/python bench/bench_mcp.py [--seconds 5] [--rounds 2] [--warmup 2]
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
-import contextlib
+import json
 import os
 import sys
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
 
-import httpx2
+import httpx
 from common import (
-    LoadResult,
+    WRK_CONNECTIONS,
     ServerProcess,
-    measure_alternating,
+    WrkTarget,
     platform_server,
     print_comparison,
     random_secret_key,
+    ratio,
+    report_target,
+    require_wrk,
+    wrk_alternating,
 )
-from mcp import Client
-from mcp.client.streamable_http import streamable_http_client
 
 MESSAGE = "hello from the benchmark"
 EXPECTED = {"message": MESSAGE}
+SESSION_ERA = "2025-11-25"
+STATELESS_ERA = "2026-07-28"
+ACCEPT = "application/json, text/event-stream"
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--requests", type=int, default=2000, help="timed calls per server")
-    parser.add_argument("--concurrency", type=int, default=16, help="clients calling at once")
-    parser.add_argument("--warmup", type=int, default=200, help="untimed calls per server first")
+    parser.add_argument("--seconds", type=float, default=5, help="seconds per timed round")
     parser.add_argument("--rounds", type=int, default=2, help="alternating rounds per server")
-    parser.add_argument("--mode", choices=("legacy", "2026-07-28"), default="legacy")
-    parser.add_argument(
-        "--time-limit", type=float, default=120, help="seconds allowed per round and server"
-    )
+    parser.add_argument("--warmup", type=float, default=2, help="untimed seconds per server")
     args = parser.parse_args(argv)
-    if min(args.requests, args.concurrency, args.rounds) < 1 or args.warmup < 0:
-        parser.error("--requests, --concurrency and --rounds must be positive, --warmup >= 0")
+    if args.seconds < 1 or args.rounds < 1 or args.warmup < 0:
+        parser.error("--seconds must be >= 1, --rounds positive, --warmup >= 0")
     return args
 
 
-@dataclass
-class Target:
-    name: str
-    url: str
-    token: str
-    server: ServerProcess
+def jsonrpc_reply(reply: httpx.Response) -> dict:
+    """The JSON-RPC message of a JSON or a one-event SSE reply."""
+    if reply.headers.get("content-type", "").startswith("text/event-stream"):
+        for line in reply.text.splitlines():
+            if line.startswith("data:") and line[5:].strip():
+                return json.loads(line[5:])
+        raise RuntimeError(f"no data in the SSE reply: {reply.text[:300]}")
+    return reply.json()
 
 
-@contextlib.asynccontextmanager
-async def client_pool(target: Target, size: int, mode: str) -> AsyncIterator[asyncio.Queue]:
-    """`size` connected SDK clients of `target`, in a queue each call borrows one from."""
-    pool: asyncio.Queue[Client] = asyncio.Queue()
-    async with contextlib.AsyncExitStack() as stack:
-        for _ in range(size):
-            http = await stack.enter_async_context(
-                httpx2.AsyncClient(
-                    headers={"Authorization": f"Bearer {target.token}"},
-                    timeout=httpx2.Timeout(30),
-                )
-            )
-            client = Client(streamable_http_client(target.url, http_client=http), mode=mode)
-            pool.put_nowait(await stack.enter_async_context(client))
-        yield pool
+def open_session(url: str, token: str) -> str:
+    """A 2025-era session: `initialize`, then `notifications/initialized`; its id."""
+    headers = {"Authorization": f"Bearer {token}", "Accept": ACCEPT}
+    hello = {
+        "jsonrpc": "2.0",
+        "id": 0,
+        "method": "initialize",
+        "params": {
+            "protocolVersion": SESSION_ERA,
+            "capabilities": {},
+            "clientInfo": {"name": "bench", "version": "1"},
+        },
+    }
+    reply = httpx.post(url, json=hello, headers=headers, timeout=30)
+    session = reply.headers.get("mcp-session-id")
+    if reply.status_code != 200 or not session:
+        raise RuntimeError(f"initialize answered {reply.status_code} {reply.text[:300]}")
+    headers |= {"Mcp-Session-Id": session, "MCP-Protocol-Version": SESSION_ERA}
+    done = httpx.post(
+        url,
+        json={"jsonrpc": "2.0", "method": "notifications/initialized"},
+        headers=headers,
+        timeout=30,
+    )
+    if done.status_code >= 300:
+        raise RuntimeError(f"notifications/initialized answered {done.status_code}")
+    return session
 
 
-def call_operation(pool: asyncio.Queue):
-    async def call() -> None:
-        client = await pool.get()
-        try:
-            result = await client.call_tool("echo", {"message": MESSAGE})
-        finally:
-            pool.put_nowait(client)
-        if result.is_error or result.structured_content != EXPECTED:
-            raise RuntimeError(f"unexpected result {result!r}")
-
-    return call
+def call_body(era: str) -> dict:
+    params: dict = {"name": "echo", "arguments": {"message": MESSAGE}}
+    if era == STATELESS_ERA:  # a stateless request says who is asking in its own _meta
+        params["_meta"] = {
+            "io.modelcontextprotocol/protocolVersion": STATELESS_ERA,
+            "io.modelcontextprotocol/clientInfo": {"name": "bench", "version": "1"},
+            "io.modelcontextprotocol/clientCapabilities": {},
+        }
+    return {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": params}
 
 
-async def measure(args: argparse.Namespace, targets: list[Target]) -> list[LoadResult]:
-    """Open each target's client pool and check a call, then warm up and run the rounds."""
-    async with contextlib.AsyncExitStack() as stack:
-        operations = {}
-        for t in targets:
-            pool = await stack.enter_async_context(client_pool(t, args.concurrency, args.mode))
-            operations[t.name] = call_operation(pool)
-            await operations[t.name]()  # the result must be right before its speed matters
-        return await measure_alternating(
-            operations,
-            requests=args.requests,
-            rounds=args.rounds,
-            concurrency=args.concurrency,
-            warmup=args.warmup,
-            time_limit=args.time_limit,
-            cpu_probes={t.name: t.server.cpu_seconds for t in targets},
-        )
+def call_target(name: str, server: ServerProcess, url: str, token: str, era: str) -> WrkTarget:
+    headers = {
+        "Authorization": f"Bearer {token}",
+        "Content-Type": "application/json",
+        "Accept": ACCEPT,
+        "MCP-Protocol-Version": era,
+    }
+    if era == SESSION_ERA:
+        headers["Mcp-Session-Id"] = open_session(url, token)
+    else:
+        headers |= {"Mcp-Method": "tools/call", "Mcp-Name": "echo"}
+    body = json.dumps(call_body(era)).encode()
+    target = WrkTarget(name, url, body, headers, server.cpu_seconds, numbered=True)
+    reply = httpx.post(url, content=target.body, headers=headers, timeout=30)
+    message = jsonrpc_reply(reply) if reply.status_code == 200 else {}
+    structured = message.get("result", {}).get("structuredContent")
+    if structured != EXPECTED:  # the result must be right before its speed matters
+        raise RuntimeError(f"{name} answered {reply.status_code} {reply.text[:300]}")
+    return target
 
 
 def main(argv: list[str]) -> int:
     args = parse_args(argv)
-    bare_token = random_secret_key(43)
+    require_wrk()
+    token = random_secret_key(43)
     print(
         "starting the platform (fresh SQLite, migrate, sync_tools, token) and a plain SDK server..."
     )
     sys.stdout.flush()
+    results = {}
     with (
         platform_server() as platform,
         ServerProcess.uvicorn(
-            "plain", "bench.bare_mcp:app", env={**os.environ, "BENCH_TOKEN": bare_token}
+            "plain", "bench.bare_mcp:app", env={**os.environ, "BENCH_TOKEN": token}
         ) as plain,
     ):
-        targets = [
-            Target("plain SDK server", f"{plain.url}/mcp", bare_token, plain),
-            Target("platform /mcp", f"{platform.url}/mcp", platform.token, platform.server),
-        ]
-        baseline, subject = asyncio.run(measure(args, targets))
-    print_comparison(
-        f"MCP tools/call echo ({args.mode}): {args.requests} calls per server, "
-        f"{args.concurrency} SDK clients (after {args.warmup} warmup), {args.rounds} alternating "
-        "rounds, uvicorn 1 worker",
-        baseline,
-        [subject],
-    )
-    return 0 if baseline.complete and subject.complete else 1
+        for era in (SESSION_ERA, STATELESS_ERA):
+            label = "2025 session" if era == SESSION_ERA else "2026 stateless"
+            targets = [
+                call_target(f"plain SDK ({label})", plain, f"{plain.url}/mcp", token, era),
+                call_target(
+                    f"platform ({label})",
+                    platform.server,
+                    f"{platform.url}/mcp",
+                    platform.token,
+                    era,
+                ),
+            ]
+            results[label] = wrk_alternating(
+                targets, rounds=args.rounds, seconds=args.seconds, warmup_seconds=args.warmup
+            )
+    for label, (baseline, subject) in results.items():
+        print_comparison(
+            f"MCP tools/call echo, {label}: wrk {WRK_CONNECTIONS} connections, {args.rounds} "
+            f"alternating rounds of {args.seconds:g}s (after {args.warmup:g}s warmup), "
+            "uvicorn 1 worker",
+            baseline,
+            [subject],
+        )
+    for label, (baseline, subject) in results.items():
+        value = ratio(subject.throughput, baseline.throughput)
+        report_target(
+            f"MCP tools/call echo ({label}), platform vs plain SDK server (throughput)",
+            value,
+            unit="x",
+            target=">= 1.0x",
+            met=value >= 1.0,
+        )
+    return 0 if all(r.complete for pair in results.values() for r in pair) else 1
 
 
 if __name__ == "__main__":

@@ -1,33 +1,35 @@
-"""`POST /tools/execute/echo` on the platform against a bare FastAPI app doing the same work.
+"""`POST /tools/execute/echo` on the platform against the framework floor (a bare django-ninja
+async app), bare FastAPI, and the platform with two web workers, with wrk as the load.
 
-Both are served by uvicorn with the same flags (one worker, 127.0.0.1, a free port) and get the
-same load from the same client in the same run: a warmup, then rounds that alternate which server
-goes first, so that drift on a shared machine falls on both. Prints both rows and the platform's
-ratios to the bare app. Exits non-zero if a server fails to start, a reply differs from the
-expected legacy shape, or any call fails or is left unmade within the time limit.
+Every server is served by uvicorn with the same flags (127.0.0.1, a free port; one worker unless
+said) and gets the same load from wrk, an external C generator, in the same run: a warmup, then
+rounds that alternate the order of the servers, so that drift on a shared machine falls on all.
+Prints the rows, the ratios, and each ratio against its target. Exits non-zero if a server fails
+to start, a reply differs from the expected legacy shape, or any call fails.
 
-    .venv/bin/python bench/bench_rest.py [--requests 2000] [--concurrency 16] ...
+    .venv/bin/python bench/bench_rest.py [--seconds 5] [--rounds 2] [--warmup 2]
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
+import contextlib
 import json
 import os
 import sys
-from dataclasses import dataclass
 
 import httpx
 from common import (
-    LoadResult,
+    WRK_CONNECTIONS,
     ServerProcess,
-    http_client,
-    http_post_operation,
-    measure_alternating,
+    WrkTarget,
     platform_server,
     print_comparison,
     random_secret_key,
+    ratio,
+    report_target,
+    require_wrk,
+    wrk_alternating,
 )
 
 PATH = "/tools/execute/echo"
@@ -37,78 +39,87 @@ EXPECTED_REPLY = {"tool": "echo", "status": "success", "result": {"message": MES
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--requests", type=int, default=2000, help="timed calls per server")
-    parser.add_argument("--concurrency", type=int, default=16, help="calls in flight at once")
-    parser.add_argument("--warmup", type=int, default=200, help="untimed calls per server first")
+    parser.add_argument("--seconds", type=float, default=5, help="seconds per timed round")
     parser.add_argument("--rounds", type=int, default=2, help="alternating rounds per server")
-    parser.add_argument(
-        "--time-limit", type=float, default=60, help="seconds allowed per round and server"
-    )
+    parser.add_argument("--warmup", type=float, default=2, help="untimed seconds per server")
     args = parser.parse_args(argv)
-    if min(args.requests, args.concurrency, args.rounds) < 1 or args.warmup < 0:
-        parser.error("--requests, --concurrency and --rounds must be positive, --warmup >= 0")
+    if args.seconds < 1 or args.rounds < 1 or args.warmup < 0:
+        parser.error("--seconds must be >= 1, --rounds positive, --warmup >= 0")
     return args
 
 
-async def check_reply(client: httpx.AsyncClient, name: str, url: str, headers: dict) -> None:
-    """Both servers must answer the same legacy body before their speed means anything."""
-    reply = await client.post(url, json={"message": MESSAGE}, headers=headers)
+def check_reply(target: WrkTarget) -> None:
+    """Every server must answer the same legacy body before its speed means anything."""
+    reply = httpx.post(target.url, content=target.body, headers=dict(target.headers), timeout=30)
     if reply.status_code != 200 or reply.json() != EXPECTED_REPLY:
-        raise RuntimeError(f"{name} answered {reply.status_code} {reply.text[:300]}")
-
-
-@dataclass
-class Target:
-    """One server under load: where to post, with which token, and its process (for CPU)."""
-
-    name: str
-    url: str
-    headers: dict[str, str]
-    server: ServerProcess
-
-
-async def measure(args: argparse.Namespace, targets: list[Target]) -> list[LoadResult]:
-    """Check each target's reply, then warm up and run the alternating rounds."""
-    body = json.dumps({"message": MESSAGE}).encode()
-    async with http_client(args.concurrency) as client:
-        for t in targets:
-            await check_reply(client, t.name, t.url, t.headers)
-        return await measure_alternating(
-            {t.name: http_post_operation(client, t.url, body, headers=t.headers) for t in targets},
-            requests=args.requests,
-            rounds=args.rounds,
-            concurrency=args.concurrency,
-            warmup=args.warmup,
-            time_limit=args.time_limit,
-            cpu_probes={t.name: t.server.cpu_seconds for t in targets},
-        )
+        raise RuntimeError(f"{target.name} answered {reply.status_code} {reply.text[:300]}")
 
 
 def main(argv: list[str]) -> int:
     args = parse_args(argv)
-    bare_token = random_secret_key(43)
-    print("starting the platform (fresh SQLite, migrate, sync_tools, token) and bare FastAPI...")
-    sys.stdout.flush()
-    with (
-        platform_server() as platform,
-        ServerProcess.uvicorn(
-            "bare", "bench.bare_fastapi:app", env={**os.environ, "BENCH_TOKEN": bare_token}
-        ) as bare,
-    ):
-        bare_target = Target(
-            "bare FastAPI", f"{bare.url}{PATH}", {"Authorization": f"Bearer {bare_token}"}, bare
-        )
-        platform_target = Target(
-            "platform", f"{platform.url}{PATH}", platform.auth_headers, platform.server
-        )
-        baseline, subject = asyncio.run(measure(args, [bare_target, platform_target]))
-    print_comparison(
-        f"POST {PATH}: {args.requests} calls per server at concurrency {args.concurrency}"
-        f" (after {args.warmup} warmup), {args.rounds} alternating rounds, uvicorn 1 worker",
-        baseline,
-        [subject],
+    require_wrk()
+    token = random_secret_key(43)
+    bare_env = {**os.environ, "BENCH_TOKEN": token}
+    body = json.dumps({"message": MESSAGE}).encode()
+    print(
+        "starting the platform twice (1 and 2 web workers; fresh SQLite, migrate, sync_tools, "
+        "token), a bare django-ninja app and bare FastAPI..."
     )
-    return 0 if baseline.complete and subject.complete else 1
+    sys.stdout.flush()
+    with contextlib.ExitStack() as stack:
+        one = stack.enter_context(platform_server())
+        two = stack.enter_context(platform_server(workers=2))
+        ninja = stack.enter_context(
+            ServerProcess.uvicorn("ninja", "bench.bare_ninja:app", env=bare_env)
+        )
+        fastapi = stack.enter_context(
+            ServerProcess.uvicorn("fastapi", "bench.bare_fastapi:app", env=bare_env)
+        )
+
+        def target(name: str, server: ServerProcess, secret: str) -> WrkTarget:
+            headers = {"Authorization": f"Bearer {secret}", "Content-Type": "application/json"}
+            return WrkTarget(name, f"{server.url}{PATH}", body, headers, server.cpu_seconds)
+
+        targets = [
+            target("django-ninja floor", ninja, token),
+            target("bare FastAPI", fastapi, token),
+            target("platform", one.server, one.token),
+            target("platform 2 workers", two.server, two.token),
+        ]
+        for t in targets:
+            check_reply(t)
+        floor, fast, platform, platform_two = wrk_alternating(
+            targets, rounds=args.rounds, seconds=args.seconds, warmup_seconds=args.warmup
+        )
+    how = (
+        f"wrk {WRK_CONNECTIONS} connections, {args.rounds} alternating rounds of {args.seconds:g}s"
+        f" (after {args.warmup:g}s warmup), uvicorn 1 worker unless said"
+    )
+    print_comparison(f"POST {PATH}: {how}", floor, [platform])
+    print_comparison(f"POST {PATH}: {how}", fast, [floor, platform])
+    print_comparison(f"POST {PATH}: {how}", platform, [platform_two])
+    report_target(
+        "REST echo, platform vs django-ninja floor (throughput)",
+        ratio(platform.throughput, floor.throughput),
+        unit="x",
+        target=">= 0.8x",
+        met=ratio(platform.throughput, floor.throughput) >= 0.8,
+    )
+    report_target(
+        "REST echo, platform vs bare FastAPI (throughput)",
+        ratio(platform.throughput, fast.throughput),
+        unit="x",
+        target="none, context",
+        met=None,
+    )
+    report_target(
+        "REST echo, platform 2 web workers vs 1 (throughput)",
+        ratio(platform_two.throughput, platform.throughput),
+        unit="x",
+        target=">= 1.6x",
+        met=ratio(platform_two.throughput, platform.throughput) >= 1.6,
+    )
+    return 0 if all(r.complete for r in (floor, fast, platform, platform_two)) else 1
 
 
 if __name__ == "__main__":

@@ -16,9 +16,11 @@ from __future__ import annotations
 import asyncio
 import atexit
 import contextlib
+import json
 import math
 import os
 import secrets
+import shutil
 import signal
 import socket
 import string
@@ -87,7 +89,7 @@ def _install_exit_handlers() -> None:
             signal.signal(signum, _exit_on_signal)
 
 
-def uvicorn_command(app: str, port: int, *, app_dir: Path = REPO) -> list[str]:
+def uvicorn_command(app: str, port: int, *, app_dir: Path = REPO, workers: int = 1) -> list[str]:
     """The one way benchmarks serve an ASGI app, so that rows served by it are comparable."""
     return [
         PYTHON,
@@ -101,13 +103,73 @@ def uvicorn_command(app: str, port: int, *, app_dir: Path = REPO) -> list[str]:
         "--port",
         str(port),
         "--workers",
-        "1",
+        str(workers),
         "--log-level",
         "warning",
         "--no-access-log",
         "--timeout-graceful-shutdown",
         "5",
     ]
+
+
+@dataclass
+class ProcessInfo:
+    pid: int
+    ppid: int
+    cmdline: str
+    cpu_seconds: float
+    rss_bytes: int
+
+    @property
+    def pss_bytes(self) -> int:
+        """Proportional set size: shared pages split among their sharers (a prefork worker's
+        children share most of their memory), so sums of it do not count a page twice."""
+        try:
+            for line in Path(f"/proc/{self.pid}/smaps_rollup").read_text().splitlines():
+                if line.startswith("Pss:"):
+                    return int(line.split()[1]) * 1024
+        except (OSError, ValueError, IndexError):
+            pass
+        return self.rss_bytes
+
+
+def _all_processes() -> list[ProcessInfo]:
+    found = []
+    ticks = os.sysconf("SC_CLK_TCK")
+    page = os.sysconf("SC_PAGE_SIZE")
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode().strip()
+            rss_pages = int((entry / "statm").read_text().split()[1])
+        except (OSError, IndexError, ValueError):
+            continue  # gone meanwhile, or not ours to read
+        fields = stat.rsplit(")", 1)[1].split()  # after "pid (comm)": state, ppid, ...
+        found.append(
+            ProcessInfo(
+                pid=int(entry.name),
+                ppid=int(fields[1]),
+                cmdline=cmdline,
+                cpu_seconds=(int(fields[11]) + int(fields[12])) / ticks,  # utime + stime
+                rss_bytes=rss_pages * page,
+            )
+        )
+    return found
+
+
+def process_tree(root: int) -> list[ProcessInfo]:
+    """`root` and every live descendant of it (Linux /proc; empty elsewhere). A descendant in
+    its own session (runplatform's children) is still found: the tree follows parents."""
+    processes = _all_processes()
+    children: dict[int, list[ProcessInfo]] = {}
+    for p in processes:
+        children.setdefault(p.ppid, []).append(p)
+    tree = [p for p in processes if p.pid == root]
+    for p in tree:  # grows while it is walked
+        tree.extend(children.get(p.pid, []))
+    return tree
 
 
 class ServerProcess:
@@ -207,16 +269,19 @@ class ServerProcess:
         )
 
     def cpu_seconds(self) -> float:
-        """User + system CPU time the server has used so far (Linux /proc; NaN elsewhere).
-        Less disturbed by a busy machine than wall time: a ratio of it is the steadier number."""
+        """User + system CPU time the server has used so far, all its live processes added up
+        (its uvicorn workers too). Linux /proc; NaN elsewhere. Less disturbed
+        by a busy machine than wall time: a ratio of it is the steadier number."""
         if self.process is None:
             return math.nan
-        try:
-            stat = Path(f"/proc/{self.process.pid}/stat").read_text()
-        except OSError:
+        processes = process_tree(self.process.pid)
+        if not processes:
             return math.nan
-        fields = stat.rsplit(")", 1)[1].split()  # after "pid (comm)"; utime, stime are 14, 15
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return sum(p.cpu_seconds for p in processes)
+
+    def processes(self) -> list[ProcessInfo]:
+        """The server's process and its descendants, with command lines, CPU and memory."""
+        return [] if self.process is None else process_tree(self.process.pid)
 
     def stop(self, *, timeout: float = 10) -> None:
         """SIGTERM the process group, then SIGKILL it if it has not exited within `timeout`."""
@@ -332,19 +397,25 @@ def platform_server(
     env: Mapping[str, str] | None = None,
     app: str = "mcp_platform.asgi:application",
     timeout: float = 60,
+    workers: int = 1,
 ) -> Iterator[Platform]:
     """The platform for real: fresh temporary data dir, `migrate`, `sync_tools`, an API token
-    with `scopes`, then `app` served by `uvicorn_command`. Removes everything on exit."""
+    with `scopes`, then `app` served by `uvicorn_command` with `workers` web workers (as
+    `runplatform` does with MCP_PLATFORM_WEB_WORKERS). Removes everything on exit."""
     with tempfile.TemporaryDirectory(prefix="mcp-bench-") as tmp:
         data_dir = Path(tmp)
         port = free_port()
-        platform_environ = platform_env(data_dir, web_port=port, extra=env)
+        extra = {"MCP_PLATFORM_WEB_WORKERS": str(workers)}
+        if workers > 1:  # as runplatform does: one /metrics for all workers
+            (data_dir / "metrics-web").mkdir(mode=0o700)
+            extra["PROMETHEUS_MULTIPROC_DIR"] = str(data_dir / "metrics-web")
+        platform_environ = platform_env(data_dir, web_port=port, extra={**extra, **(env or {})})
         manage(platform_environ, "migrate", "--noinput")
         manage(platform_environ, "sync_tools")
         token = create_api_token(platform_environ, scopes=scopes)
         server = ServerProcess(
             "platform",
-            uvicorn_command(app, port, app_dir=REPO),
+            uvicorn_command(app, port, app_dir=REPO, workers=workers),
             health_url=f"http://{HOST}:{port}/health",
             env=platform_environ,
         )
@@ -369,6 +440,8 @@ class LoadResult:
     latencies: list[float] = field(default_factory=list)
     first_error: str | None = None
     cpu_seconds: float = math.nan  # the server's CPU time during the run, when probed
+    # (p50, p99) in ms of each round measured elsewhere (wrk), when `latencies` is not kept.
+    round_percentiles: list[tuple[float, float]] = field(default_factory=list)
 
     @property
     def cpu_ms_per_call(self) -> float:
@@ -398,10 +471,14 @@ class LoadResult:
 
     @property
     def p50_ms(self) -> float:
+        if not self.latencies and self.round_percentiles:  # wrk rounds: their mean
+            return sum(p50 for p50, _ in self.round_percentiles) / len(self.round_percentiles)
         return self.percentile_ms(0.50)
 
     @property
     def p99_ms(self) -> float:
+        if not self.latencies and self.round_percentiles:
+            return sum(p99 for _, p99 in self.round_percentiles) / len(self.round_percentiles)
         return self.percentile_ms(0.99)
 
     @classmethod
@@ -416,6 +493,7 @@ class LoadResult:
             latencies=[x for r in results for x in r.latencies],
             first_error=next((r.first_error for r in results if r.first_error), None),
             cpu_seconds=sum(r.cpu_seconds for r in results),
+            round_percentiles=[p for r in results for p in r.round_percentiles],
         )
 
 
@@ -525,6 +603,152 @@ async def measure_alternating(
     return [LoadResult.merged(name, measured[name]) for name in operations]
 
 
+# --- load from wrk, an external generator -----------------------------------------------------
+#
+# wrk (C, one process, event loop per thread) makes the load of the throughput benchmarks: a
+# Python client in the same run competes with the servers for the same cores and saturates
+# first, which hides the difference between a cheap and a costly server.
+
+WRK = shutil.which("wrk") or "/usr/bin/wrk"
+WRK_THREADS = 2
+WRK_CONNECTIONS = 16
+
+# The request is fixed per run; `done` prints one line of JSON the runner parses.
+_WRK_SCRIPT = """
+wrk.method = "POST"
+wrk.body = [==[%(body)s]==]
+%(headers)s
+%(numbering)s
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    'WRK_RESULT {"requests": %%d, "duration_us": %%d, "connect": %%d, "read": %%d, ' ..
+    '"write": %%d, "status": %%d, "timeout": %%d, "p50_us": %%d, "p99_us": %%d}\\n',
+    summary.requests, summary.duration, e.connect, e.read, e.write, e.status, e.timeout,
+    latency:percentile(50), latency:percentile(99)))
+end
+"""
+
+
+def require_wrk() -> str:
+    """wrk's path; exits with how to get it when it is missing (`make bench` installs it)."""
+    if not os.access(WRK, os.X_OK):
+        raise SystemExit("wrk is missing: `make bench` installs it (apt-get install -y wrk)")
+    return WRK
+
+
+@dataclass
+class WrkTarget:
+    """A POST that wrk repeats: where, what, with which headers, and whose CPU to probe."""
+
+    name: str
+    url: str
+    body: bytes
+    headers: Mapping[str, str]
+    cpu_probe: Callable[[], float]
+    # JSON-RPC: every request gets its own `"id": N` (the body must hold `"id": 1` once), as a
+    # 2025-era session must not see two requests in flight with the same id.
+    numbered: bool = False
+
+
+# Each wrk thread numbers from its own base (setup runs in the main Lua state, once per thread).
+_WRK_NUMBERING = """
+next_base = 0
+setup = function(thread)
+  thread:set("base", next_base)
+  next_base = next_base + 1000000000
+end
+local before, after = [==[%(before)s]==], [==[%(after)s]==]
+local counter = 0
+request = function()
+  counter = counter + 1
+  return wrk.format(nil, nil, nil, before .. tostring((base or 0) + counter) .. after)
+end
+"""
+
+
+def run_wrk(
+    target: WrkTarget,
+    *,
+    seconds: float,
+    connections: int = WRK_CONNECTIONS,
+    threads: int = WRK_THREADS,
+) -> LoadResult:
+    """`target`'s POST repeated by wrk over `connections` keep-alive connections for `seconds`.
+    A reply with a status of 400 or more, a socket error or a 10 s timeout counts as an error."""
+    headers = "\n".join(
+        f"wrk.headers[{json.dumps(k)}] = {json.dumps(v)}" for k, v in target.headers.items()
+    )
+    numbering = ""
+    if target.numbered:
+        before, marker, after = target.body.decode().partition('"id": 1')
+        if not marker or '"id": 1' in after:
+            raise ValueError('a numbered body holds `"id": 1` exactly once')
+        numbering = _WRK_NUMBERING % {"before": before + '"id": ', "after": after}
+    script = _WRK_SCRIPT % {
+        "body": target.body.decode(),
+        "headers": headers,
+        "numbering": numbering,
+    }
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", prefix="bench-wrk-") as lua:
+        lua.write(script)
+        lua.flush()
+        command = [
+            require_wrk(),
+            f"-t{threads}",
+            f"-c{connections}",
+            f"-d{max(1, round(seconds))}s",
+            "--timeout",
+            "10s",
+            "-s",
+            lua.name,
+            target.url,
+        ]
+        cpu_before = target.cpu_probe()
+        done = subprocess.run(
+            command, capture_output=True, text=True, timeout=seconds + 60, check=False
+        )
+        cpu_after = target.cpu_probe()
+    line = next((x for x in done.stdout.splitlines() if x.startswith("WRK_RESULT ")), None)
+    if done.returncode != 0 or line is None:
+        raise RuntimeError(f"wrk failed ({done.returncode}): {done.stdout}{done.stderr}")
+    figures = json.loads(line.removeprefix("WRK_RESULT "))
+    errors = sum(figures[k] for k in ("connect", "read", "write", "status", "timeout"))
+    ok = figures["requests"] - figures["status"]
+    result = LoadResult(
+        target.name,
+        requested=ok + errors,
+        ok=ok,
+        errors=errors,
+        elapsed=figures["duration_us"] / 1e6,
+        cpu_seconds=cpu_after - cpu_before,
+        round_percentiles=[(figures["p50_us"] / 1000, figures["p99_us"] / 1000)],
+    )
+    if errors:
+        result.first_error = (
+            f"wrk: {figures['status']} replies >= 400, {figures['timeout']} timeouts, "
+            f"{figures['connect'] + figures['read'] + figures['write']} socket errors"
+        )
+    return result
+
+
+def wrk_alternating(
+    targets: Sequence[WrkTarget], *, rounds: int, seconds: float, warmup_seconds: float
+) -> list[LoadResult]:
+    """Warm each target up (untimed), then `rounds` timed rounds of `seconds` each, reversing
+    the order of the targets every round so that noise on the shared machine falls on all."""
+    for target in targets:
+        if warmup_seconds > 0:
+            run_wrk(target, seconds=warmup_seconds)
+    measured: dict[str, list[LoadResult]] = {t.name: [] for t in targets}
+    order = list(targets)
+    for _ in range(rounds):
+        for target in order:
+            measured[target.name].append(run_wrk(target, seconds=seconds))
+        order.reverse()
+    return [LoadResult.merged(t.name, measured[t.name]) for t in targets]
+
+
 def http_client(concurrency: int, *, timeout: float = 10) -> httpx.AsyncClient:
     """A keep-alive client with one pooled connection per concurrent caller."""
     return httpx.AsyncClient(
@@ -590,3 +814,33 @@ def print_comparison(title: str, baseline: LoadResult, subjects: Sequence[LoadRe
                 + (f"; first error: {r.first_error}" if r.first_error else "")
             )
     sys.stdout.flush()
+
+
+# --- targets ---------------------------------------------------------------------------------
+
+FIGURES_ENV = "BENCH_FIGURES"  # bench/run.py collects every script's targets from this file
+
+
+def report_target(figure: str, value: float, *, unit: str, target: str, met: bool | None) -> None:
+    """Print a measured figure next to its target (reported, never asserted: a missed target
+    does not fail the benchmark), and hand it to bench/run.py's summary."""
+    shown = "n/a" if math.isnan(value) else f"{value:.2f}{unit}"
+    if math.isnan(value):
+        verdict = "n/a"
+    elif met is None:
+        verdict = "context"
+    else:
+        verdict = "met" if met else "NOT met"
+    print(f"  target: {figure}: {shown} (target {target}: {verdict})")
+    sys.stdout.flush()
+    path = os.environ.get(FIGURES_ENV)
+    if path:
+        with open(path, "a") as out:
+            out.write(
+                json.dumps({"figure": figure, "value": shown, "target": target, "verdict": verdict})
+                + "\n"
+            )
+
+
+def ratio(value: float, baseline: float) -> float:
+    return value / baseline if baseline and not math.isnan(baseline) else math.nan

@@ -10,14 +10,17 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 BENCH_DIR = Path(__file__).resolve().parent
+FIGURES_ENV = "BENCH_FIGURES"  # as in common.py: each script appends its targets here
 REPO = BENCH_DIR.parent
 # Time a script gets to stop its servers after being asked to, before it is killed.
 GRACE_SECONDS = 20
@@ -53,12 +56,26 @@ def stop(process: subprocess.Popen[bytes], first_signal: int) -> None:
     _signal_group(process, signal.SIGKILL)
 
 
-def run_script(script: Path, timeout: float) -> int:
+def print_targets(path: Path) -> None:
+    """Every figure a script reported against its target (common.report_target), in one list."""
+    lines = path.read_text().splitlines() if path.exists() else []
+    if not lines:
+        return
+    print("\n=== targets (reported, not asserted) ===")
+    for line in lines:
+        figure = json.loads(line)
+        print(
+            f"  {figure['verdict']:<8} {figure['value']:>16}  {figure['figure']}"
+            f"  (target {figure['target']})"
+        )
+
+
+def run_script(script: Path, timeout: float, figures: Path) -> int:
     """Run one benchmark in its own process group; its exit code, or 124 when it timed out."""
     process = subprocess.Popen(
         [sys.executable, str(script)],
         cwd=REPO,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        env={**os.environ, "PYTHONUNBUFFERED": "1", FIGURES_ENV: str(figures)},
         stdin=subprocess.DEVNULL,
         start_new_session=True,
     )
@@ -83,7 +100,7 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description="Run the benchmarks in bench/.")
     parser.add_argument("names", nargs="*", help="benchmarks to run (e.g. rest); default all")
     parser.add_argument(
-        "--timeout", type=float, default=900, help="seconds allowed per benchmark script"
+        "--timeout", type=float, default=300, help="seconds allowed per benchmark script"
     )
     args = parser.parse_args(argv)
     scripts = discover(args.names)
@@ -92,15 +109,21 @@ def main(argv: list[str]) -> int:
         return 1
     signal.signal(signal.SIGTERM, _interrupt)
     outcomes: list[tuple[str, int, float]] = []
+    figures = Path(tempfile.mkdtemp(prefix="mcp-bench-")) / "figures.jsonl"
     try:
         for script in scripts:
             print(f"\n=== {script.name} ===", flush=True)
             started = time.monotonic()
-            code = run_script(script, args.timeout)
+            code = run_script(script, args.timeout, figures)
             outcomes.append((script.name, code, time.monotonic() - started))
     except KeyboardInterrupt:
         print("\ninterrupted", file=sys.stderr)
         return 130
+    finally:
+        with contextlib.suppress(OSError):
+            print_targets(figures)
+            figures.unlink(missing_ok=True)
+            figures.parent.rmdir()
     print("\n=== summary ===")
     for name, code, seconds in outcomes:
         verdict = "ok" if code == 0 else f"FAILED (exit {code})"

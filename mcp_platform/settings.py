@@ -78,6 +78,9 @@ file_modes.ensure_data_dir(DATA_DIR)
 
 MCP_PLATFORM_HOST = os.environ.get("MCP_PLATFORM_HOST", "127.0.0.1")
 MCP_PLATFORM_WEB_PORT = env_int("MCP_PLATFORM_WEB_PORT", 8000)
+# Web worker processes `runplatform` starts: every core by default, capped because each worker
+# holds its own caches, database connections and watchers (past 8 the memory outgrows the gain).
+MCP_PLATFORM_WEB_WORKERS = max(1, env_int("MCP_PLATFORM_WEB_WORKERS", min(os.cpu_count() or 1, 8)))
 MCP_PLATFORM_TRIO_PORT = env_int("MCP_PLATFORM_TRIO_PORT", 8001)
 # Loopback unless opened: a laptop running `make run` is not a node others can dial.
 MCP_PLATFORM_P2P_LISTEN = os.environ.get("MCP_PLATFORM_P2P_LISTEN", "/ip4/127.0.0.1/tcp/4001")

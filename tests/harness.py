@@ -104,6 +104,9 @@ def child_env(data_dir: Path, **extra: str) -> dict[str, str]:
         "DATABASE_URL": test_database_url(),
         "MCP_PLATFORM_DATA_DIR": str(data_dir),
         "PYTHONUNBUFFERED": "1",
+        # One web worker unless a test asks for more: the machine's cores are shared by the
+        # suite's nodes (tests/tools/test_web_workers.py runs two).
+        "MCP_PLATFORM_WEB_WORKERS": "1",
         **extra,
     }
 

@@ -50,6 +50,12 @@ def count(value: Any) -> int:
     return value
 
 
+def positive_count(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueProblem(f"expected a whole number 1 or more, got {_describe(value)}")
+    return value
+
+
 def text(value: Any) -> str:
     if not isinstance(value, str) or not value.strip():
         raise ValueProblem(f"expected a non-empty string, got {_describe(value)}")
@@ -158,7 +164,10 @@ def ignored(note: str) -> Target:
 
 
 WEB_ALWAYS_RUNS = "the web process always runs: it serves REST, MCP and the admin"
-WORKERS = "one web process per `runplatform`; scale out with more nodes behind a load balancer"
+WORKERS = (
+    "the web workers of a node are `MCP_PLATFORM_WEB_WORKERS` (from `server.fastapi.workers`);"
+    " scale out with more nodes behind a load balancer"
+)
 METRICS = "Prometheus metrics are always served at /metrics on the web port"
 CATEGORY_SETTINGS = "per-category settings belong to that category's tool module, not the platform"
 PEERS_ALWAYS_TRACKED = "peers are always tracked while P2P is enabled (p2p.enabled)"
@@ -253,7 +262,11 @@ KEYS: tuple[LegacyKey, ...] = (
         "environment `MCP_PLATFORM_WEB_PORT`",
     ),
     LegacyKey(
-        "server.fastapi.workers", count, ignored(WORKERS), "3", "ignored: one web process per node"
+        "server.fastapi.workers",
+        positive_count,
+        env("MCP_PLATFORM_WEB_WORKERS"),
+        "3",
+        "environment `MCP_PLATFORM_WEB_WORKERS`",
     ),
     LegacyKey(
         "server.trio.enabled",
@@ -557,7 +570,7 @@ KEYS: tuple[LegacyKey, ...] = (
         count,
         ignored(WORKERS),
         "4",
-        "ignored: one web process per node",
+        "ignored: the node's web workers come from `server.fastapi.workers`",
     ),
     LegacyKey(
         "runtimes.fastapi.timeout",

@@ -338,6 +338,7 @@ def _current_environment(variable: str) -> str:
     values = {
         "MCP_PLATFORM_HOST": settings.MCP_PLATFORM_HOST,
         "MCP_PLATFORM_WEB_PORT": str(settings.MCP_PLATFORM_WEB_PORT),
+        "MCP_PLATFORM_WEB_WORKERS": str(settings.MCP_PLATFORM_WEB_WORKERS),
         "MCP_PLATFORM_TRIO_PORT": str(settings.MCP_PLATFORM_TRIO_PORT),
         "MCP_PLATFORM_P2P_LISTEN": settings.MCP_PLATFORM_P2P_LISTEN,
         "LOG_LEVEL": os.environ.get("LOG_LEVEL", "INFO"),

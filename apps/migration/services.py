@@ -310,7 +310,11 @@ def export_config() -> dict[str, Any]:
     features["fallback_to_fastapi"] = runtime.fallback_allowed
     document: dict[str, Any] = {
         "server": {
-            "fastapi": {"host": settings.MCP_PLATFORM_HOST, "port": settings.MCP_PLATFORM_WEB_PORT},
+            "fastapi": {
+                "host": settings.MCP_PLATFORM_HOST,
+                "port": settings.MCP_PLATFORM_WEB_PORT,
+                "workers": settings.MCP_PLATFORM_WEB_WORKERS,
+            },
             "trio": trio,
         },
         "runtime": runtime_section,

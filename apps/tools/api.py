@@ -10,10 +10,10 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import HttpRequest, HttpResponse
 from ninja import Router
 from ninja.responses import Status
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from apps.access.principals import SCOPE_ADMIN, SCOPE_READ, Principal
-from apps.tools import selectors, services
+from apps.tools import metrics, selectors, services
 from apps.tools.call_service import ToolNotFound, call_tool
 from apps.tools.models import Outcome
 from apps.tools.schemas import (
@@ -69,7 +69,7 @@ def readiness_check(request: HttpRequest):
 
 @health_router.get("/metrics", include_in_schema=True)
 def prometheus_metrics(request: HttpRequest):
-    return HttpResponse(generate_latest(), content_type=CONTENT_TYPE_LATEST)
+    return HttpResponse(metrics.exposition(), content_type=CONTENT_TYPE_LATEST)
 
 
 @legacy_router.get("/tools/list", response=ToolListOut)

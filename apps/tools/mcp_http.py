@@ -8,7 +8,8 @@ ASGI scope to the handlers of `mcp_server`, and binds a 2025-era session to its 
 Two session managers serve one server: the main one (SSE replies, 2025-era sessions with
 `Mcp-Session-Id`, and the per-request 2026-07-28 era), and a stateless JSON one for plain
 JSON-RPC clients (a POST that does not accept `text/event-stream` and carries no session), so
-the legacy server's clients still get JSON replies without a handshake.
+the legacy server's clients still get JSON replies without a handshake. With several web
+workers the main manager is stateless and 2025-era sessions are shared (apps.tools.mcp_sessions).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from starlette.datastructures import Headers
 
 from apps.access.principals import Principal
 from apps.access.services import AuthenticationFailed, authenticate_authorization_header
+from apps.tools import mcp_sessions
 from apps.tools.mcp_server import PRINCIPAL_SCOPE_KEY, CatalogueServer
 from mcp_platform.concurrency import run_blocking
 
@@ -48,9 +50,9 @@ CORS_EXPOSE_HEADERS = "mcp-session-id, mcp-protocol-version, www-authenticate"
 
 
 def stateless_from_env() -> bool:
-    """Several web workers cannot share in-memory sessions, so they serve 2025-era requests
-    statelessly (`runplatform --workers N` sets MCP_PLATFORM_WEB_WORKERS); an explicit
-    MCP_PLATFORM_MCP_STATELESS wins."""
+    """Several web workers cannot share in-memory sessions, so they serve 2025-era sessions
+    statelessly with ids any worker can check (apps.tools.mcp_sessions; `runplatform` sets
+    MCP_PLATFORM_WEB_WORKERS); an explicit MCP_PLATFORM_MCP_STATELESS wins."""
     explicit = os.environ.get("MCP_PLATFORM_MCP_STATELESS", "").strip().lower()
     if explicit:
         return explicit in {"1", "true", "yes", "on"}
@@ -195,6 +197,17 @@ class McpHttpEndpoint:
         if manager is None:
             await _reply(send, 503, _jsonrpc_error(-32603, "MCP endpoint is not running"))
             return
+        if self.stateless and manager is self._manager:  # several workers: shared sessions
+            subject = (
+                _access_token(principal, authorization).subject
+                if principal.is_authenticated
+                else "anonymous"
+            )
+            await mcp_sessions.serve(
+                manager, self.catalogue.bus, scope, receive, send, subject=subject
+            )
+            return
+        # Sessions held in this process (one worker): one caller cannot use them all up.
         if manager is self._manager and self._caller_at_session_cap(scope, headers):
             limit = settings.MCP_PLATFORM_MCP_SESSIONS_PER_CALLER
             message = f"Too many open MCP sessions for this caller (at most {limit}): close one"

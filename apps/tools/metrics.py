@@ -1,6 +1,8 @@
 """Prometheus metrics of tool calls, per tool and runtime."""
 
-from prometheus_client import Counter, Histogram
+import os
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest, multiprocess
 
 TOOL_CALLS = Counter(
     "mcp_platform_tool_calls_total", "Tool calls by outcome.", ["tool", "runtime", "outcome"]
@@ -27,3 +29,14 @@ def observe_call(*, tool: str, runtime: str, outcome: str, seconds: float) -> No
         TOOL_ERRORS.labels(tool, runtime or "none").inc()
     if runtime:
         TOOL_LATENCY.labels(tool, runtime).observe(seconds)
+
+
+def exposition() -> bytes:
+    """The text of one scrape of /metrics. With several web workers (`runplatform` sets
+    PROMETHEUS_MULTIPROC_DIR for them) every worker writes its samples to that directory, and
+    whichever worker is scraped sums them all, so one scrape counts the calls of the node."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+        return generate_latest(registry)
+    return generate_latest()

@@ -1,11 +1,25 @@
-"""/mcp under several web workers (`runplatform --workers 2`): sessions cannot live in one
-process, so 2025-era requests are served statelessly and every worker watches the catalogue."""
+"""A node with several web workers (`runplatform --workers 2`): 2025-era sessions are shared by
+the workers (apps.tools.mcp_sessions), every worker watches the catalogue, and /metrics sums
+the calls of every worker.
+
+A client that opens a new connection per request (no keep-alive) lands on either worker, as the
+kernel hands each connection to whichever worker accepts it first; a tool result's
+`_meta["dev.mcp-platform/call"]["pid"]` says which worker ran it."""
 
 from __future__ import annotations
 
+import contextlib
+import re
+from collections.abc import AsyncIterator
+
 import anyio
+import httpx
+import httpx2
+import mcp_types as types
 import pytest
 from django.db import connection
+from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.subscriptions import ToolsListChanged
 
 from apps.tools.models import Tool
@@ -15,13 +29,53 @@ from tests.mcp.conftest import TOOL_MODULES, list_all, mcp_client
 
 pytestmark = pytest.mark.slow
 
+CALL_META = "dev.mcp-platform/call"
+MAX_CALLS = 60  # calls a test makes at most to see both workers answer
+
+
+@contextlib.asynccontextmanager
+async def session_per_request_connections(url: str, token: str, **kwargs) -> AsyncIterator[Client]:
+    """A 2025-era SDK session whose every request opens a new connection (no keep-alive), so
+    its requests spread over the workers; its GET stream stays on one."""
+    http = httpx2.AsyncClient(
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=httpx2.Timeout(30, read=120),
+        limits=httpx2.Limits(max_keepalive_connections=0),
+    )
+    async with (
+        http,
+        Client(streamable_http_client(url, http_client=http), mode="legacy", **kwargs) as client,
+    ):
+        yield client
+
+
+def echo_calls_total(metrics: str) -> float:
+    """Successful echo calls counted in one /metrics scrape (every runtime label)."""
+    total = 0.0
+    for line in metrics.splitlines():
+        counted = line.startswith("mcp_platform_tool_calls_total{") and 'tool="echo"' in line
+        if counted and 'outcome="success"' in line:
+            total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
+def set_enabled(node_url: str, admin_token: str, name: str, *, enabled: bool) -> None:
+    """The admin change, through the REST API, on a new connection (so either worker)."""
+    reply = httpx.patch(
+        f"{node_url}/api/v2/tools/{name}",
+        json={"enabled": enabled},
+        headers={"Authorization": f"Bearer {admin_token}", "Connection": "close"},
+        timeout=30,
+    )
+    assert reply.status_code == 200, reply.text
+
 
 @pytest.fixture(scope="module")
 def two_worker_node(bulk_tools, tmp_path_factory):
     node = PlatformProcess(
         tmp_path_factory.mktemp("node"),
-        env={"MCP_PLATFORM_TOOL_MODULES": TOOL_MODULES},
-        args=["--workers", "2"],
+        # The setting, not `--workers`: what an operator (or an imported legacy config) sets.
+        env={"MCP_PLATFORM_TOOL_MODULES": TOOL_MODULES, "MCP_PLATFORM_WEB_WORKERS": "2"},
     )
     node.start(timeout=180)  # two workers import everything side by side
     yield node
@@ -87,3 +141,131 @@ def test_listen_streams_on_every_worker_hear_a_catalogue_change(two_worker_node,
         anyio.run(scenario)
     finally:
         set_tools_enabled(tools=Tool.objects.filter(name="bulk_042"), enabled=True)
+
+
+def test_a_2025_session_hears_list_changed_and_works_on_either_worker(two_worker_node, new_token):
+    token, admin = new_token(), new_token(scopes=("admin",))
+    url = f"{two_worker_node.url}/mcp"
+    changes: list[object] = []
+    heard = anyio.Event()
+
+    async def on_message(message) -> None:
+        if isinstance(message, types.ToolListChangedNotification):
+            changes.append(message)
+            heard.set()
+
+    async def scenario() -> set[int]:
+        pids: set[int] = set()
+        async with session_per_request_connections(
+            url, token, message_handler=on_message
+        ) as client:
+            assert client.protocol_version == "2025-11-25"
+            await anyio.sleep(1)  # the GET stream opens after the handshake
+            await anyio.to_thread.run_sync(
+                lambda: set_enabled(two_worker_node.url, admin, "bulk_077", enabled=False)
+            )
+            with anyio.fail_after(15):
+                await heard.wait()
+            names = [tool.name for tool in (await list_all(client))[0]]
+            assert "bulk_077" not in names and "echo" in names
+            for number in range(MAX_CALLS):
+                reply = await client.call_tool("echo", {"message": f"m{number}"})
+                assert reply.structured_content == {"message": f"m{number}"}
+                pids.add(reply.meta[CALL_META]["pid"])
+                if len(pids) == 2:
+                    break
+        return pids
+
+    try:
+        pids = anyio.run(scenario)
+    finally:
+        set_enabled(two_worker_node.url, admin, "bulk_077", enabled=True)
+    assert changes, "no tools/list_changed reached the session"
+    assert len(pids) == 2, f"every call of the session ran on one worker: {pids}"
+
+
+def test_a_tool_disabled_through_one_worker_is_gone_from_tools_list_on_either(
+    two_worker_node, new_token
+):
+    token, admin = new_token(), new_token(scopes=("admin",))
+    url = f"{two_worker_node.url}/mcp"
+
+    async def lists_and_pids() -> tuple[list[list[str]], set[int]]:
+        listings, pids = [], set()
+        async with session_per_request_connections(url, token) as client:
+            for number in range(MAX_CALLS):
+                listings.append([tool.name for tool in (await list_all(client))[0]])
+                reply = await client.call_tool("echo", {"message": str(number)})
+                pids.add(reply.meta[CALL_META]["pid"])
+                if len(pids) == 2 and len(listings) >= 4:
+                    break
+        return listings, pids
+
+    set_enabled(two_worker_node.url, admin, "bulk_123", enabled=False)
+    try:
+        listings, pids = anyio.run(lists_and_pids)
+    finally:
+        set_enabled(two_worker_node.url, admin, "bulk_123", enabled=True)
+    assert len(pids) == 2, f"every request ran on one worker: {pids}"
+    assert all("bulk_123" not in names and "echo" in names for names in listings)
+
+
+def test_one_metrics_scrape_sums_the_calls_of_both_workers(two_worker_node, new_token):
+    headers = {"Authorization": f"Bearer {new_token()}", "Connection": "close"}
+    before = echo_calls_total(httpx.get(f"{two_worker_node.url}/metrics", timeout=30).text)
+    pids, calls = set(), 0
+    while len(pids) < 2 and calls < MAX_CALLS:
+        reply = httpx.post(
+            f"{two_worker_node.url}/api/v2/tools/echo/call",
+            json={"message": "counted"},
+            headers=headers,
+            timeout=30,
+        )
+        assert reply.status_code == 200, reply.text
+        pids.add(reply.json()["meta"]["pid"])
+        calls += 1
+    assert len(pids) == 2, f"every call ran on one worker: {pids}"
+    for _ in range(4):  # whichever worker answers the scrape counts both workers' calls
+        metrics = httpx.get(
+            f"{two_worker_node.url}/metrics", headers={"Connection": "close"}, timeout=30
+        ).text
+        assert echo_calls_total(metrics) - before == calls
+        assert re.search(r"mcp_platform_tool_call_duration_seconds_bucket\{", metrics)
+
+
+def test_a_shared_session_stays_bound_to_the_token_that_opened_it(two_worker_node, new_token):
+    url = f"{two_worker_node.url}/mcp"
+    owner, other = new_token(), new_token()
+    accept = "application/json, text/event-stream"
+    hello = {
+        "jsonrpc": "2.0",
+        "id": 0,
+        "method": "initialize",
+        "params": {
+            "protocolVersion": "2025-11-25",
+            "capabilities": {},
+            "clientInfo": {"name": "test", "version": "1"},
+        },
+    }
+    opened = httpx.post(
+        url, json=hello, headers={"Authorization": f"Bearer {owner}", "Accept": accept}
+    )
+    assert opened.status_code == 200, opened.text
+    session = opened.headers["mcp-session-id"]
+    listing = {"jsonrpc": "2.0", "id": 1, "method": "tools/list"}
+
+    def post_as(token: str, session_id: str) -> httpx.Response:
+        headers = {
+            "Authorization": f"Bearer {token}",
+            "Accept": accept,
+            "Mcp-Session-Id": session_id,
+            "MCP-Protocol-Version": "2025-11-25",
+            "Connection": "close",
+        }
+        return httpx.post(url, json=listing, headers=headers, timeout=30)
+
+    assert post_as(owner, session).status_code == 200
+    assert post_as(other, session).status_code == 404  # another token: no such session
+    forged = session.split(".")[0] + "." + "0" * 32
+    assert post_as(owner, forged).status_code == 404
+    assert post_as(owner, "not-a-session").status_code == 404

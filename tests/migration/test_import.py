@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import yaml
+from django.conf import settings as django_settings
 from django.db import connection
 
 from apps.migration.legacy_config import Shape, read_legacy_config
@@ -158,7 +159,10 @@ def test_the_plan_is_a_readable_diff_naming_the_key_and_line(tools):
     assert f"+ {NODE_A}: enabled (new)" in text
     assert "  - taskqueue_legacy_submit: enabled" in text
     assert "  + taskqueue_legacy_submit: disabled (category p2p)" in text
-    assert "Ignored keys" in text and "server.fastapi.workers (line 8)" in text
+    assert "Ignored keys" in text and "server.name (line 3)" in text
+    # The legacy web worker count is the node's MCP_PLATFORM_WEB_WORKERS.
+    env = {s.variable: s.value for s in result.plan.environment}
+    assert env["MCP_PLATFORM_WEB_WORKERS"] == "4"
 
 
 # Validation: every error names the key path and the line.
@@ -285,6 +289,8 @@ def test_export_writes_the_target_shape_with_the_current_state(tools):
     assert document["server"]["trio"]["enable_taskqueue_tools"] is False
     assert document["p2p"]["bootstrap_nodes"] == sorted([NODE_A, NODE_B])
     assert document["p2p"]["peer_discovery"]["peer_ttl"] == 1800
+    # The node's web workers leave as the legacy key they are imported from.
+    assert document["server"]["fastapi"]["workers"] == django_settings.MCP_PLATFORM_WEB_WORKERS
 
 
 def test_export_leaves_out_a_switch_the_state_cannot_express(tools):

@@ -1,4 +1,5 @@
 import os
+import shutil
 import sys
 
 from django.conf import settings
@@ -14,7 +15,23 @@ from mcp_platform.supervisor import (
 )
 
 
+def metrics_dir(workers: int) -> str | None:
+    """A fresh directory for prometheus-client's multiprocess mode when several web workers
+    serve: each writes its counters there and any worker's /metrics sums them all. Emptied at
+    every start, so counters begin at zero like a single process's."""
+    if workers < 2:
+        return None
+    path = settings.DATA_DIR / "metrics-web"
+    shutil.rmtree(path, ignore_errors=True)
+    path.mkdir(mode=0o700, parents=True)
+    return str(path)
+
+
 def web_child(*, host: str, port: int, workers: int) -> ChildSpec:
+    env = {"MCP_PLATFORM_WEB_WORKERS": str(workers)}
+    multiprocess = metrics_dir(workers)
+    if multiprocess:
+        env["PROMETHEUS_MULTIPROC_DIR"] = multiprocess
     return ChildSpec(
         name="web",
         argv=[
@@ -34,8 +51,9 @@ def web_child(*, host: str, port: int, workers: int) -> ChildSpec:
             "30",
             "--no-access-log",
         ],
-        # /mcp serves 2025-era requests statelessly when sessions cannot live in one process.
-        env={"MCP_PLATFORM_WEB_WORKERS": str(workers)},
+        # With several workers, /mcp's 2025-era sessions are shared (apps.tools.mcp_sessions)
+        # and /metrics sums every worker's counters.
+        env=env,
     )
 
 
@@ -111,7 +129,12 @@ class Command(BaseCommand):
     def add_arguments(self, parser) -> None:
         parser.add_argument("--host", default=settings.MCP_PLATFORM_HOST)
         parser.add_argument("--port", type=int, default=settings.MCP_PLATFORM_WEB_PORT)
-        parser.add_argument("--workers", type=int, default=1, help="web worker processes")
+        parser.add_argument(
+            "--workers",
+            type=int,
+            default=settings.MCP_PLATFORM_WEB_WORKERS,
+            help="web worker processes (default: MCP_PLATFORM_WEB_WORKERS, the CPU count up to 8)",
+        )
         parser.add_argument("--trio-port", type=int, default=settings.MCP_PLATFORM_TRIO_PORT)
         parser.add_argument(
             "--no-trio",
@@ -137,6 +160,8 @@ class Command(BaseCommand):
         worker_concurrency: int,
         **options,
     ) -> None:
+        if workers < 1:
+            raise CommandError("--workers must be 1 or more")
         # One line and a non-zero exit when another node holds the data directory or the ports.
         lock = NodeLock(settings.DATA_DIR)
         try:
