@@ -33,6 +33,7 @@ handler500 = server_error
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("", include("apps.oauth.urls")),  # OAuth: /.well-known/*, /authorize, /token, /register
     path("", include("apps.peers.urls")),
     path("api/v2/", v2_api.urls),
     path("redoc", redoc, name="redoc"),

@@ -1,0 +1,77 @@
+"""The OAuth pages and documents: resource metadata, sign-in and the consent page.
+
+The protocol endpoints themselves (token, revocation, registration, server metadata) are
+django-oauth-toolkit's views, routed in `urls.py`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin
+from django.contrib.auth.views import LoginView
+from django.http import Http404, HttpRequest, HttpResponse
+from django.urls import reverse_lazy
+from oauth2_provider.views import AuthorizationView, OAuthProtectedResourceMetadataView
+
+from apps.oauth.selectors import MCP_ENDPOINT_PATHS, mcp_endpoint_path
+
+
+def admin_look() -> dict[str, Any]:
+    """What the admin's base template shows in its header, as on the admin's own pages."""
+    return {"site_header": admin.site.site_header, "site_title": admin.site.site_title}
+
+
+class ProtectedResourceMetadataView(OAuthProtectedResourceMetadataView):
+    """RFC 9728 metadata of each MCP endpoint: the bare well-known path and the path-suffixed
+    one (`/.well-known/oauth-protected-resource/mcp`); any other suffix is a 404."""
+
+    def get(self, request: HttpRequest, resource_path: str = "", **kwargs: Any) -> HttpResponse:
+        endpoint = mcp_endpoint_path(resource_path)
+        if endpoint is None:
+            raise Http404("No MCP endpoint there")
+        self.endpoint = endpoint
+        return super().get(request, **kwargs)
+
+    def get_resource(self, request: HttpRequest) -> str:
+        return request.build_absolute_uri(self.endpoint)
+
+
+class SignInView(LoginView):
+    """Sign-in for the consent page in the admin's style; unlike the admin's login it lets in
+    users who are not staff (anyone with an account may connect a client)."""
+
+    template_name = "oauth/login.html"
+    redirect_authenticated_user = True
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        return {
+            **super().get_context_data(**kwargs),
+            **admin_look(),
+            "app_path": self.request.get_full_path(),
+            "title": "Sign in to connect an MCP client",
+        }
+
+
+class ConsentView(AuthorizationView):
+    """The authorization endpoint: behind the sign-in, it shows the client and the scopes it
+    asks for and lets the user allow or deny. A request naming no resource (RFC 8707) is bound
+    to the main MCP endpoint, so every token has an audience."""
+
+    template_name = "oauth/consent.html"
+    login_url = reverse_lazy("oauth2_provider:sign-in")
+
+    def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if "resource" not in request.GET:
+            request.GET = request.GET.copy()
+            request.GET["resource"] = request.build_absolute_uri(MCP_ENDPOINT_PATHS[0])
+        return super().get(request, *args, **kwargs)
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        context = super().get_context_data(**kwargs)
+        scopes = context.get("scopes") or []
+        return {
+            **context,
+            **admin_look(),
+            "scope_rows": list(zip(scopes, context.get("scopes_descriptions") or [], strict=False)),
+        }
