@@ -223,6 +223,7 @@ OAUTH2_PROVIDER = {
     "DCR_REGISTRATION_PERMISSION_CLASSES": ("oauth2_provider.dcr.AllowAllDCRPermission",),
     "CIMD_ENABLED": True,
     "OAUTH2_PROTECTED_RESOURCE_NAME": "MCP Platform",
+    "APPLICATION_ADMIN_CLASS": "apps.oauth.admin.ApplicationAdmin",
     "ACCESS_TOKEN_ADMIN_CLASS": "apps.oauth.admin.AccessTokenAdmin",
     "REFRESH_TOKEN_ADMIN_CLASS": "apps.oauth.admin.RefreshTokenAdmin",
     "GRANT_ADMIN_CLASS": "apps.oauth.admin.GrantAdmin",

@@ -7,7 +7,19 @@ scopes, which resource.
 
 from __future__ import annotations
 
+from django.contrib import admin, messages
 from oauth2_provider import admin as toolkit_admin
+
+from apps.oauth import services
+
+
+class ApplicationAdmin(toolkit_admin.ApplicationAdmin):
+    actions = ("revoke_tokens",)
+
+    @admin.action(description="Revoke every token of the selected clients")
+    def revoke_tokens(self, request, queryset) -> None:
+        count = services.revoke_client_tokens(clients=queryset)
+        self.message_user(request, f"Revoked {count} token(s).", messages.SUCCESS)
 
 
 class AccessTokenAdmin(toolkit_admin.AccessTokenAdmin):

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import hashlib
 
-from oauth2_provider.models import get_access_token_model
+from django.db import transaction
+from django.db.models import QuerySet
+from oauth2_provider.models import (
+    get_access_token_model,
+    get_refresh_token_model,
+    revoke_access_token,
+)
 from oauth2_provider.oauth2_validators import validate_resource_as_url_prefix
 
 from apps.access.principals import SCOPE_CALL, SCOPE_READ, Principal
@@ -47,3 +53,21 @@ def token_serves(principal: Principal, resource: str) -> bool:
     return bool(principal.audiences) and validate_resource_as_url_prefix(
         resource, list(principal.audiences)
     )
+
+
+@transaction.atomic
+def revoke_client_tokens(*, clients: QuerySet) -> int:
+    """Revoke every live token of the given OAuth clients (applications), the refresh tokens
+    with their access tokens; how many access and refresh tokens were revoked. The clients
+    stay registered: a user who signs in again gets new tokens."""
+    refresh_tokens = get_refresh_token_model().objects.filter(
+        application__in=clients, revoked__isnull=True
+    )
+    count = 0
+    for refresh_token in refresh_tokens.select_for_update():
+        refresh_token.revoke()  # and its access token
+        count += 1
+    for access_token in get_access_token_model().objects.filter(application__in=clients):
+        revoke_access_token(access_token)
+        count += 1
+    return count

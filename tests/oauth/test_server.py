@@ -86,13 +86,6 @@ def exchange(client, client_id: str, code: str, verifier: str, **extra) -> dict:
     return reply.json()
 
 
-@pytest.fixture
-def signed_in(client, django_user_model):
-    user = django_user_model.objects.create_user("alice", password="pw")
-    client.force_login(user)
-    return client
-
-
 def tokens_for(client, *, resource: str | None = MCP) -> tuple[str, dict]:
     app = register(client)
     verifier, challenge = pkce()
