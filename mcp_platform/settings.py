@@ -190,6 +190,9 @@ LOGIN_URL = "/admin/login/"
 # django-oauth-toolkit may do. Only the authorization code with PKCE S256, tokens bound to the
 # resource they were asked for (RFC 8707), open dynamic registration and client ID metadata
 # documents (what Claude's connectors use), rotating refresh tokens, secrets hashed at rest.
+# The authorization server's URL as clients see it (behind a proxy, or when the Trio runtime's
+# /mcp must name it); empty: taken from each request (and host:web port for the Trio runtime).
+MCP_PLATFORM_OAUTH_ISSUER = os.environ.get("MCP_PLATFORM_OAUTH_ISSUER", "").rstrip("/")
 MCP_PLATFORM_OAUTH_ACCESS_TOKEN_SECONDS = env_int("MCP_PLATFORM_OAUTH_ACCESS_TOKEN_SECONDS", 3600)
 MCP_PLATFORM_OAUTH_REFRESH_TOKEN_SECONDS = env_int(
     "MCP_PLATFORM_OAUTH_REFRESH_TOKEN_SECONDS", 30 * 24 * 3600
@@ -223,6 +226,7 @@ OAUTH2_PROVIDER = {
     "DCR_REGISTRATION_PERMISSION_CLASSES": ("oauth2_provider.dcr.AllowAllDCRPermission",),
     "CIMD_ENABLED": True,
     "OAUTH2_PROTECTED_RESOURCE_NAME": "MCP Platform",
+    "OIDC_ISS_ENDPOINT": MCP_PLATFORM_OAUTH_ISSUER,  # the issuer override, OIDC or not
     "APPLICATION_ADMIN_CLASS": "apps.oauth.admin.ApplicationAdmin",
     "ACCESS_TOKEN_ADMIN_CLASS": "apps.oauth.admin.AccessTokenAdmin",
     "REFRESH_TOKEN_ADMIN_CLASS": "apps.oauth.admin.RefreshTokenAdmin",

@@ -246,6 +246,20 @@ def test_sdk_oauth_client_signs_in_through_the_browser_and_uses_tools(platform, 
     assert "another resource" in refused.json()["error"]["message"]
     assert 'error="invalid_token"' in refused.headers["www-authenticate"]
 
+    # The Trio runtime's /mcp is a resource of its own: it names the web's authorization
+    # server, and a token granted for the web's /mcp is refused there.
+    trio_mcp = f"{platform.trio_url}/mcp"
+    trio_metadata = httpx.get(f"{platform.trio_url}/.well-known/oauth-protected-resource/mcp")
+    assert trio_metadata.json()["resource"] == trio_mcp
+    assert trio_metadata.json()["authorization_servers"] == [base]
+    trio_anonymous = httpx.post(trio_mcp, json=LIST_TOOLS, headers={"Accept": "application/json"})
+    assert trio_anonymous.status_code == 401
+    assert (
+        f"{platform.trio_url}/.well-known/oauth-protected-resource/mcp"
+        in (trio_anonymous.headers["www-authenticate"])
+    )
+    assert mcp_status(trio_mcp, second.access_token).status_code == 401
+
     # Expired: the token's time is moved into the past in the database.
     checksum = hashlib.sha256(second.access_token.encode()).hexdigest()
     expires = AccessToken.objects.get(token_checksum=checksum).expires
