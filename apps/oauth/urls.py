@@ -32,7 +32,7 @@ urlpatterns = [
     path("authorize", views.ConsentView.as_view(), name="authorize"),
     path("token", oauth.TokenView.as_view(), name="token"),
     path("revoke", oauth.RevokeTokenView.as_view(), name="revoke-token"),
-    path("register", oauth.DynamicClientRegistrationView.as_view(), name="dcr-register"),
+    path("register", views.RegistrationView.as_view(), name="dcr-register"),
     path(
         "register/<str:client_id>",
         oauth.DynamicClientRegistrationManagementView.as_view(),

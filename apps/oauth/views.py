@@ -6,13 +6,19 @@ django-oauth-toolkit's views, routed in `urls.py`.
 
 from __future__ import annotations
 
+import json
 from typing import Any
+from urllib.parse import urlsplit
 
 from django.contrib import admin
 from django.contrib.auth.views import LoginView
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.urls import reverse_lazy
-from oauth2_provider.views import AuthorizationView, OAuthProtectedResourceMetadataView
+from oauth2_provider.views import (
+    AuthorizationView,
+    DynamicClientRegistrationView,
+    OAuthProtectedResourceMetadataView,
+)
 
 from apps.oauth.selectors import MCP_ENDPOINT_PATHS, mcp_endpoint_path
 
@@ -75,3 +81,40 @@ class ConsentView(AuthorizationView):
             **admin_look(),
             "scope_rows": list(zip(scopes, context.get("scopes_descriptions") or [], strict=False)),
         }
+
+
+LOOPBACK_HOSTS = {"127.0.0.1", "::1", "localhost"}
+
+
+def plaintext_remote_redirect(redirect_uris: Any) -> str | None:
+    """The first `http` redirect URI that is not on the loopback interface, if any: plaintext
+    is only for native clients' local callbacks (RFC 8252 §7.3); a remote one needs https."""
+    if not isinstance(redirect_uris, list):
+        return None  # the toolkit's own validation answers malformed metadata
+    for uri in redirect_uris:
+        parts = urlsplit(uri) if isinstance(uri, str) else None
+        if parts and parts.scheme == "http" and parts.hostname not in LOOPBACK_HOSTS:
+            return uri
+    return None
+
+
+class RegistrationView(DynamicClientRegistrationView):
+    """Open dynamic client registration (RFC 7591), refusing plaintext remote redirect URIs."""
+
+    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        try:
+            metadata = json.loads(request.body)
+        except ValueError:
+            metadata = None
+        if isinstance(metadata, dict):
+            plaintext = plaintext_remote_redirect(metadata.get("redirect_uris"))
+            if plaintext is not None:
+                return JsonResponse(
+                    {
+                        "error": "invalid_redirect_uri",
+                        "error_description": f"{plaintext}: http is only for loopback "
+                        "callbacks (127.0.0.1, [::1], localhost); use https",
+                    },
+                    status=400,
+                )
+        return super().post(request, *args, **kwargs)

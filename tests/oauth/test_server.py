@@ -128,6 +128,14 @@ def test_registration_refuses_bad_metadata_with_a_400(client):
     assert reply.json()["error"] == "invalid_client_metadata"
 
 
+def test_registration_refuses_plaintext_remote_redirect_uris(client):
+    body = {"client_name": "x", "redirect_uris": ["http://evil.example/cb"]}
+    reply = client.post("/register", data=json.dumps(body), content_type="application/json")
+    assert reply.status_code == 400 and reply.json()["error"] == "invalid_redirect_uri"
+    for uri in ("http://localhost:33418/callback", "http://[::1]:9/cb", "https://claude.ai/cb"):
+        register(client, redirect_uris=[uri])
+
+
 def test_consent_page_is_behind_the_sign_in_which_lets_non_staff_in(client, django_user_model):
     app = register(client)
     _, challenge = pkce()
