@@ -4,6 +4,9 @@ ones the web process mounts."""
 
 from __future__ import annotations
 
+import base64
+import json
+
 import pytest
 from django.test import Client
 from django.urls import URLPattern
@@ -70,6 +73,27 @@ def test_token_endpoint_refuses_garbage_with_4xx(client):
     ):
         reply = client.post("/token", data=data)
         assert 400 <= reply.status_code < 500, (data, reply.content)
+
+
+def test_nul_bytes_anywhere_are_a_400_not_a_500(client):
+    # PostgreSQL cannot store or compare text with NUL: each would reach a query.
+    nul = "a\x00b"
+    assert (
+        client.post("/token", data={"grant_type": "refresh_token", "client_id": nul}).status_code
+        == 400
+    )
+    assert client.post("/revoke", data={"token": nul, "client_id": nul}).status_code == 400
+    assert client.get("/register/" + "a%00b").status_code in (400, 401, 404)
+    body = json.dumps({"client_name": nul, "redirect_uris": ["https://x.example/cb"]})
+    reply = client.post("/register", data=body, content_type="application/json")
+    assert reply.status_code == 400
+    basic = base64.b64encode(f"{nul}:secret".encode()).decode()
+    reply = client.post(
+        "/token",
+        data={"grant_type": "authorization_code", "code": "x"},
+        headers={"Authorization": f"Basic {basic}"},
+    )
+    assert 400 <= reply.status_code < 500
 
 
 def test_metadata_describes_the_endpoints_the_web_process_mounts():
