@@ -36,6 +36,7 @@ pytestmark = pytest.mark.slow
 USERNAME = "carol"
 PASSWORD = "carol-signs-in-for-claude"
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "oauth"
+OTHER_RESOURCE = "https://other.example/mcp"
 LIST_TOOLS = {"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {}}
 
 
@@ -98,6 +99,8 @@ class Browser:
         await self.page.click("#allow")
         with anyio.fail_after(30):
             await self.arrived.wait()
+        # Let the page land on the callback before anything navigates it again.
+        await self.page.wait_for_url(lambda url: url.startswith(self.callback), timeout=30_000)
 
     async def answer(self) -> AuthorizationCodeResult:
         query = parse_qs(urlsplit(self.redirected).query)
@@ -137,6 +140,7 @@ def test_sdk_oauth_client_signs_in_through_the_browser_and_uses_tools(platform, 
         require_service("chromium", f"{CHROMIUM} is missing (make test installs it)")
     base = platform.url
     mcp_url = f"{base}/mcp"
+    trio_mcp = f"{platform.trio_url}/mcp"
     callback = f"http://127.0.0.1:{free_port()}/callback"
 
     # The 401 names the resource metadata, which names the authorization server.
@@ -198,25 +202,27 @@ def test_sdk_oauth_client_signs_in_through_the_browser_and_uses_tools(platform, 
                 assert browser.consents == 1  # refreshed, not signed in again
                 seen["second"] = storage.tokens.model_copy()
 
-                # A token asked for another resource, through the same consent.
-                verifier, code_challenge = pkce()
-                await browser.approve(
-                    f"{base}/authorize?"
-                    + urlencode(
-                        {
-                            "response_type": "code",
-                            "client_id": seen["client_id"],
-                            "redirect_uri": callback,
-                            "state": "other",
-                            "scope": "tools:read tools:call",
-                            "code_challenge": code_challenge,
-                            "code_challenge_method": "S256",
-                            "resource": "https://other.example/mcp",
-                        }
+                # Tokens asked for other resources, through the same consent: a foreign one,
+                # and the Trio runtime's /mcp (a resource of its own).
+                seen["codes"] = {}
+                for resource in (OTHER_RESOURCE, trio_mcp):
+                    verifier, code_challenge = pkce()
+                    await browser.approve(
+                        f"{base}/authorize?"
+                        + urlencode(
+                            {
+                                "response_type": "code",
+                                "client_id": seen["client_id"],
+                                "redirect_uri": callback,
+                                "state": "manual",
+                                "scope": "tools:read tools:call",
+                                "code_challenge": code_challenge,
+                                "code_challenge_method": "S256",
+                                "resource": resource,
+                            }
+                        )
                     )
-                )
-                code = (await browser.answer()).code
-                seen["other"] = (code, verifier)
+                    seen["codes"][resource] = ((await browser.answer()).code, verifier)
             finally:
                 await chromium.close()
 
@@ -228,27 +234,29 @@ def test_sdk_oauth_client_signs_in_through_the_browser_and_uses_tools(platform, 
     assert second.access_token != first.access_token
     assert mcp_status(mcp_url, second.access_token).status_code == 200
 
-    code, verifier = seen["other"]
-    other = httpx.post(
-        f"{base}/token",
-        data={
-            "grant_type": "authorization_code",
-            "code": code,
-            "redirect_uri": callback,
-            "client_id": seen["client_id"],
-            "code_verifier": verifier,
-            "resource": "https://other.example/mcp",
-        },
-    )
-    assert other.status_code == 200, other.text
-    refused = mcp_status(mcp_url, other.json()["access_token"])
+    def exchange(resource: str) -> str:
+        code, verifier = seen["codes"][resource]
+        reply = httpx.post(
+            f"{base}/token",
+            data={
+                "grant_type": "authorization_code",
+                "code": code,
+                "redirect_uri": callback,
+                "client_id": seen["client_id"],
+                "code_verifier": verifier,
+                "resource": resource,
+            },
+        )
+        assert reply.status_code == 200, reply.text
+        return reply.json()["access_token"]
+
+    refused = mcp_status(mcp_url, exchange(OTHER_RESOURCE))
     assert refused.status_code == 401
     assert "another resource" in refused.json()["error"]["message"]
     assert 'error="invalid_token"' in refused.headers["www-authenticate"]
 
     # The Trio runtime's /mcp is a resource of its own: it names the web's authorization
     # server, and a token granted for the web's /mcp is refused there.
-    trio_mcp = f"{platform.trio_url}/mcp"
     trio_metadata = httpx.get(f"{platform.trio_url}/.well-known/oauth-protected-resource/mcp")
     assert trio_metadata.json()["resource"] == trio_mcp
     assert trio_metadata.json()["authorization_servers"] == [base]
@@ -259,6 +267,9 @@ def test_sdk_oauth_client_signs_in_through_the_browser_and_uses_tools(platform, 
         in (trio_anonymous.headers["www-authenticate"])
     )
     assert mcp_status(trio_mcp, second.access_token).status_code == 401
+    trio_token = exchange(trio_mcp)
+    assert mcp_status(trio_mcp, trio_token).status_code == 200
+    assert mcp_status(mcp_url, trio_token).status_code == 401
 
     # Expired: the token's time is moved into the past in the database.
     checksum = hashlib.sha256(second.access_token.encode()).hexdigest()
