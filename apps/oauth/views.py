@@ -1,7 +1,8 @@
-"""The OAuth pages and documents: resource metadata, sign-in and the consent page.
+"""The OAuth pages and documents: resource metadata, sign-in, the consent page, and the
+registration endpoint's redirect URI rule.
 
-The protocol endpoints themselves (token, revocation, registration, server metadata) are
-django-oauth-toolkit's views, routed in `urls.py`.
+The protocol itself (token, revocation, registration, server metadata) is django-oauth-toolkit's
+views, routed in `urls.py`, each behind `refusing_nul_bytes`.
 """
 
 from __future__ import annotations
