@@ -13,6 +13,7 @@ from ninja.security import HttpBearer
 
 from apps.access.principals import Principal
 from apps.access.services import AuthenticationFailed, authenticate_authorization_header
+from apps.oauth.services import token_serves
 from apps.tools.call_service import CallError
 from mcp_platform import __version__
 from mcp_platform.errors import ApiError, Unauthorized, error_response
@@ -31,6 +32,8 @@ class BearerAuth(HttpBearer):
             raise Unauthorized(str(exc)) from None
         if not principal.is_authenticated and not principal.scopes:
             raise Unauthorized("Missing bearer token")
+        if not token_serves(principal, request.build_absolute_uri(request.path)):
+            raise Unauthorized("Token was issued for another resource")  # OAuth: MCP only
         return principal
 
     def authenticate(self, request: HttpRequest, token: str) -> Principal:  # pragma: no cover

@@ -175,6 +175,8 @@ INSTALLED_APPS = [
     "apps.taskqueue",
     "axes",
     "apps.audit",
+    "oauth2_provider",
+    "apps.oauth",
 ]
 
 MIDDLEWARE = [
@@ -278,6 +280,57 @@ STATIC_URL = "/static/"
 STATIC_ROOT = DATA_DIR / "static"
 
 LOGIN_URL = "/admin/login/"
+
+# The platform as an OAuth 2.1 authorization server for MCP clients (apps/oauth): what
+# django-oauth-toolkit may do. Only the authorization code with PKCE S256, tokens bound to the
+# resource they were asked for (RFC 8707), open dynamic registration and client ID metadata
+# documents (what Claude's connectors use), rotating refresh tokens, secrets hashed at rest.
+# The authorization server's URL as clients see it (behind a proxy, or when the Trio runtime's
+# /mcp must name it); empty: taken from each request (and host:web port for the Trio runtime).
+MCP_PLATFORM_OAUTH_ISSUER = os.environ.get("MCP_PLATFORM_OAUTH_ISSUER", "").rstrip("/")
+MCP_PLATFORM_OAUTH_ACCESS_TOKEN_SECONDS = env_int("MCP_PLATFORM_OAUTH_ACCESS_TOKEN_SECONDS", 3600)
+MCP_PLATFORM_OAUTH_REFRESH_TOKEN_SECONDS = env_int(
+    "MCP_PLATFORM_OAUTH_REFRESH_TOKEN_SECONDS", 30 * 24 * 3600
+)
+OAUTH2_PROVIDER = {
+    "SCOPES": {
+        "tools:read": "See the tools you may use",
+        "tools:call": "Call tools on your behalf",
+    },
+    "DEFAULT_SCOPES": ["tools:read", "tools:call"],
+    "ACCESS_TOKEN_GENERATOR": "apps.oauth.tokens.new_access_token",
+    "REFRESH_TOKEN_GENERATOR": "apps.oauth.tokens.new_refresh_token",
+    "ACCESS_TOKEN_EXPIRE_SECONDS": MCP_PLATFORM_OAUTH_ACCESS_TOKEN_SECONDS,
+    "REFRESH_TOKEN_EXPIRE_SECONDS": MCP_PLATFORM_OAUTH_REFRESH_TOKEN_SECONDS,
+    "ROTATE_REFRESH_TOKEN": True,
+    "REFRESH_TOKEN_REUSE_PROTECTION": True,
+    "PKCE_REQUIRED": True,
+    "COMPLIANT_BCP_RFC9700_PKCE_METHOD": True,
+    "COMPLIANT_BCP_RFC9700_IMPLICIT_GRANT": True,
+    "COMPLIANT_BCP_RFC9700_PASSWORD_GRANT": True,
+    "COMPLIANT_BCP_RFC9700_TOKEN_STORAGE": True,
+    "COMPLIANT_BCP_RFC9700_AUTHZ_RESPONSE_ISS": True,
+    "COMPLIANT_BCP_RFC9700_ACCESS_TOKEN_TRANSPORT": True,
+    # http redirect URIs stay allowed for native clients' loopback callbacks (Claude Code,
+    # mcp-remote, the Inspector); registration refuses remote ones (apps.oauth.views).
+    "ALLOW_LOCALHOST_LOOPBACK": True,
+    "OAUTH2_RESPONSE_TYPES_SUPPORTED": ["code"],
+    "OAUTH2_GRANT_TYPES_SUPPORTED": ["authorization_code", "refresh_token"],
+    "OAUTH2_TOKEN_ENDPOINT_AUTH_METHODS_SUPPORTED": [
+        "none",
+        "client_secret_basic",
+        "client_secret_post",
+    ],
+    "DCR_ENABLED": True,
+    "DCR_REGISTRATION_PERMISSION_CLASSES": ("oauth2_provider.dcr.AllowAllDCRPermission",),
+    "CIMD_ENABLED": True,
+    "OAUTH2_PROTECTED_RESOURCE_NAME": "MCP Platform",
+    "OIDC_ISS_ENDPOINT": MCP_PLATFORM_OAUTH_ISSUER,  # the issuer override, OIDC or not
+    "APPLICATION_ADMIN_CLASS": "apps.oauth.admin.ApplicationAdmin",
+    "ACCESS_TOKEN_ADMIN_CLASS": "apps.oauth.admin.AccessTokenAdmin",
+    "REFRESH_TOKEN_ADMIN_CLASS": "apps.oauth.admin.RefreshTokenAdmin",
+    "GRANT_ADMIN_CLASS": "apps.oauth.admin.GrantAdmin",
+}
 
 LOGGING = {
     "version": 1,

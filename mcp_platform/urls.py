@@ -40,6 +40,7 @@ urlpatterns = [
     path("", landing, name="landing"),
     *legacy_admin_routes,
     path("admin/", admin.site.urls),
+    path("", include("apps.oauth.urls")),  # OAuth: /.well-known/*, /authorize, /token, /register
     path("", include("apps.peers.urls")),
     path("api/v2/", v2_api.urls),
     path("redoc", redoc, name="redoc"),

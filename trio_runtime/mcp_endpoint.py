@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import trio
 
+from apps.oauth.resource_metadata import metadata_mounts
 from apps.routing.router import TRIO, cache, explain_route
 from apps.tools.mcp_http import McpHttpEndpoint, stateless_from_env
 from apps.tools.mcp_server import CatalogueServer
@@ -44,4 +45,5 @@ async def serve_mcp(state: RuntimeState, reloader: RoutingReloader) -> None:
 
 
 mounts["/mcp"] = endpoint
+mounts.update(metadata_mounts())  # RFC 9728: where OAuth clients learn to get a token for it
 extra_services.append(serve_mcp)

@@ -16,12 +16,14 @@ class Principal:
     """An authenticated caller (or the anonymous one) with its scopes and tool patterns."""
 
     name: str
-    kind: str  # token, jwt, system, peer, anonymous
+    kind: str  # token, jwt, oauth, system, peer, anonymous
     scopes: frozenset[str] = field(default_factory=frozenset)
     # Glob patterns (anchored) the caller may see and call; empty means every tool.
     tool_patterns: tuple[str, ...] = ()
     # Glob patterns the caller may never see or call, whatever `tool_patterns` allows.
     denied_tools: tuple[str, ...] = ()
+    # The resources (absolute URLs) an OAuth token was granted for (RFC 8707); see apps.oauth.
+    audiences: tuple[str, ...] = ()
 
     def has_scope(self, scope: str) -> bool:
         return SCOPE_ADMIN in self.scopes or scope in self.scopes

@@ -22,6 +22,7 @@ from apps.access.principals import (
     SCOPE_READ,
     Principal,
 )
+from apps.oauth.tokens import ACCESS_TOKEN_PREFIX as OAUTH_ACCESS_TOKEN_PREFIX
 
 TOKEN_PREFIX = "mcpp_"
 JWT_ALGORITHM = "HS256"
@@ -216,13 +217,18 @@ def revoke_user_tokens(*, user: Any) -> None:
 
 
 def authenticate_bearer(token: str) -> Principal:
-    """The principal of a bearer token (API token or JWT); raises AuthenticationFailed.
-    The one function that resolves a bearer token: a principal cache wraps this."""
+    """The principal of a bearer token (API token, OAuth access token or JWT); raises
+    AuthenticationFailed. The one function that resolves a bearer token: a principal cache wraps
+    this."""
     token = token.strip()
     if not token:
         raise AuthenticationFailed("Missing bearer token")
     if token.startswith(TOKEN_PREFIX):
         return _principal_for_api_token(token)
+    if token.startswith(OAUTH_ACCESS_TOKEN_PREFIX):  # issued by the OAuth server (apps.oauth)
+        from apps.oauth.services import principal_for_access_token
+
+        return principal_for_access_token(token)
     user = _user_for_jwt(token)
     return Principal(name=f"user:{user.get_username()}", kind="jwt", scopes=scopes_for_user(user))
 

@@ -2,7 +2,8 @@
 
 Before the SDK sees a request, the endpoint checks the `Host` (Django's ALLOWED_HOSTS) and the
 `Origin` (MCP_CORS_ORIGINS, or the host's own), answers CORS preflights, and authenticates the
-bearer token (401 + `WWW-Authenticate: Bearer` without a valid one). The principal rides in the
+bearer token (401 + `WWW-Authenticate: Bearer` naming the RFC 9728 resource metadata without a
+valid one; an OAuth token must have been granted for this endpoint). The principal rides in the
 ASGI scope to the handlers of `mcp_server`, and binds a 2025-era session to its credential.
 
 Two session managers serve one server: the main one (SSE replies, 2025-era sessions with
@@ -32,9 +33,11 @@ from mcp.server.auth.provider import AccessToken
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from starlette.datastructures import Headers
 
-from apps.access.principals import Principal
+from apps.access.principals import SCOPE_CALL, SCOPE_READ, Principal
 from apps.access.services import AuthenticationFailed, authenticate_authorization_header
 from apps.tools import mcp_sessions
+from apps.oauth.selectors import resource_metadata_url
+from apps.oauth.services import token_serves
 from apps.tools.mcp_server import PRINCIPAL_SCOPE_KEY, CatalogueServer
 from mcp_platform.concurrency import run_blocking
 
@@ -84,10 +87,11 @@ def _jsonrpc_error(code: int, message: str) -> dict[str, Any]:
 def _access_token(principal: Principal, authorization: str) -> AccessToken:
     """The SDK's view of the caller: a session stays bound to the credential that opened it."""
     credential = authorization.partition(" ")[2].strip()
-    # A user's JWTs are interchangeable (refresh keeps the session); an API token is itself.
+    # A user's JWTs and OAuth tokens are interchangeable (refresh keeps the session); an API
+    # token is itself.
     subject = (
         principal.name
-        if principal.kind == "jwt"
+        if principal.kind in ("jwt", "oauth")
         else hashlib.sha256(credential.encode()).hexdigest()
     )
     return AccessToken(
@@ -178,13 +182,20 @@ class McpHttpEndpoint:
             )
             return
         authorization = headers.get("authorization", "")
+        origin_url = f"{scope.get('scheme', 'http')}://{host}"
+        # RFC 9728 §5.1: a 401 names where an OAuth client learns how to get a token for us.
+        where = {"metadata": resource_metadata_url(origin=origin_url, endpoint_path=scope["path"])}
         try:
             principal = await run_blocking(authenticate_authorization_header, authorization)
         except AuthenticationFailed as exc:
-            await self._unauthorized(send, str(exc), cors, error="invalid_token")
+            await self._unauthorized(send, str(exc), cors, **where, error="invalid_token")
             return
         if not principal.is_authenticated and not principal.scopes:
-            await self._unauthorized(send, "Missing bearer token", cors)
+            await self._unauthorized(send, "Missing bearer token", cors, **where)
+            return
+        if not token_serves(principal, origin_url + scope["path"]):
+            message = "Token was issued for another resource"
+            await self._unauthorized(send, message, cors, **where, error="invalid_token")
             return
         scope = {**scope, PRINCIPAL_SCOPE_KEY: principal}
         if principal.is_authenticated:
@@ -259,9 +270,16 @@ class McpHttpEndpoint:
         return self._manager
 
     async def _unauthorized(
-        self, send: Callable, message: str, cors: list, *, error: str | None = None
+        self,
+        send: Callable,
+        message: str,
+        cors: list,
+        *,
+        metadata: str,
+        error: str | None = None,
     ) -> None:
-        challenge = 'Bearer realm="mcp-platform"'
+        challenge = f'Bearer realm="mcp-platform", resource_metadata="{metadata}"'
+        challenge += f', scope="{SCOPE_READ} {SCOPE_CALL}"'
         if error:
             challenge += f', error="{error}"'
         body = {**_jsonrpc_error(-32001, message), "error_description": message}
