@@ -35,9 +35,9 @@ from starlette.datastructures import Headers
 
 from apps.access.principals import SCOPE_CALL, SCOPE_READ, Principal
 from apps.access.services import AuthenticationFailed, authenticate_authorization_header
-from apps.tools import mcp_sessions
 from apps.oauth.selectors import resource_metadata_url
 from apps.oauth.services import token_serves
+from apps.tools import mcp_sessions
 from apps.tools.mcp_server import PRINCIPAL_SCOPE_KEY, CatalogueServer
 from mcp_platform.concurrency import run_blocking
 
