@@ -41,6 +41,25 @@ websocket_app = _status_websockets()
 
 
 @contextlib.asynccontextmanager
+async def _versions_lifespan():
+    """Watch the cache versions, so a request finds principals and tools without a query."""
+    # The apps' versions register on import; the call path imports them all.
+    import apps.access.principal_cache
+    import apps.tools.call_service  # noqa: F401
+    from mcp_platform import versions
+    from mcp_platform.concurrency import run_blocking
+
+    await run_blocking(versions.start_watching, interval=settings.MCP_PLATFORM_VERSION_POLL_SECONDS)
+    try:
+        yield
+    finally:
+        await run_blocking(versions.stop_watching)
+
+
+lifespan_contexts.append(_versions_lifespan)
+
+
+@contextlib.asynccontextmanager
 async def _call_log_lifespan():
     yield
     from apps.tools import call_log

@@ -69,6 +69,11 @@ MCP_PLATFORM_CALL_LOG_FLUSH_SECONDS = float(
     os.environ.get("MCP_PLATFORM_CALL_LOG_FLUSH_SECONDS", "0" if TESTING else "0.5")
 )
 MCP_CORS_ORIGINS = env_list("MCP_CORS_ORIGINS")
+# Seconds between reads of the cache versions (routing, access) in each serving process: how
+# soon a change made in another process (revoked token, disabled tool) is seen here.
+MCP_PLATFORM_VERSION_POLL_SECONDS = float(
+    os.environ.get("MCP_PLATFORM_VERSION_POLL_SECONDS", "0.25")
+)
 
 REDIS_URL = os.environ.get("REDIS_URL", "")
 

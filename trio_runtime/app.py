@@ -22,7 +22,7 @@ from starlette.routing import Mount, Route
 
 from apps.access.principals import Principal
 from apps.routing import shared_secret
-from apps.tools.call_service import CallError, ToolResult, prepare_call, run_locally
+from apps.tools.call_service import CallError, RunPlan, ToolResult, run_bridged
 from apps.tools.models import Outcome
 from trio_runtime.reloader import RoutingReloader
 from trio_runtime.state import RuntimeState
@@ -62,27 +62,37 @@ def build_app(state: RuntimeState, reloader: RoutingReloader) -> Starlette:
                 kind=body["principal"]["kind"],
                 scopes=frozenset(body["principal"]["scopes"]),
                 tool_patterns=tuple(body["principal"]["tool_patterns"]),
+                denied_tools=tuple(body["principal"].get("denied_tools", ())),
             )
-            name, arguments = body["tool"], body.get("arguments") or {}
+            plan = RunPlan.from_dict(body["plan"])
+            arguments = body.get("arguments") or {}
             via, request_id = body.get("via", "bridge"), body["request_id"]
             remaining = float(body["deadline"]) - time.time()
         except (ValueError, KeyError, TypeError) as exc:
             return _refused(f"malformed bridge request: {exc!r}", 400)
         if remaining <= 0:
             return _refused("the call's deadline passed before it started", 503)
-        try:
-            call = await prepare_call(name, arguments, principal, via, request_id)
-        except CallError as exc:
-            return _refused(
-                exc.message, exc.status_code, call_error=type(exc).__name__, details=exc.details
-            )
+        # The web process checked this call (find, authorize, validate: see prepare_call);
+        # it is not checked again here.
         with state.cancellable(request_id) as cancelled, trio.move_on_after(remaining) as deadline:
-            result = await run_locally(call)
+            try:
+                result = await run_bridged(
+                    arguments=arguments,
+                    principal=principal,
+                    via=via,
+                    request_id=request_id,
+                    plan=plan,
+                )
+            except CallError as exc:
+                return _refused(
+                    exc.message, exc.status_code, call_error=exc.kind, details=exc.details
+                )
         if cancelled.cancelled_caught:
             result = ToolResult.error("cancelled by the caller", Outcome.CANCELLED)
         elif deadline.cancelled_caught:
             result = ToolResult.error(
-                f"Tool '{call.tool.name}' passed its deadline on the Trio runtime", Outcome.TIMEOUT
+                f"Tool '{plan.tool_name}' passed its deadline on the Trio runtime",
+                Outcome.TIMEOUT,
             )
         if result.is_error:
             state.errors += 1

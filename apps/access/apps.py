@@ -5,3 +5,15 @@ class AccessConfig(AppConfig):
     name = "apps.access"
     label = "access"
     verbose_name = "Access"
+
+    def ready(self) -> None:
+        from django.contrib.auth import get_user_model
+        from django.db.models.signals import post_delete, post_save
+
+        from apps.access import principal_cache
+        from apps.access.models import ApiToken
+
+        for model in (ApiToken, get_user_model()):
+            uid = f"access.version.{model._meta.label}"
+            post_save.connect(principal_cache.on_credentials_saved, model, dispatch_uid=uid)
+            post_delete.connect(principal_cache.on_credentials_deleted, model, dispatch_uid=uid)

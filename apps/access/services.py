@@ -24,8 +24,6 @@ from apps.access.principals import (
 
 TOKEN_PREFIX = "mcpp_"
 JWT_ALGORITHM = "HS256"
-# Only bump last_used_at when it is older than this: no write on every request.
-LAST_USED_RESOLUTION = timedelta(minutes=1)
 
 
 class AuthenticationFailed(Exception):
@@ -70,15 +68,15 @@ def _principal_for_api_token(secret: str) -> Principal:
     token = ApiToken.objects.filter(token_hash=_hash(secret)).first()
     if token is None or not token.is_active:
         raise AuthenticationFailed("Invalid, expired or revoked token")
-    now = timezone.now()
-    if token.last_used_at is None or now - token.last_used_at > LAST_USED_RESOLUTION:
-        ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
+    # `last_used_at` is written by the principal cache, off the request (token_id).
     return Principal(
         # The prefix makes the name unique: token names are labels, and two may be alike.
         name=f"token:{token.name}:{token.prefix}",
         kind="token",
         scopes=frozenset(token.scopes),
         tool_patterns=token.tool_patterns,
+        token_id=token.pk,
+        valid_until=token.expires_at.timestamp() if token.expires_at else None,
     )
 
 

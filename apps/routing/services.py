@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from apps.routing import announce
 from apps.routing.models import RoutingRule, RoutingVersion, RuntimeInstance, RuntimeSettings
+from apps.routing.selectors import ROUTING_VERSION
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +42,7 @@ def bump_routing_version(*, reason: str = "") -> int:
         RoutingVersion.objects.get_or_create(pk=1, defaults={"version": 2})
     version = RoutingVersion.objects.filter(pk=1).values_list("version", flat=True).get()
     logger.info("routing version %d (%s)", version, reason or "change")
+    ROUTING_VERSION.changed()
     transaction.on_commit(lambda: announce.routing_changed(version))
     return version
 

@@ -7,6 +7,11 @@ class ToolsConfig(AppConfig):
     verbose_name = "Tools"
 
     def ready(self) -> None:
+        from apps.routing.services import on_catalogue_changed
         from apps.tools.discovery import discover_tools
+        from apps.tools.signals import catalogue_changed
+
+        # Every catalogue change moves the routing version (routes and cached tools follow it).
+        catalogue_changed.connect(on_catalogue_changed, dispatch_uid="routing.bump_version")
 
         discover_tools()

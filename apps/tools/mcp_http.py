@@ -31,10 +31,10 @@ from mcp.server.auth.provider import AccessToken
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from starlette.datastructures import Headers
 
+from apps.access.principal_cache import aresolve_principal
 from apps.access.principals import Principal
-from apps.access.services import AuthenticationFailed, authenticate_authorization_header
+from apps.access.services import AuthenticationFailed
 from apps.tools.mcp_server import PRINCIPAL_SCOPE_KEY, CatalogueServer
-from mcp_platform.concurrency import run_blocking
 
 logger = logging.getLogger(__name__)
 
@@ -172,7 +172,7 @@ class McpHttpEndpoint:
             return
         authorization = headers.get("authorization", "")
         try:
-            principal = await run_blocking(authenticate_authorization_header, authorization)
+            principal = await aresolve_principal(authorization)
         except AuthenticationFailed as exc:
             await self._unauthorized(send, str(exc), cors, error="invalid_token")
             return

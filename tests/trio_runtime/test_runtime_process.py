@@ -22,7 +22,8 @@ pytestmark = pytest.mark.slow
 
 def bridge_body(tool: str, arguments: dict | None = None, *, budget: float = 30) -> dict:
     return {
-        "tool": tool,
+        # What the web side sends: the plan it made for a call it already checked.
+        "plan": {"tool": tool, "timeout_seconds": 30, "retry_policy": "none", "retries": 0},
         "arguments": arguments or {},
         "principal": {"name": "tester", "kind": "system", "scopes": ["admin"], "tool_patterns": []},
         "via": "test",
@@ -94,12 +95,12 @@ def test_bridge_refuses_invalid_calls_without_starting_them(trio_runtime):
     assert missing.status_code == 404
     assert missing.json() | {"error": ""} == {
         "started": False,
-        "call_error": "ToolNotFound",
+        "call_error": "tool_not_found",
         "error": "",
         "details": {},
     }
     invalid = bridge_call(trio_runtime, "echo", {"wrong": 1})
-    assert invalid.status_code == 422 and invalid.json()["call_error"] == "InvalidArguments"
+    assert invalid.status_code == 422 and invalid.json()["call_error"] == "invalid_arguments"
 
 
 def test_runtime_follows_the_routing_version_by_polling(trio_runtime):

@@ -1,0 +1,116 @@
+"""The steady state of a call: after a warm-up, an echo call over REST and over /mcp makes no
+database query (principal, tool and routing come from the versioned caches; the call log is
+written in batches, off the call path) and a change is seen on the next call."""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+
+import anyio
+import httpx
+import pytest
+from django.db.backends import utils as db_utils
+
+from apps.access.services import create_api_token
+from apps.tools import call_log, services
+
+# Threads that query on their own schedule, never for a request.
+BACKGROUND_THREADS = {"version-watcher", "call-log-writer", "token-last-used"}
+
+MCP_2026 = {
+    "Accept": "application/json, text/event-stream",
+    "MCP-Protocol-Version": "2026-07-28",
+    "Mcp-Method": "tools/call",
+    "Mcp-Name": "echo",
+}
+MCP_META = {
+    "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+    "io.modelcontextprotocol/clientCapabilities": {},
+}
+
+
+@pytest.fixture
+def request_queries(monkeypatch):
+    """Every SQL statement run in any thread but the background ones, while counting."""
+    seen: list[str] = []
+    counting = threading.Event()
+    original = db_utils.CursorWrapper._execute_with_wrappers
+
+    def execute(self, sql, params, many, executor):
+        if counting.is_set() and threading.current_thread().name not in BACKGROUND_THREADS:
+            seen.append(sql)
+        return original(self, sql, params, many, executor)
+
+    monkeypatch.setattr(db_utils.CursorWrapper, "_execute_with_wrappers", execute)
+
+    @contextlib.contextmanager
+    def count():
+        seen.clear()
+        counting.set()
+        try:
+            yield seen
+        finally:
+            counting.clear()
+
+    return count
+
+
+@contextlib.asynccontextmanager
+async def web_process():
+    """The web process's ASGI application, started as Uvicorn starts it (its lifespan)."""
+    from mcp_platform import asgi
+
+    async with contextlib.AsyncExitStack() as stack:
+        for factory in asgi.lifespan_contexts:
+            await stack.enter_async_context(factory())
+        transport = httpx.ASGITransport(app=asgi.application)
+        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as http:
+            yield http
+
+
+def _mcp_call(message: str) -> dict:
+    params = {"name": "echo", "arguments": {"message": message}, "_meta": MCP_META}
+    return {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": params}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_steady_state_echo_call_over_rest_and_mcp_makes_no_query(catalogue, request_queries):
+    _, secret = create_api_token(name="steady", scopes=["tools:read", "tools:call"])
+    bearer = {"Authorization": f"Bearer {secret}"}
+
+    async def scenario():
+        async with web_process() as http:
+            for _ in range(2):  # warm-up: principal, catalogue, routing table
+                warm = await http.post("/tools/execute/echo", json={"message": "w"}, headers=bearer)
+                assert warm.status_code == 200, warm.text
+                warm = await http.post("/mcp", json=_mcp_call("w"), headers={**bearer, **MCP_2026})
+                assert warm.status_code == 200, warm.text
+            with request_queries() as queries:
+                rest = await http.post(
+                    "/tools/execute/echo", json={"message": "steady"}, headers=bearer
+                )
+                v2 = await http.post(
+                    "/api/v2/tools/echo/call", json={"message": "v2"}, headers=bearer
+                )
+                mcp = await http.post(
+                    "/mcp", json=_mcp_call("steady"), headers={**bearer, **MCP_2026}
+                )
+            assert rest.json()["result"] == {"message": "steady"}
+            assert v2.json()["structuredContent"] == {"message": "v2"}
+            assert mcp.json()["result"]["structuredContent"] == {"message": "steady"}
+            assert queries == []
+
+            # A change made in this process is seen on the very next call.
+            await anyio.to_thread.run_sync(
+                lambda: services.update_tool(
+                    tool=services.Tool.objects.get(name="echo"), changes={"enabled": False}
+                )
+            )
+            gone = await http.post("/tools/execute/echo", json={"message": "x"}, headers=bearer)
+            assert gone.status_code == 404
+
+    try:
+        anyio.run(scenario)
+    finally:
+        call_log.flush()
