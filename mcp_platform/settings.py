@@ -122,6 +122,25 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
+# The API paths (REST legacy paths, /api/v2; /mcp is served beside Django) skip sessions, CSRF,
+# messages and Django's auth: they authenticate bearer tokens, and this list is async-native,
+# so an async view never leaves the event loop. The admin and status pages keep MIDDLEWARE.
+MCP_PLATFORM_API_PATH_PREFIXES = (
+    "/api/v2/",
+    "/tools/",
+    "/mcp/",
+    "/auth/",
+    "/health",
+    "/metrics",
+    "/openapi.json",
+)
+MCP_PLATFORM_API_MIDDLEWARE = [
+    "mcp_platform.middleware.ApiResponseMiddleware",
+    "apps.migration.middleware.ApiVersionMiddleware",
+]
+# Long-lived threads of the web process for blocking work (ORM): each keeps its connection.
+MCP_PLATFORM_DB_THREADS = env_int("MCP_PLATFORM_DB_THREADS", 4)
+
 ROOT_URLCONF = "mcp_platform.urls"
 
 TEMPLATES = [
@@ -149,11 +168,29 @@ SQLITE_OPTIONS = {
     "transaction_mode": "IMMEDIATE",
 }
 DATABASE_URL = os.environ.get("DATABASE_URL", "")
+# Connections are kept open between uses (the web process's DB threads, the Trio runtime's
+# threads, workers) and checked before reuse; MCP_PLATFORM_DB_POOL=1 uses psycopg's pool on
+# PostgreSQL instead (for processes that do not fork after connecting: not Celery's prefork).
+CONN_MAX_AGE = env_int("MCP_PLATFORM_DB_CONN_MAX_AGE", 600)
 DATABASES = {
-    "default": dj_database_url.parse(DATABASE_URL, conn_max_age=0)
+    "default": dj_database_url.parse(
+        DATABASE_URL, conn_max_age=CONN_MAX_AGE, conn_health_checks=True
+    )
     if DATABASE_URL
-    else {"ENGINE": "django.db.backends.sqlite3", "NAME": DATA_DIR / "db.sqlite3"}
+    else {
+        "ENGINE": "django.db.backends.sqlite3",
+        "NAME": DATA_DIR / "db.sqlite3",
+        "CONN_MAX_AGE": CONN_MAX_AGE,
+        "CONN_HEALTH_CHECKS": True,
+    }
 }
+if "postgresql" in DATABASES["default"]["ENGINE"] and env_bool("MCP_PLATFORM_DB_POOL"):
+    DATABASES["default"]["CONN_MAX_AGE"] = 0  # the pool keeps the connections instead
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": 1,
+        "max_size": MCP_PLATFORM_DB_THREADS + 4,
+        "timeout": 10,
+    }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["OPTIONS"] = SQLITE_OPTIONS
     # Tests use a file, not memory, so the processes they start share the database.
@@ -195,5 +232,10 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
-    "loggers": {"multiaddr": {"level": "WARNING"}, "libp2p": {"level": "WARNING"}},
+    "loggers": {
+        "multiaddr": {"level": "WARNING"},
+        "libp2p": {"level": "WARNING"},
+        # One INFO line per request would be one per bridged call.
+        "httpx": {"level": "WARNING"},
+    },
 }

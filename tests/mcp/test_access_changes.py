@@ -9,6 +9,7 @@ import uuid
 import httpx
 import pytest
 from django.contrib.auth import get_user_model
+from django.contrib.auth.hashers import PBKDF2PasswordHasher
 
 from apps.access.models import ApiToken
 from tests.harness import wait_until
@@ -44,7 +45,11 @@ def test_a_revoked_token_is_refused_by_a_running_node(mcp_node, new_token):
 
 def test_a_deactivated_users_jwt_is_refused_by_a_running_node(mcp_node, live_db):
     name = f"user-{uuid.uuid4().hex[:6]}"
-    user = get_user_model().objects.create_user(name, "", "a-long-password-1")
+    user = get_user_model().objects.create_user(name, "")
+    # Hashed with a hasher the node knows (the tests' own fast one is not among its hashers).
+    hasher = PBKDF2PasswordHasher()
+    user.password = hasher.encode("a-long-password-1", hasher.salt(), iterations=1000)
+    user.save()
     login = httpx.post(
         f"{mcp_node.url}/auth/login",
         json={"username": name, "password": "a-long-password-1"},

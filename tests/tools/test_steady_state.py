@@ -1,6 +1,7 @@
 """The steady state of a call: after a warm-up, an echo call over REST and over /mcp makes no
-database query (principal, tool and routing come from the versioned caches; the call log is
-written in batches, off the call path) and a change is seen on the next call."""
+database query and no hop to a thread (principal, tool and routing come from the versioned
+caches; the call log is written in batches, off the call path; API requests skip Django's
+session, CSRF and auth middleware), and a change is seen on the next call."""
 
 from __future__ import annotations
 
@@ -10,10 +11,12 @@ import threading
 import anyio
 import httpx
 import pytest
+from asgiref.sync import SyncToAsync
 from django.db.backends import utils as db_utils
 
 from apps.access.services import create_api_token
 from apps.tools import call_log, services
+from mcp_platform import concurrency
 
 # Threads that query on their own schedule, never for a request.
 BACKGROUND_THREADS = {"version-watcher", "call-log-writer", "token-last-used"}
@@ -32,7 +35,8 @@ MCP_META = {
 
 @pytest.fixture
 def request_queries(monkeypatch):
-    """Every SQL statement run in any thread but the background ones, while counting."""
+    """Every SQL statement run in any thread but the background ones, and every hop of a
+    request to a thread (asgiref's sync_to_async, the DB threads), while counting."""
     seen: list[str] = []
     counting = threading.Event()
     original = db_utils.CursorWrapper._execute_with_wrappers
@@ -43,6 +47,17 @@ def request_queries(monkeypatch):
         return original(self, sql, params, many, executor)
 
     monkeypatch.setattr(db_utils.CursorWrapper, "_execute_with_wrappers", execute)
+
+    def hop(original, what):
+        def counted(*args, **kwargs):
+            if counting.is_set():
+                seen.append(f"thread hop: {what}")
+            return original(*args, **kwargs)
+
+        return counted
+
+    monkeypatch.setattr(SyncToAsync, "__call__", hop(SyncToAsync.__call__, "sync_to_async"))
+    monkeypatch.setattr(concurrency, "_in_db_thread", hop(concurrency._in_db_thread, "db thread"))
 
     @contextlib.contextmanager
     def count():
@@ -100,6 +115,8 @@ def test_a_steady_state_echo_call_over_rest_and_mcp_makes_no_query(catalogue, re
             assert v2.json()["structuredContent"] == {"message": "v2"}
             assert mcp.json()["result"]["structuredContent"] == {"message": "steady"}
             assert queries == []
+            assert "cookie" not in rest.headers.get("vary", "").lower()  # no session middleware
+            assert rest.headers["x-content-type-options"] == "nosniff"
 
             # A change made in this process is seen on the very next call.
             await anyio.to_thread.run_sync(
