@@ -30,6 +30,7 @@ from hypercorn.config import Config as HypercornConfig
 from hypercorn.trio import serve as hypercorn_serve
 
 from apps.routing.announce import trio_socket_path
+from apps.tools import call_log
 from mcp_platform import versions
 from trio_runtime import heartbeat
 from trio_runtime.app import build_app
@@ -139,6 +140,9 @@ async def serve_runtime(config: RuntimeConfig) -> None:
             state.status = "down"
             with trio.CancelScope(shield=True):
                 await heartbeat.write_once(state)
+                # The calls this runtime ran are on record before it goes (every exit path that
+                # runs Python; a SIGKILL loses at most the last flush interval).
+                await trio.to_thread.run_sync(call_log.stop)
     logger.info("Trio runtime stopped")
 
 

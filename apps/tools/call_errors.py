@@ -20,6 +20,8 @@ class CallError(Exception):
 
     kind = "call_error"
     outcome = Outcome.ERROR
+    # True when another process (the Trio runtime) may have run the call and records it.
+    recorded_elsewhere = False
 
     def __init__(self, message: str, **details: Any):
         super().__init__(message)

@@ -79,6 +79,8 @@ class ToolResult:
     is_error: bool = False
     outcome: str = Outcome.SUCCESS
     meta: dict[str, Any] = field(default_factory=dict)
+    # Ran in another process (the Trio runtime), which recorded it: this side must not.
+    recorded_elsewhere: bool = field(default=False, compare=False)
 
     @property
     def text(self) -> str:
@@ -178,6 +180,8 @@ class CallRequest:
     progress: Any = None
     # The arguments as the caller sent them (JSON), forwarded over the bridge.
     raw_arguments: Any = None
+    # What happened to it on the way (dispatch notes `bridged` once it is handed to the runtime).
+    trace: dict[str, Any] = field(default_factory=dict, compare=False)
 
 
 def validate_arguments(spec: registry.ToolSpec, arguments: Any) -> dict[str, Any]:
@@ -319,6 +323,7 @@ async def dispatch(request: CallRequest) -> ToolResult:
     try:
         if not table.trio_enabled:
             raise bridge.NotStarted("the Trio runtime is disabled in the runtime settings")
+        request.trace["bridged"] = True  # from here the runtime records it if it runs
         payload = await bridge.call(
             arguments=request.raw_arguments,
             principal=request.principal,
@@ -329,6 +334,7 @@ async def dispatch(request: CallRequest) -> ToolResult:
             connect_timeout=table.fallback_timeout,
         )
     except bridge.NotStarted as exc:
+        request.trace["bridged"] = False  # the runtime never had it
         fallback = fallback_decision(tool, table)
         if fallback.allowed:
             logger.warning("tool %s falls back to asyncio: %s", tool.name, exc.reason)
@@ -344,18 +350,22 @@ async def dispatch(request: CallRequest) -> ToolResult:
         ) from None
     except bridge.MaybeStarted as exc:
         routing_metrics.RUNTIME_UNAVAILABLE.labels(TRIO).inc()
-        raise RuntimeUnavailable(
+        unavailable = RuntimeUnavailable(
             f"Runtime 'trio' unavailable: it failed during the call of tool '{tool.name}' "
             f"({exc.reason}); the call may have started, so it is not run again",
             runtime=TRIO,
             fallback=False,
-        ) from None
+        )
+        # If it ran, the runtime recorded it (its row says how it ended): one row per call.
+        unavailable.recorded_elsewhere = True
+        raise unavailable from None
     except bridge.RemoteCallError as exc:
         raise from_kind(exc.kind, exc.message, exc.details) from None
     result = ToolResult.from_dict(payload)
     result.meta["runtime"] = TRIO
     result.meta["fallback"] = False
     result.meta["routing_version"] = table.version
+    result.recorded_elsewhere = True  # the Trio runtime, which ran it, recorded it
     return result
 
 
@@ -498,6 +508,8 @@ async def call_tool(
     outcome = Outcome.ERROR
     error = ""
     meta: dict[str, Any] = {}
+    recorded_elsewhere = False
+    request: CallRequest | None = None
     try:
         request = await prepare_call(
             name, arguments, principal, via, request_id, progress, offered=offered
@@ -505,6 +517,7 @@ async def call_tool(
         name = request.plan.tool_name
         result = await dispatch(request)
         meta = result.meta
+        recorded_elsewhere = result.recorded_elsewhere
         runtime = meta.get("runtime", "")
         outcome = result.outcome
         error = result.text if result.is_error else ""
@@ -514,10 +527,13 @@ async def call_tool(
     except CallError as exc:
         outcome = exc.outcome
         error = exc.message
+        recorded_elsewhere = exc.recorded_elsewhere
         raise
     except anyio.get_cancelled_exc_class():
         outcome = Outcome.CANCELLED
         error = "cancelled by the caller"
+        # A bridged call the caller gave up on is stopped and recorded by the runtime.
+        recorded_elsewhere = request is not None and bool(request.trace.get("bridged"))
         raise
     finally:
         seconds = time.perf_counter() - started
@@ -526,19 +542,49 @@ async def call_tool(
         metrics.observe_call(tool=label, runtime=runtime, outcome=outcome, seconds=seconds)
         if meta.get("fallback"):
             metrics.FALLBACKS.labels(name).inc()
-        call_log.record(
-            call_log.CallRecord(
-                tool_name=str(name)[:128],
+        if not recorded_elsewhere:
+            record_call(
+                tool_name=str(name),
                 runtime=runtime,
-                caller=principal.name[:200],
+                caller=principal.name,
                 via=via,
                 request_id=request_id,
                 started_at=started_at,
-                duration_ms=round(seconds * 1000, 3),
+                seconds=seconds,
                 outcome=outcome,
-                error=error[:2000],
-                attempts=meta.get("attempts", 1),
-                fallback=bool(meta.get("fallback")),
-                pid=meta.get("pid"),
+                error=error,
+                meta=meta,
             )
+
+
+def record_call(
+    *,
+    tool_name: str,
+    runtime: str,
+    caller: str,
+    via: str,
+    request_id: str,
+    started_at: datetime,
+    seconds: float,
+    outcome: str,
+    error: str,
+    meta: dict[str, Any],
+) -> None:
+    """Queue the call's one ToolCall row (written in batches by call_log, off the call path),
+    in the process that ran it."""
+    call_log.record(
+        call_log.CallRecord(
+            tool_name=tool_name[:128],
+            runtime=runtime,
+            caller=caller[:200],
+            via=via,
+            request_id=request_id,
+            started_at=started_at,
+            duration_ms=round(seconds * 1000, 3),
+            outcome=outcome,
+            error=error[:2000],
+            attempts=meta.get("attempts", 1),
+            fallback=bool(meta.get("fallback")),
+            pid=meta.get("pid"),
         )
+    )

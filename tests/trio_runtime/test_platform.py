@@ -18,7 +18,7 @@ from django.urls import reverse
 
 from apps.routing import selectors
 from apps.tools import services as tool_services
-from apps.tools.models import Tool
+from apps.tools.models import Tool, ToolCall
 from tests.harness import wait_until
 from tests.trio_runtime.conftest import executions, runtime_health
 
@@ -270,3 +270,31 @@ def test_sigterm_while_a_slow_call_runs_lets_it_finish_then_both_processes_exit(
             os.kill(pid, 0)
     output = trio_node.output
     assert output.index("web stopped") < output.index("trio stopped"), output
+
+
+def test_every_call_has_one_row_written_by_the_process_that_ran_it(trio_node, make_token):
+    token = make_token(scopes=("admin",))
+    headers = {"Authorization": f"Bearer {token}"}
+    ran: dict[str, tuple[str, int]] = {}
+    for runtime in ("trio", "asyncio"):
+        flip = httpx.patch(
+            f"{trio_node.url}/api/v2/tools/test_where_async",
+            json={"runtime": runtime},
+            headers=headers,
+        )
+        assert flip.status_code == 200, flip.text
+        reply = call(trio_node, token, "test_where_async").json()
+        assert reply["meta"]["runtime"] == runtime
+        ran[reply["meta"]["request_id"]] = (runtime, reply["meta"]["pid"])
+
+    def rows() -> dict[str, list[tuple[str, int]]] | None:
+        found = ToolCall.objects.filter(request_id__in=list(ran))
+        by_request: dict[str, list[tuple[str, int]]] = {}
+        for row in found:
+            by_request.setdefault(row.request_id, []).append((row.runtime, row.pid))
+        return by_request if len(by_request) == len(ran) else None
+
+    recorded = wait_until(rows, timeout=30, what="both calls on record")
+    time.sleep(1.5)  # a second row, if any, would have been flushed by now
+    assert rows() == {request_id: [where] for request_id, where in ran.items()}
+    assert recorded == rows()
