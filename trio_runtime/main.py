@@ -29,7 +29,6 @@ from django.conf import settings
 from hypercorn.config import Config as HypercornConfig
 from hypercorn.trio import serve as hypercorn_serve
 
-from apps.routing.announce import trio_socket_path
 from apps.tools import call_log
 from mcp_platform import versions
 from trio_runtime import heartbeat
@@ -57,12 +56,6 @@ class RuntimeConfig:
 def hypercorn_config(config: RuntimeConfig) -> HypercornConfig:
     hc = HypercornConfig()
     hc.bind = [f"{config.host}:{config.port}"]
-    socket = trio_socket_path(config.port)
-    if socket is not None:
-        # The bridge's own way in (0600, in the data dir); a stale file of a killed runtime goes.
-        socket.unlink(missing_ok=True)
-        hc.bind.append(f"unix:{socket}")
-        hc.umask = 0o177
     hc.accesslog = None
     hc.errorlog = logging.getLogger("hypercorn.error")  # through our logging config, once
     hc.graceful_timeout = config.drain_seconds

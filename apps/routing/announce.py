@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import threading
-from pathlib import Path
 
 import httpx
 from django.conf import settings
@@ -20,7 +19,6 @@ from apps.routing import shared_secret
 logger = logging.getLogger(__name__)
 
 REDIS_CHANNEL = "mcp_platform:routing_version"
-MAX_SOCKET_PATH = 100  # bytes; AF_UNIX paths end at 108 on Linux
 CONTROL_TIMEOUT = 2.0
 
 _latest = 0
@@ -34,13 +32,6 @@ def trio_base_url() -> str:
     if host in {"0.0.0.0", "::", ""}:
         host = "127.0.0.1"
     return f"http://{host}:{settings.MCP_PLATFORM_TRIO_PORT}"
-
-
-def trio_socket_path(port: int | None = None) -> Path | None:
-    """The Unix socket the node's Trio runtime also listens on for the bridge (in the data dir,
-    so only this node's processes reach it); None where a socket path would be too long."""
-    path = settings.DATA_DIR / f"trio-{port or settings.MCP_PLATFORM_TRIO_PORT}.sock"
-    return path if len(str(path)) < MAX_SOCKET_PATH else None
 
 
 def routing_changed(version: int) -> None:

@@ -1,7 +1,7 @@
 """The web side of the bridge: forwards trio-routed calls to this node's Trio runtime.
 
 One `httpx.AsyncClient` per event loop keeps HTTP/1.1 connections to the runtime open between
-calls, over the runtime's Unix socket in the data directory when it listens on one (else TCP). Each call carries the principal, the arguments, a deadline and the request id, and is
+calls. Each call carries the principal, the arguments, a deadline and the request id, and is
 authenticated with the node's shared secret.
 
 What a failure means decides whether a fallback is safe, so failures come in two kinds:
@@ -81,20 +81,11 @@ def client() -> httpx.AsyncClient:
     key = _loop_key()
     existing = _clients.get(key)
     if existing is None or existing.is_closed:
-        limits = httpx.Limits(
-            max_connections=256, max_keepalive_connections=64, keepalive_expiry=KEEPALIVE_EXPIRY
-        )
-        # The runtime's Unix socket when it has one: no TCP stack on a local round trip.
-        socket = announce.trio_socket_path()
-        transport = (
-            httpx.AsyncHTTPTransport(uds=str(socket), limits=limits)
-            if socket is not None and socket.exists()
-            else None
-        )
         existing = httpx.AsyncClient(
             base_url=announce.trio_base_url(),
-            limits=limits,
-            transport=transport,
+            limits=httpx.Limits(
+                max_connections=256, max_keepalive_connections=64, keepalive_expiry=KEEPALIVE_EXPIRY
+            ),
             headers={"Authorization": f"Bearer {shared_secret.bridge_secret()}"},
         )
         _clients[key] = existing

@@ -4,7 +4,6 @@ tools executed on Trio, the routing reloader, and draining on SIGTERM."""
 from __future__ import annotations
 
 import signal
-import stat
 import threading
 import time
 import uuid
@@ -90,20 +89,6 @@ def test_bridged_tools_run_inside_the_runtime_on_trio(trio_runtime, counter_file
     call_id = uuid.uuid4().hex
     assert bridge_call(trio_runtime, "test_counter", {"call_id": call_id}).status_code == 200
     assert executions(counter_file)[call_id] == [str(pid)]
-
-
-def test_the_bridge_also_listens_on_a_private_unix_socket_in_the_data_dir(trio_runtime):
-    socket = trio_runtime.data_dir / f"trio-{trio_runtime.port}.sock"
-    assert stat.S_IMODE(socket.stat().st_mode) == 0o600
-    transport = httpx.HTTPTransport(uds=str(socket))
-    with httpx.Client(transport=transport, base_url="http://trio", timeout=60) as local:
-        reply = local.post(
-            "/internal/bridge/call",
-            json=bridge_body("echo", {"message": "over the socket"}),
-            headers=trio_runtime.auth,
-        )
-    assert reply.status_code == 200, reply.text
-    assert reply.json()["structuredContent"] == {"message": "over the socket"}
 
 
 def test_bridge_refuses_invalid_calls_without_starting_them(trio_runtime):
