@@ -117,6 +117,10 @@ def test_a_steady_state_echo_call_over_rest_and_mcp_makes_no_query(catalogue, re
             assert queries == []
             assert "cookie" not in rest.headers.get("vary", "").lower()  # no session middleware
             assert rest.headers["x-content-type-options"] == "nosniff"
+            # The admin keeps Django's full stack: sessions, CSRF, clickjacking protection.
+            admin = await http.get("/admin/login/")
+            assert admin.status_code == 200 and admin.headers["x-frame-options"] == "DENY"
+            assert "csrftoken" in admin.cookies
 
             # A change made in this process is seen on the very next call.
             await anyio.to_thread.run_sync(
