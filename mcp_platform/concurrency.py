@@ -40,8 +40,16 @@ def stop_db_threads() -> None:
     if pool is not None:
         from django.db import connections
 
-        for _ in range(pool._max_workers):
-            pool.submit(connections.close_all)
+        # One close per thread: each waits at the barrier, so no thread takes two.
+        threads = len(pool._threads)
+        barrier = threading.Barrier(threads) if threads else None
+
+        def close_this_threads() -> None:
+            connections.close_all()
+            barrier.wait(timeout=10)
+
+        for _ in range(threads):
+            pool.submit(close_this_threads)
         pool.shutdown(wait=True)
 
 

@@ -21,7 +21,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from django.db import close_old_connections, transaction
+from django.db import close_old_connections, connection, transaction
 
 logger = logging.getLogger(__name__)
 
@@ -111,4 +111,4 @@ def _poll_all() -> None:
 def _watch() -> None:
     while not _stop.wait(_interval):
         _poll_all()
-    close_old_connections()
+    connection.close()  # this thread's own connection ends with it

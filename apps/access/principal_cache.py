@@ -19,7 +19,7 @@ import time
 from typing import Any
 
 import jwt
-from django.db import close_old_connections, transaction
+from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -166,7 +166,7 @@ def _write_used() -> None:
         except Exception as exc:  # only a timestamp; the next minute writes it again
             logger.warning("could not note the use of token %s: %r", token_id, exc)
         finally:
-            close_old_connections()
+            connection.close()  # at most one write a minute per token: no connection kept
 
 
 def flush_last_used() -> None:

@@ -12,6 +12,7 @@ import anyio
 import httpx
 import pytest
 from asgiref.sync import SyncToAsync
+from django.db import connection
 from django.db.backends import utils as db_utils
 
 from apps.access.services import create_api_token
@@ -123,11 +124,15 @@ def test_a_steady_state_echo_call_over_rest_and_mcp_makes_no_query(catalogue, re
             assert "csrftoken" in admin.cookies
 
             # A change made in this process is seen on the very next call.
-            await anyio.to_thread.run_sync(
-                lambda: services.update_tool(
-                    tool=services.Tool.objects.get(name="echo"), changes={"enabled": False}
-                )
-            )
+            def disable_echo() -> None:
+                try:
+                    services.update_tool(
+                        tool=services.Tool.objects.get(name="echo"), changes={"enabled": False}
+                    )
+                finally:
+                    connection.close()  # this thread's, so the test database can be dropped
+
+            await anyio.to_thread.run_sync(disable_echo)
             gone = await http.post("/tools/execute/echo", json={"message": "x"}, headers=bearer)
             assert gone.status_code == 404
 
