@@ -15,9 +15,11 @@ from asgiref.sync import SyncToAsync
 from django.db import connection
 from django.db.backends import utils as db_utils
 
+from apps.access.models import ApiToken
 from apps.access.services import create_api_token
 from apps.tools import call_log, services
 from mcp_platform import concurrency
+from tests.harness import wait_until
 
 # Threads that query on their own schedule, never for a request.
 BACKGROUND_THREADS = {"version-watcher", "call-log-writer", "token-last-used"}
@@ -92,7 +94,7 @@ def _mcp_call(message: str) -> dict:
 
 @pytest.mark.django_db(transaction=True)
 def test_a_steady_state_echo_call_over_rest_and_mcp_makes_no_query(catalogue, request_queries):
-    _, secret = create_api_token(name="steady", scopes=["tools:read", "tools:call"])
+    token, secret = create_api_token(name="steady", scopes=["tools:read", "tools:call"])
     bearer = {"Authorization": f"Bearer {secret}"}
 
     async def scenario():
@@ -135,6 +137,28 @@ def test_a_steady_state_echo_call_over_rest_and_mcp_makes_no_query(catalogue, re
             await anyio.to_thread.run_sync(disable_echo)
             gone = await http.post("/tools/execute/echo", json={"message": "x"}, headers=bearer)
             assert gone.status_code == 404
+
+            # The token was used: noted off the request, by the last-used writer.
+            def last_used() -> object:
+                try:
+                    return ApiToken.objects.get(pk=token.pk).last_used_at
+                finally:
+                    connection.close()
+
+            await anyio.to_thread.run_sync(
+                lambda: wait_until(last_used, timeout=30, what="last_used_at written")
+            )
+
+            def revoke() -> None:
+                try:
+                    token.revoked = True
+                    token.save()
+                finally:
+                    connection.close()
+
+            await anyio.to_thread.run_sync(revoke)
+            refused = await http.post("/api/v2/tools/echo/call", json={}, headers=bearer)
+            assert refused.status_code == 401
 
     try:
         anyio.run(scenario)
