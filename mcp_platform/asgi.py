@@ -1,5 +1,9 @@
 """One ASGI router for the web process: lifespan, /mcp, websockets, static files, Django.
 
+API requests (the REST legacy paths and /api/v2) go to `api_app`: Django with only the API's
+async-native middleware, no sessions, CSRF, messages or Django auth, and no per-request thread;
+the admin and the status pages go through `django_app` with Django's full stack.
+
 Apps add to it without editing it: `lifespan_contexts` holds async context managers entered at
 startup (in order) and left at shutdown; `mounts` maps an exact path to an ASGI app (the MCP
 endpoint); `websocket_app` serves every websocket.
@@ -18,11 +22,16 @@ import anyio
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mcp_platform.settings")
 
+import asyncio
+
 from django.core.asgi import get_asgi_application
+from django.core.handlers.asgi import ASGIHandler, get_script_prefix
 
 django_app = get_asgi_application()
 
 from django.conf import settings  # noqa: E402
+from django.core.exceptions import RequestAborted  # noqa: E402
+from django.urls import set_script_prefix  # noqa: E402
 
 from mcp_platform.lifeline import watch_parent_if_grandchild  # noqa: E402
 
@@ -45,6 +54,103 @@ def _status_websockets() -> ASGIApp:
 
 
 websocket_app = _status_websockets()
+
+
+class ApiHandler(ASGIHandler):
+    """Django for the API paths: the API middleware only (MCP_PLATFORM_API_MIDDLEWARE, all
+    async-native) and no hop to a thread unless a view or its data needs one.
+
+    Django's own handler gives each request a thread-sensitive context (a new thread, so a new
+    database connection, per request) and sends `request_started` through a thread; the API
+    needs neither: its blocking work runs on the long-lived DB threads (concurrency.py).
+    """
+
+    def load_middleware(self, is_async: bool = False) -> None:
+        # BaseHandler reads settings.MIDDLEWARE; the API's list stands in for it while loading.
+        full = settings.MIDDLEWARE
+        settings.MIDDLEWARE = settings.MCP_PLATFORM_API_MIDDLEWARE
+        try:
+            super().load_middleware(is_async=True)
+        finally:
+            settings.MIDDLEWARE = full
+
+    async def __call__(self, scope: Scope, receive: Callable, send: Callable) -> None:
+        await self.handle(scope, receive, send)
+
+    async def handle(self, scope: Scope, receive: Callable, send: Callable) -> None:
+        try:
+            body_file = await self.read_body(receive)
+        except RequestAborted:
+            return
+        set_script_prefix(get_script_prefix(scope))
+        request, error_response = self.create_request(scope, body_file)
+        if request is None:
+            body_file.close()
+            await self.send_response(error_response, send)
+            return
+
+        async def respond():
+            response = await self.run_get_response(request)
+            await self.send_response(response, send)
+            return response
+
+        # As Django does: a client that goes away cancels the view (and the call it makes).
+        served = asyncio.create_task(respond())
+        disconnected = asyncio.create_task(self.listen_for_disconnect(receive))
+        try:
+            await asyncio.wait({served, disconnected}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (disconnected, served):
+                if not task.done():
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError, RequestAborted):
+                        await task
+        if disconnected.done() and not disconnected.cancelled():
+            with contextlib.suppress(RequestAborted, AssertionError):
+                disconnected.result()
+        if served.done() and not served.cancelled():
+            served.result().close()  # request_finished: nothing to close on this thread
+        body_file.close()
+
+
+api_app = ApiHandler()
+
+
+def is_api_path(path: str) -> bool:
+    return path.startswith(settings.MCP_PLATFORM_API_PATH_PREFIXES)
+
+
+@contextlib.asynccontextmanager
+async def _db_threads_lifespan():
+    from mcp_platform import concurrency
+
+    concurrency.start_db_threads(threads=settings.MCP_PLATFORM_DB_THREADS)
+    try:
+        yield
+    finally:
+        await asyncio.get_running_loop().run_in_executor(None, concurrency.stop_db_threads)
+
+
+lifespan_contexts.append(_db_threads_lifespan)
+
+
+@contextlib.asynccontextmanager
+async def _versions_lifespan():
+    """Watch the cache versions, so a request finds principals and tools without a query."""
+    # The apps' versions register on import; the call path imports them all.
+    import apps.access.principal_cache
+    import apps.tools.call_service  # noqa: F401
+    from mcp_platform import versions
+    from mcp_platform.concurrency import run_blocking
+
+    await run_blocking(versions.start_watching, interval=settings.MCP_PLATFORM_VERSION_POLL_SECONDS)
+    try:
+        yield
+    finally:
+        await run_blocking(versions.stop_watching)
+
+
+lifespan_contexts.append(_versions_lifespan)
 
 
 @contextlib.asynccontextmanager
@@ -155,6 +261,9 @@ async def application(scope: Scope, receive: Callable, send: Callable) -> None:
         return
     if path.startswith(settings.STATIC_URL):
         await _static(scope, receive, send)
+        return
+    if is_api_path(path):
+        await api_app(scope, receive, send)
         return
     await django_app(scope, receive, send)
 

@@ -1,11 +1,20 @@
-"""Blocking work (ORM, files) off the event loop, on whichever loop is running."""
+"""Blocking work (ORM, files) off the event loop, on whichever loop is running.
+
+On asyncio, a serving process (the web process, from its lifespan) runs it on a small pool of
+long-lived threads (`MCP_PLATFORM_DB_THREADS`), each keeping its database connection open
+between uses (CONN_MAX_AGE, with health checks). Elsewhere (tests, commands) it runs on
+asgiref's thread-sensitive executor, which shares the caller's connection and transaction.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import contextvars
 import functools
 import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 import anyio
@@ -14,15 +23,62 @@ from anyio.lowlevel import RunVar
 
 T = TypeVar("T")
 
+_pool: ThreadPoolExecutor | None = None
+_pool_lock = threading.Lock()
+
+
+def start_db_threads(*, threads: int) -> None:
+    """Run blocking work on `threads` long-lived threads from now on (idempotent)."""
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            _pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="db")
+
+
+def stop_db_threads() -> None:
+    """Close the threads' connections and stop them (shutdown)."""
+    global _pool
+    with _pool_lock:
+        pool, _pool = _pool, None
+    if pool is not None:
+        from django.db import connections
+
+        # One close per thread: each waits at the barrier, so no thread takes two.
+        threads = len(pool._threads)
+        barrier = threading.Barrier(threads) if threads else None
+
+        def close_this_threads() -> None:
+            connections.close_all()
+            barrier.wait(timeout=10)
+
+        for _ in range(threads):
+            pool.submit(close_this_threads)
+        pool.shutdown(wait=True)
+
+
+def _in_db_thread(call: Callable[[], T]) -> T:
+    from django.db import close_old_connections
+
+    # What Django does at a request's start: drop a connection past its age or broken, and
+    # check a kept one before use (CONN_HEALTH_CHECKS).
+    close_old_connections()
+    return call()
+
 
 async def run_blocking(func: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
-    """Run `func` in a worker thread: asgiref's on asyncio (Django's own, so it shares the
-    request's database connection), Trio's thread pool on Trio."""
+    """Run `func` in a worker thread: the DB threads or asgiref's on asyncio, Trio's thread
+    pool on Trio."""
     call = functools.partial(func, *args, **kwargs)
     if sniffio.current_async_library() == "trio":
         import trio
 
         return await trio.to_thread.run_sync(call)
+    pool = _pool
+    if pool is not None:
+        context = contextvars.copy_context()
+        return await asyncio.get_running_loop().run_in_executor(
+            pool, _in_db_thread, functools.partial(context.run, call)
+        )
     from asgiref.sync import sync_to_async
 
     return await sync_to_async(call, thread_sensitive=True)()

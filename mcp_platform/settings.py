@@ -128,6 +128,11 @@ CORS_ALLOW_HEADERS = (
 )
 CORS_EXPOSE_HEADERS = ("www-authenticate", "retry-after", "deprecation", "link", "api-version")
 CORS_PREFLIGHT_MAX_AGE = 600
+# Seconds between reads of the cache versions (routing, access) in each serving process: how
+# soon a change made in another process (revoked token, disabled tool) is seen here.
+MCP_PLATFORM_VERSION_POLL_SECONDS = float(
+    os.environ.get("MCP_PLATFORM_VERSION_POLL_SECONDS", "0.25")
+)
 
 REDIS_URL = os.environ.get("REDIS_URL", "")
 
@@ -209,6 +214,36 @@ AXES_LOCKOUT_CALLABLE = "apps.access.throttle.lockout_response"
 AXES_RESET_ON_SUCCESS = True
 MCP_PLATFORM_LOGIN_COOLOFF_SECONDS = env_int("MCP_PLATFORM_LOGIN_COOLOFF_SECONDS", 60)
 MCP_PLATFORM_LOGIN_COOLOFF_MAX_SECONDS = env_int("MCP_PLATFORM_LOGIN_COOLOFF_MAX_SECONDS", 3600)
+# The API paths (REST legacy paths, /api/v2; /mcp is served beside Django) skip sessions, CSRF,
+# messages and Django's auth: they authenticate bearer tokens, and this list is async-native,
+# so an async view never leaves the event loop. The admin and status pages keep MIDDLEWARE.
+MCP_PLATFORM_API_PATH_PREFIXES = (
+    "/api/v2/",
+    "/tools/",
+    "/mcp/",
+    "/auth/",
+    "/health",
+    "/metrics",
+    "/openapi.json",
+    # The legacy operator routes (docs/api.md): bearer tokens too.
+    "/admin/stats",
+    "/admin/health",
+    "/workflows/",
+    "/audit/",
+    "/cache/",
+)
+# Async-native all: CORS answers preflights before any auth; the legacy request metrics and
+# the audit trail's actor see every API request; axes turns a login lockout into the 429.
+MCP_PLATFORM_API_MIDDLEWARE = [
+    "mcp_platform.middleware.ApiResponseMiddleware",
+    "corsheaders.middleware.CorsMiddleware",
+    "mcp_platform.legacy_metrics.LegacyRequestMetricsMiddleware",
+    "apps.migration.middleware.ApiVersionMiddleware",
+    "apps.audit.middleware.AuditActorMiddleware",
+    "axes.middleware.AxesMiddleware",
+]
+# Long-lived threads of the web process for blocking work (ORM): each keeps its connection.
+MCP_PLATFORM_DB_THREADS = env_int("MCP_PLATFORM_DB_THREADS", 4)
 
 ROOT_URLCONF = "mcp_platform.urls"
 
@@ -237,11 +272,29 @@ SQLITE_OPTIONS = {
     "transaction_mode": "IMMEDIATE",
 }
 DATABASE_URL = os.environ.get("DATABASE_URL", "")
+# Connections are kept open between uses (the web process's DB threads, the Trio runtime's
+# threads, workers) and checked before reuse; MCP_PLATFORM_DB_POOL=1 uses psycopg's pool on
+# PostgreSQL instead (for processes that do not fork after connecting: not Celery's prefork).
+CONN_MAX_AGE = env_int("MCP_PLATFORM_DB_CONN_MAX_AGE", 600)
 DATABASES = {
-    "default": dj_database_url.parse(DATABASE_URL, conn_max_age=0)
+    "default": dj_database_url.parse(
+        DATABASE_URL, conn_max_age=CONN_MAX_AGE, conn_health_checks=True
+    )
     if DATABASE_URL
-    else {"ENGINE": "django.db.backends.sqlite3", "NAME": DATA_DIR / "db.sqlite3"}
+    else {
+        "ENGINE": "django.db.backends.sqlite3",
+        "NAME": DATA_DIR / "db.sqlite3",
+        "CONN_MAX_AGE": CONN_MAX_AGE,
+        "CONN_HEALTH_CHECKS": True,
+    }
 }
+if "postgresql" in DATABASES["default"]["ENGINE"] and env_bool("MCP_PLATFORM_DB_POOL"):
+    DATABASES["default"]["CONN_MAX_AGE"] = 0  # the pool keeps the connections instead
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": 1,
+        "max_size": MCP_PLATFORM_DB_THREADS + 4,
+        "timeout": 10,
+    }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["OPTIONS"] = SQLITE_OPTIONS
     # Tests use a file, not memory, so the processes they start share the database.

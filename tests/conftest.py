@@ -25,6 +25,19 @@ def require_service(name: str, reason: str) -> None:
 BUILTIN_TOOLS_MODULE = "apps.tools.tools"
 
 
+@pytest.fixture(autouse=True)
+def cold_caches():
+    """Each test starts with empty in-process caches: a test's rolled-back rows must not be
+    found by the next one through a cache stamped with the same version."""
+    from apps.access import principal_cache
+    from apps.routing.router import cache as routing_cache
+    from apps.tools.call_service import catalogue_cache
+
+    principal_cache.clear()
+    catalogue_cache.clear()
+    routing_cache.clear()
+
+
 @pytest.fixture
 def catalogue(db):
     """The built-in tools of apps/tools/tools.py (only those: other tests register more), synced."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+from datetime import UTC, datetime
 from typing import Any
 
 import trio
@@ -22,7 +23,7 @@ from starlette.routing import Mount, Route
 
 from apps.access.principals import Principal
 from apps.routing import shared_secret
-from apps.tools.call_service import CallError, ToolResult, prepare_call, run_locally
+from apps.tools.call_service import CallError, RunPlan, ToolResult, record_call, run_bridged
 from apps.tools.models import Outcome
 from trio_runtime.reloader import RoutingReloader
 from trio_runtime.state import RuntimeState
@@ -62,27 +63,53 @@ def build_app(state: RuntimeState, reloader: RoutingReloader) -> Starlette:
                 kind=body["principal"]["kind"],
                 scopes=frozenset(body["principal"]["scopes"]),
                 tool_patterns=tuple(body["principal"]["tool_patterns"]),
+                denied_tools=tuple(body["principal"].get("denied_tools", ())),
             )
-            name, arguments = body["tool"], body.get("arguments") or {}
+            plan = RunPlan.from_dict(body["plan"])
+            arguments = body.get("arguments") or {}
             via, request_id = body.get("via", "bridge"), body["request_id"]
             remaining = float(body["deadline"]) - time.time()
         except (ValueError, KeyError, TypeError) as exc:
             return _refused(f"malformed bridge request: {exc!r}", 400)
         if remaining <= 0:
             return _refused("the call's deadline passed before it started", 503)
-        try:
-            call = await prepare_call(name, arguments, principal, via, request_id)
-        except CallError as exc:
-            return _refused(
-                exc.message, exc.status_code, call_error=type(exc).__name__, details=exc.details
-            )
+        started_at, started = datetime.now(UTC), time.perf_counter()
+        caller_gone = False
+
+        async def cancel_when_caller_goes(scope: trio.CancelScope) -> None:
+            # The web process (or the job's worker) died or dropped the call: stop the tool.
+            nonlocal caller_gone
+            while (await request.receive())["type"] != "http.disconnect":
+                pass
+            caller_gone = True
+            scope.cancel()
+
+        # The web process checked this call (find, authorize, validate: see prepare_call);
+        # it is not checked again here.
         with state.cancellable(request_id) as cancelled, trio.move_on_after(remaining) as deadline:
-            result = await run_locally(call)
+            async with trio.open_nursery() as watching:
+                watching.start_soon(cancel_when_caller_goes, cancelled)
+                try:
+                    result = await run_bridged(
+                        arguments=arguments,
+                        principal=principal,
+                        via=via,
+                        request_id=request_id,
+                        plan=plan,
+                    )
+                except CallError as exc:
+                    watching.cancel_scope.cancel()
+                    return _refused(
+                        exc.message, exc.status_code, call_error=exc.kind, details=exc.details
+                    )
+                watching.cancel_scope.cancel()
         if cancelled.cancelled_caught:
-            result = ToolResult.error("cancelled by the caller", Outcome.CANCELLED)
+            why = "the caller went away" if caller_gone else "cancelled by the caller"
+            result = ToolResult.error(why, Outcome.CANCELLED)
         elif deadline.cancelled_caught:
             result = ToolResult.error(
-                f"Tool '{call.tool.name}' passed its deadline on the Trio runtime", Outcome.TIMEOUT
+                f"Tool '{plan.tool_name}' passed its deadline on the Trio runtime",
+                Outcome.TIMEOUT,
             )
         if result.is_error:
             state.errors += 1
@@ -91,6 +118,21 @@ def build_app(state: RuntimeState, reloader: RoutingReloader) -> Starlette:
             pid=os.getpid(),
             instance=state.instance_id,
             runtime_routing_version=state.routing_version,
+        )
+        # This process ran the call, so it writes the call's one ToolCall row (the web side
+        # does not record a call it bridged).
+        record_call(
+            tool_name=plan.tool_name,
+            runtime="trio",
+            caller=principal.name,
+            via=via,
+            request_id=request_id,
+            started_at=started_at,
+            seconds=time.perf_counter() - started,
+            outcome=result.outcome,
+            error=result.text if result.is_error else "",
+            meta=result.meta,
+            arguments=arguments,
         )
         return JSONResponse(result.to_dict())
 

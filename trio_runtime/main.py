@@ -25,9 +25,12 @@ from dataclasses import dataclass
 from functools import partial
 
 import trio
+from django.conf import settings
 from hypercorn.config import Config as HypercornConfig
 from hypercorn.trio import serve as hypercorn_serve
 
+from apps.tools import call_log
+from mcp_platform import versions
 from trio_runtime import heartbeat
 from trio_runtime.app import build_app
 from trio_runtime.p2p.service import run_p2p
@@ -85,6 +88,11 @@ async def serve_runtime(config: RuntimeConfig) -> None:
     state = RuntimeState(host=config.host, port=config.port)
     reloader = RoutingReloader(state)
     await reloader.reload(reason="start")
+    # P2P, the runtime's /mcp and the task queue find principals and tools in the versioned
+    # caches too; the watcher is a thread, stopped with the process.
+    await trio.to_thread.run_sync(
+        partial(versions.start_watching, interval=settings.MCP_PLATFORM_VERSION_POLL_SECONDS)
+    )
     app = build_app(state, reloader)
     stop_http = trio.Event()
     with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
@@ -126,6 +134,9 @@ async def serve_runtime(config: RuntimeConfig) -> None:
             state.status = "down"
             with trio.CancelScope(shield=True):
                 await heartbeat.write_once(state)
+                # The calls this runtime ran are on record before it goes (every exit path that
+                # runs Python; a SIGKILL loses at most the last flush interval).
+                await trio.to_thread.run_sync(call_log.stop)
     logger.info("Trio runtime stopped")
 
 

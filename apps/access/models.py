@@ -73,3 +73,20 @@ class RefreshToken(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} refresh {self.jti[:8]}…"
+
+
+class AccessVersion(models.Model):
+    """One row (pk=1): bumped in the same transaction as any change that can alter who a
+    credential is (a token created, edited, revoked or deleted; a user edited, deactivated,
+    given a new password or deleted), so every process drops its cached principals."""
+
+    version = models.BigIntegerField(default=1)
+    changed_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=models.Q(pk=1), name="access_version_singleton")
+        ]
+
+    def __str__(self) -> str:
+        return f"access version {self.version}"

@@ -24,6 +24,10 @@ class Principal:
     denied_tools: tuple[str, ...] = ()
     # The resources (absolute URLs) an OAuth token was granted for (RFC 8707); see apps.oauth.
     audiences: tuple[str, ...] = ()
+    # The API token this principal came from, and when the credential stops being valid
+    # (seconds since the epoch): the principal cache uses them, nothing else does.
+    token_id: int | None = field(default=None, compare=False)
+    valid_until: float | None = field(default=None, compare=False)
 
     def has_scope(self, scope: str) -> bool:
         return SCOPE_ADMIN in self.scopes or scope in self.scopes

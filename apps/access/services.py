@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -22,12 +23,9 @@ from apps.access.principals import (
     SCOPE_READ,
     Principal,
 )
-from apps.oauth.tokens import ACCESS_TOKEN_PREFIX as OAUTH_ACCESS_TOKEN_PREFIX
 
 TOKEN_PREFIX = "mcpp_"
 JWT_ALGORITHM = "HS256"
-# Only bump last_used_at when it is older than this: no write on every request.
-LAST_USED_RESOLUTION = timedelta(minutes=1)
 
 
 class AuthenticationFailed(Exception):
@@ -72,15 +70,15 @@ def _principal_for_api_token(secret: str) -> Principal:
     token = ApiToken.objects.filter(token_hash=_hash(secret)).first()
     if token is None or not token.is_active:
         raise AuthenticationFailed("Invalid, expired or revoked token")
-    now = timezone.now()
-    if token.last_used_at is None or now - token.last_used_at > LAST_USED_RESOLUTION:
-        ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
+    # `last_used_at` is written by the principal cache, off the request (token_id).
     return Principal(
         # The prefix makes the name unique: token names are labels, and two may be alike.
         name=f"token:{token.name}:{token.prefix}",
         kind="token",
         scopes=frozenset(token.scopes),
         tool_patterns=token.tool_patterns,
+        token_id=token.pk,
+        valid_until=token.expires_at.timestamp() if token.expires_at else None,
     )
 
 
@@ -216,6 +214,17 @@ def revoke_user_tokens(*, user: Any) -> None:
     RefreshToken.objects.filter(user=user).delete()
 
 
+# Bearer formats that other apps serve (apps.oauth's access tokens), by token prefix: they
+# register when their app is ready, so this app imports none of them.
+_bearer_schemes: dict[str, Callable[[str], Principal]] = {}
+
+
+def register_bearer_scheme(*, prefix: str, resolve: Callable[[str], Principal]) -> None:
+    """Resolve bearer tokens that start with `prefix` with `resolve` (raises
+    AuthenticationFailed), before API tokens' and JWTs' rules apply."""
+    _bearer_schemes[prefix] = resolve
+
+
 def authenticate_bearer(token: str) -> Principal:
     """The principal of a bearer token (API token, OAuth access token or JWT); raises
     AuthenticationFailed. The one function that resolves a bearer token: a principal cache wraps
@@ -225,10 +234,9 @@ def authenticate_bearer(token: str) -> Principal:
         raise AuthenticationFailed("Missing bearer token")
     if token.startswith(TOKEN_PREFIX):
         return _principal_for_api_token(token)
-    if token.startswith(OAUTH_ACCESS_TOKEN_PREFIX):  # issued by the OAuth server (apps.oauth)
-        from apps.oauth.services import principal_for_access_token
-
-        return principal_for_access_token(token)
+    for prefix, resolve in _bearer_schemes.items():  # e.g. apps.oauth's access tokens
+        if token.startswith(prefix):
+            return resolve(token)
     user = _user_for_jwt(token)
     return Principal(name=f"user:{user.get_username()}", kind="jwt", scopes=scopes_for_user(user))
 

@@ -9,6 +9,7 @@ import logging
 import queue
 import re
 import threading
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -81,16 +82,20 @@ def arguments_digest(arguments: Any) -> str:
     return hashlib.sha256(chain.canonical(arguments).encode()).hexdigest()
 
 
-def _drafts(batch: list[ToolCalled]) -> list[chain.Draft]:
-    from apps.tools.models import Tool
+# Per tool name: {"audit_arguments": bool, "input_schema": dict}. The catalogue (apps.tools)
+# provides it when it is ready, so the audit trail imports nothing of the call path.
+ToolPolicies = Callable[[Iterable[str]], dict[str, dict[str, Any]]]
+_tool_policies: ToolPolicies = lambda names: {}  # noqa: E731
 
-    names = {entry.tool for entry in batch}
-    tools = {
-        t["name"]: t
-        for t in Tool.objects.filter(name__in=names).values(
-            "name", "audit_arguments", "input_schema"
-        )
-    }
+
+def register_tool_policies(lookup: ToolPolicies) -> None:
+    """How the writer learns which tools store their arguments, and their input schemas."""
+    global _tool_policies
+    _tool_policies = lookup
+
+
+def _drafts(batch: list[ToolCalled]) -> list[chain.Draft]:
+    tools = _tool_policies({entry.tool for entry in batch})
     drafts = []
     for entry in batch:
         tool = tools.get(entry.tool)

@@ -31,7 +31,8 @@ from mcp_types import INTERNAL_ERROR, INVALID_PARAMS
 from apps.access.principals import SCOPE_CALL, Principal
 from apps.jobs import selectors, services
 from apps.jobs.models import FINISHED, Job, JobStatus
-from apps.tools import call_service
+from apps.tools.call_errors import CallError
+from apps.tools.mcp_server import mcp_error
 from mcp_platform.concurrency import run_blocking
 
 logger = logging.getLogger(__name__)
@@ -149,12 +150,9 @@ class TaskHandlers:
                 via="mcp",
                 ttl_seconds=ttl,
             )
-        except call_service.ToolNotFound:
-            raise MCPError(INVALID_PARAMS, f"Unknown tool: {params.get('name')}") from None
-        except call_service.CallDenied as exc:
-            raise MCPError(FORBIDDEN, exc.message) from None
-        except call_service.CallError as exc:
-            raise MCPError(INVALID_PARAMS, exc.message) from None
+        except CallError as exc:
+            # A task cannot be a result: every refusal is a JSON-RPC error (the call path's table).
+            raise mcp_error(exc, name=params.get("name"), as_result=False) from None
         created = types.CreateTaskResult(task=task_of(job))
         return created.model_dump(by_alias=True, mode="json", exclude_none=True)
 

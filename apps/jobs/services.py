@@ -77,7 +77,7 @@ def _is_uuid(value: Any) -> bool:
 def create_job(*, request: CallRequest, arguments: dict[str, Any], ttl_seconds: int | None = None):
     """Store a prepared call as a queued job and publish it once the transaction commits."""
     tool, principal = request.tool, request.principal
-    retries = tool.max_retries if tool.idempotent_hint and tool.retry_policy != "none" else 0
+    retries = request.plan.retries
     job = Job.objects.create(
         tool_name=tool.name,
         arguments=arguments,

@@ -42,6 +42,7 @@ def principal_for_access_token(secret: str) -> Principal:
         kind="oauth",
         scopes=frozenset(scopes),
         audiences=tuple(token.resource or ()),
+        valid_until=token.expires.timestamp(),  # the principal cache keeps it no longer
     )
 
 

@@ -13,9 +13,7 @@ from ninja.responses import Status
 from apps.access.principals import SCOPE_ADMIN, SCOPE_READ
 from apps.routing import bridge, selectors, services
 from apps.routing.models import RoutingRule
-from apps.routing.router import cache, explain_route
 from apps.routing.schemas import (
-    RouteOut,
     RoutingRuleIn,
     RoutingRuleOut,
     RoutingRulePatchIn,
@@ -24,7 +22,6 @@ from apps.routing.schemas import (
     RuntimeSettingsPatchIn,
     RuntimesOut,
 )
-from apps.tools import selectors as tool_selectors
 from mcp_platform.concurrency import run_blocking
 from mcp_platform.errors import ApiError, invalid_input, require_scope
 
@@ -107,16 +104,6 @@ def update_settings(request: HttpRequest, payload: RuntimeSettingsPatchIn):
     except (DjangoValidationError, ValueError) as exc:
         raise invalid_input(exc, "request") from None
     return _settings_out()
-
-
-@routing_router.get("/explain/{name}", response=RouteOut)
-def explain(request: HttpRequest, name: str):
-    """Which runtime the tool runs on, and every routing step that led there."""
-    require_scope(request.auth, SCOPE_READ)
-    tool = tool_selectors.find_tool(name)
-    if tool is None or not request.auth.may_use_tool(tool.name):
-        raise ApiError(f"Tool '{name}' not found", 404)
-    return explain_route(tool, cache.get()).as_dict()
 
 
 @runtimes_router.get("/", response=RuntimesOut)

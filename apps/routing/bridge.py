@@ -53,7 +53,8 @@ class MaybeStarted(BridgeFailure):
 
 
 class RemoteCallError(Exception):
-    """The runtime refused the call as invalid (not found, denied, bad arguments)."""
+    """The runtime refused the call before starting it; `kind` is the CallError's kind
+    (apps.tools.call_errors), which the call path turns back into that error."""
 
     def __init__(self, kind: str, message: str, status_code: int, details: dict[str, Any]):
         super().__init__(message)
@@ -116,28 +117,30 @@ def principal_payload(principal: Any) -> dict[str, Any]:
         "kind": principal.kind,
         "scopes": sorted(principal.scopes),
         "tool_patterns": list(principal.tool_patterns),
+        "denied_tools": list(principal.denied_tools),
     }
 
 
 async def call(
     *,
-    tool: str,
-    arguments: dict[str, Any],
+    arguments: Any,
     principal: Any,
     via: str,
     request_id: str,
+    plan: dict[str, Any],
     budget: float,
     connect_timeout: float,
 ) -> dict[str, Any]:
-    """Run a call on the Trio runtime; returns the ToolResult dict it sent back.
+    """Run a checked call on the Trio runtime; returns the ToolResult dict it sent back.
 
+    `plan` is how to run it (tool, timeout, retries), `budget` its whole time in seconds.
     Raises NotStarted, MaybeStarted or RemoteCallError.
     """
     global _down_until
     if known_down():
         raise NotStarted("the Trio runtime was unreachable moments ago")
     body = {
-        "tool": tool,
+        "plan": plan,
         "arguments": arguments,
         "principal": principal_payload(principal),
         "via": via,

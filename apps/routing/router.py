@@ -129,6 +129,26 @@ def explain_route(tool: Any, table: RoutingTable) -> Route:
     )
 
 
+@dataclass(frozen=True)
+class Fallback:
+    """Whether a trio-routed call that provably did not start may run on asyncio instead."""
+
+    allowed: bool
+    why_not: str = ""
+
+
+def fallback_decision(tool: Any, table: RoutingTable) -> Fallback:
+    """The fallback policy of DESIGN.md: only for tools with `fallback_allowed` that do not
+    require P2P, and only when the runtime settings allow fallback at all."""
+    if tool.requires_p2p:
+        return Fallback(False, "it requires P2P")
+    if not table.fallback_allowed:
+        return Fallback(False, "fallback is disabled in the runtime settings")
+    if not tool.fallback_allowed:
+        return Fallback(False, "fallback is disabled for it")
+    return Fallback(True)
+
+
 def resolve_runtime(tool: Any, table: RoutingTable) -> str:
     """The runtime `tool` runs on under `table`; raises ToolNotRoutable if it runs nowhere."""
     route = explain_route(tool, table)

@@ -15,7 +15,7 @@ from apps.routing.models import (
     RuntimeStatus,
 )
 from apps.routing.router import RoutingTable, RuleView
-from apps.tools.models import Tool
+from mcp_platform.versions import Version
 
 # A runtime whose heartbeat is older than this is considered down.
 HEARTBEAT_STALE_SECONDS = 5.0
@@ -24,6 +24,10 @@ HEARTBEAT_STALE_SECONDS = 5.0
 def current_version() -> int:
     row = RoutingVersion.objects.filter(pk=1).values_list("version", flat=True).first()
     return row if row is not None else 1
+
+
+# What in-process caches of routing and the catalogue are keyed by (mcp_platform.versions).
+ROUTING_VERSION = Version("routing", current_version)
 
 
 def runtime_settings() -> RuntimeSettings:
@@ -57,23 +61,8 @@ def load_routing_table() -> RoutingTable:
 
 
 def version_subquery() -> Subquery:
+    """The routing version, as a subquery (the admin annotates tool rows with it)."""
     return Subquery(RoutingVersion.objects.filter(pk=1).values("version")[:1])
-
-
-def tools_with_routing_version() -> QuerySet[Tool]:
-    """Tools annotated with the current routing version (`routing_version`): the one query
-    that fetches a tool for a call also tells the caller whether its routing table is stale."""
-    return Tool.objects.annotate(routing_version=version_subquery())
-
-
-def find_tool_for_call(name: str) -> Tool | None:
-    """Like tools.selectors.find_tool (name, or legacy `category.tool`), plus `routing_version`."""
-    tools = tools_with_routing_version()
-    tool = tools.filter(name=name).first()
-    if tool is None and "." in name:
-        category, _, short = name.rpartition(".")
-        tool = tools.filter(name=short, category=category).first()
-    return tool
 
 
 def runtime_instances() -> QuerySet[RuntimeInstance]:

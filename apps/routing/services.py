@@ -21,6 +21,7 @@ from apps.routing.models import (
     RuntimeSettings,
     RuntimeStatus,
 )
+from apps.routing.selectors import ROUTING_VERSION
 
 logger = logging.getLogger(__name__)
 
@@ -47,6 +48,7 @@ def bump_routing_version(*, reason: str = "") -> int:
         RoutingVersion.objects.get_or_create(pk=1, defaults={"version": 2})
     version = RoutingVersion.objects.filter(pk=1).values_list("version", flat=True).get()
     logger.info("routing version %d (%s)", version, reason or "change")
+    ROUTING_VERSION.changed()
     transaction.on_commit(lambda: announce.routing_changed(version))
     return version
 

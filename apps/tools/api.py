@@ -4,6 +4,7 @@ the call service or a selector."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
@@ -13,8 +14,12 @@ from ninja.responses import Status
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from apps.access.principals import SCOPE_ADMIN, SCOPE_READ, Principal
+from apps.routing.router import cache as routing_cache
+from apps.routing.router import explain_route
+from apps.routing.schemas import RouteOut
 from apps.tools import metrics, selectors, services
-from apps.tools.call_service import ToolNotFound, call_tool
+from apps.tools.call_errors import CallError
+from apps.tools.call_service import call_tool
 from apps.tools.models import Outcome
 from apps.tools.schemas import (
     ExecuteOut,
@@ -41,6 +46,8 @@ ARGUMENTS_BODY = {
 }
 
 health_router = Router(tags=["health"], auth=None)
+# /api/v2/routing/explain/{name}: served here, where tools are found (routing sits below tools).
+explain_router = Router(tags=["routing"])
 legacy_router = Router(tags=["tools (legacy)"])
 v2_router = Router(tags=["tools"])
 
@@ -140,14 +147,20 @@ async def mcp_tools_call(request: HttpRequest):
         return _jsonrpc_error(-32602, "Missing tool name ('name')", 400)
     try:
         result = await call_tool(name, payload.arguments, principal, "rest")
-    except ToolNotFound as exc:
-        return _jsonrpc_error(-32601, exc.message, 404)
+    except CallError as exc:
+        return _jsonrpc_error(exc.codes.legacy_rpc_code, exc.message, exc.codes.http_status)
     return {"jsonrpc": "2.0", "result": result.to_mcp()}
 
 
-def _p2p_status() -> dict:
-    from apps.taskqueue.selectors import p2p_status
+def _no_p2p() -> dict:
+    return {"status": "disabled", "peer_id": None, "multiaddrs": []}
 
+
+# The node's P2P status for /mcp/discover, provided by the task queue app (above this one).
+p2p_status: Callable[[], dict] = _no_p2p
+
+
+def _p2p_status() -> dict:
     node = p2p_status()
     return {"status": node["status"], "peer_id": node["peer_id"], "multiaddrs": node["multiaddrs"]}
 
@@ -176,6 +189,16 @@ def mcp_discover(request: HttpRequest):
             "api_v2": "/api/v2/",
         },
     }
+
+
+@explain_router.get("/explain/{name}", response=RouteOut)
+def explain(request: HttpRequest, name: str):
+    """Which runtime the tool runs on, and every routing step that led there."""
+    require_scope(request.auth, SCOPE_READ)
+    tool = selectors.find_tool(name)
+    if tool is None or not request.auth.may_use_tool(tool.name):
+        raise ApiError(f"Tool '{name}' not found", 404)
+    return explain_route(tool, routing_cache.get()).as_dict()
 
 
 @v2_router.get("/", response=list[ToolOut])

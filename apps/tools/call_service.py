@@ -1,8 +1,17 @@
-"""The call service: the one door every tool call goes through (REST, MCP, P2P, jobs).
+"""The call path: the one way every tool call is made (REST, both MCP endpoints, P2P, jobs,
+queued tasks). Each step, in order:
 
-`call_tool` finds the tool, checks the caller, validates the arguments, runs the tool on its
-runtime with its timeout and retry policy, records the call and returns one `ToolResult`.
-It runs on asyncio (web process) and on Trio (Trio runtime) alike, through anyio.
+- find: `prepare_call` looks the tool up (`_lookup`);
+- authorize: `prepare_call` checks the principal's scope and tool patterns;
+- validate: `validate_arguments` against the tool's input model;
+- route: `dispatch` asks routing (`apps.routing.router`, pure) where it runs and whether a
+  failed bridge may fall back;
+- run: `run_locally` here, or `apps.routing.bridge` to the Trio runtime (`run_bridged` there);
+- record: `call_tool` records metrics and the call log (batched, off the call path).
+
+It runs on asyncio (web process) and on Trio (Trio runtime) alike, through anyio. A call that
+cannot be made raises a `CallError` (apps.tools.call_errors, with the one table of how each kind
+leaves every door).
 """
 
 from __future__ import annotations
@@ -10,62 +19,57 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 import anyio
 import pydantic
+import sniffio
 
 from apps.access.principals import SCOPE_CALL, Principal
 from apps.audit import calls as audit_calls
 from apps.audit.context import acting_for_tool
+from apps.routing import bridge
+from apps.routing import metrics as routing_metrics
+from apps.routing.router import ASYNCIO, TRIO, RoutingTable, explain_route, fallback_decision
+from apps.routing.router import cache as routing_cache
+from apps.routing.selectors import ROUTING_VERSION
 from apps.tools import call_log, metrics, registry
+from apps.tools.call_errors import (
+    CallDenied,
+    CallError,
+    InvalidArguments,
+    RuntimeUnavailable,
+    ToolNotFound,
+    from_kind,
+)
 from apps.tools.models import Outcome, Tool
 from mcp_platform.concurrency import run_blocking, run_sync_tool
+from mcp_platform.versions import Stamp
+
+__all__ = [
+    "CallDenied",
+    "CallError",
+    "CallRequest",
+    "InvalidArguments",
+    "RunPlan",
+    "RuntimeUnavailable",
+    "ToolNotFound",
+    "ToolResult",
+    "call_tool",
+    "prepare_call",
+]
 
 logger = logging.getLogger(__name__)
 
+ToolFilter = Callable[[Tool], bool]
+
 RETRY_BASE_DELAY = 0.1  # seconds; the first retry's delay under every policy
-
-
-class CallError(Exception):
-    """A call that could not be made (as opposed to a tool that ran and failed)."""
-
-    status_code = 400
-    jsonrpc_code = -32603
-    outcome = Outcome.ERROR
-
-    def __init__(self, message: str, **details: Any):
-        super().__init__(message)
-        self.message = message
-        self.details = details
-
-
-class ToolNotFound(CallError):
-    status_code = 404
-    jsonrpc_code = -32601
-    outcome = Outcome.NOT_FOUND
-
-
-class InvalidArguments(CallError):
-    status_code = 422
-    jsonrpc_code = -32602
-    outcome = Outcome.INVALID
-
-
-class CallDenied(CallError):
-    status_code = 403
-    jsonrpc_code = -32001
-    outcome = Outcome.DENIED
-
-
-class RuntimeUnavailable(CallError):
-    status_code = 503
-    jsonrpc_code = -32002
-    outcome = Outcome.UNAVAILABLE
 
 
 @dataclass
@@ -77,6 +81,8 @@ class ToolResult:
     is_error: bool = False
     outcome: str = Outcome.SUCCESS
     meta: dict[str, Any] = field(default_factory=dict)
+    # Ran in another process (the Trio runtime), which recorded it: this side must not.
+    recorded_elsewhere: bool = field(default=False, compare=False)
 
     @property
     def text(self) -> str:
@@ -110,16 +116,74 @@ class ToolResult:
 
 
 @dataclass(frozen=True)
-class CallRequest:
-    """A validated call, ready to run on a runtime."""
+class RunPlan:
+    """How a call runs: each attempt's timeout and the retries, computed once per call (here,
+    from the tool row) and carried over the bridge, so no side works them out again."""
 
-    tool: Tool
+    tool_name: str
+    timeout_seconds: float
+    retry_policy: str = "none"
+    retries: int = 0  # only idempotent tools are retried
+
+    @classmethod
+    def of(cls, tool: Tool) -> RunPlan:
+        retried = tool.idempotent_hint and tool.retry_policy != "none"
+        return cls(
+            tool_name=tool.name,
+            timeout_seconds=tool.timeout_seconds,
+            retry_policy=tool.retry_policy,
+            retries=tool.max_retries if retried else 0,
+        )
+
+    @property
+    def attempts(self) -> int:
+        return 1 + self.retries
+
+    def delay(self, attempt: int) -> float:
+        """Seconds to wait before retry number `attempt` (1-based)."""
+        return retry_delay(self.retry_policy, attempt)
+
+    @property
+    def budget(self) -> float:
+        """Seconds the call may take in all: each attempt's timeout plus the retry delays."""
+        delays = sum(self.delay(n) for n in range(1, self.attempts))
+        return self.timeout_seconds * self.attempts + delays
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "tool": self.tool_name,
+            "timeout_seconds": self.timeout_seconds,
+            "retry_policy": self.retry_policy,
+            "retries": self.retries,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RunPlan:
+        return cls(
+            tool_name=str(data["tool"]),
+            timeout_seconds=float(data["timeout_seconds"]),
+            retry_policy=str(data["retry_policy"]),
+            retries=int(data["retries"]),
+        )
+
+
+@dataclass(frozen=True)
+class CallRequest:
+    """A checked call, ready to run on a runtime. `tool` is None on the Trio runtime's side of
+    a bridged call (the web side routed it; the plan carries what running it needs)."""
+
+    tool: Tool | None
     spec: registry.ToolSpec
     arguments: dict[str, Any]
     principal: Principal
     via: str
     request_id: str
+    plan: RunPlan
     progress: Any = None
+    # The arguments as the caller sent them (JSON), forwarded over the bridge.
+    raw_arguments: Any = None
+    # What happened to it on the way (dispatch notes `bridged` once it is handed to the runtime).
+    trace: dict[str, Any] = field(default_factory=dict, compare=False)
 
 
 def validate_arguments(spec: registry.ToolSpec, arguments: Any) -> dict[str, Any]:
@@ -188,22 +252,21 @@ async def run_locally(request: CallRequest) -> ToolResult:
     """Run the tool in this process, on the running loop (sync tools in a worker thread).
 
     The timeout bounds each attempt. Only idempotent tools are retried, and only after an
-    exception (never after a timeout), at most `max_retries` times, spaced per the policy.
+    exception (never after a timeout), at most `plan.retries` times, spaced per the policy.
     """
-    tool, spec = request.tool, request.spec
+    plan, spec = request.plan, request.spec
     kwargs = dict(request.arguments)
     if spec.context_param:
         kwargs[spec.context_param] = registry.ToolContext(
             request.progress, principal=request.principal, request_id=request.request_id
         )
-    retries = tool.max_retries if tool.idempotent_hint and tool.retry_policy != "none" else 0
     attempt = 0
     while True:
         attempt += 1
         try:
             with (
-                anyio.fail_after(tool.timeout_seconds),
-                acting_for_tool(request.principal.name, tool.name),
+                anyio.fail_after(plan.timeout_seconds),
+                acting_for_tool(request.principal.name, plan.tool_name),
             ):
                 if spec.is_async:
                     value = await spec.func(**kwargs)
@@ -212,44 +275,177 @@ async def run_locally(request: CallRequest) -> ToolResult:
             result = _result_from_return(spec, value)
         except TimeoutError:
             result = ToolResult.error(
-                f"Tool '{tool.name}' timed out after {tool.timeout_seconds:g}s", Outcome.TIMEOUT
+                f"Tool '{plan.tool_name}' timed out after {plan.timeout_seconds:g}s",
+                Outcome.TIMEOUT,
             )
         except Exception as exc:
-            logger.info("tool %s failed on attempt %d: %r", tool.name, attempt, exc)
-            if attempt <= retries:
-                await anyio.sleep(retry_delay(tool.retry_policy, attempt))
+            logger.info("tool %s failed on attempt %d: %r", plan.tool_name, attempt, exc)
+            if attempt <= plan.retries:
+                await anyio.sleep(plan.delay(attempt))
                 continue
-            result = ToolResult.error(f"Tool '{tool.name}' failed: {type(exc).__name__}: {exc}")
+            result = ToolResult.error(
+                f"Tool '{plan.tool_name}' failed: {type(exc).__name__}: {exc}"
+            )
         result.meta["attempts"] = attempt
         return result
 
 
+def _stamp(result: ToolResult, *, runtime: str, fallback: bool, version: int) -> ToolResult:
+    result.meta["runtime"] = runtime
+    result.meta.setdefault("pid", os.getpid())
+    result.meta["fallback"] = fallback
+    result.meta["routing_version"] = version
+    return result
+
+
+async def _routing_table(tool: Tool) -> RoutingTable:
+    """The table at the version the tool was read with; no query when it is cached."""
+    version = getattr(tool, "routing_version", None)
+    table = routing_cache.peek(version)
+    if table is None:
+        table = await run_blocking(routing_cache.get, version)
+    return table
+
+
 async def dispatch(request: CallRequest) -> ToolResult:
-    """Run a validated call on the runtime routing chooses for it (locally, or over the bridge
-    to the Trio runtime, with fallback); raises RuntimeUnavailable."""
-    from apps.routing.dispatch import dispatch as routed_dispatch
+    """Run a checked call where routing says: here, or over the bridge on the Trio runtime
+    (falling back to asyncio only when the runtime provably did not start it and routing allows
+    it). Raises RuntimeUnavailable when it can run nowhere. Nothing runs twice."""
+    if sniffio.current_async_library() == "trio":
+        # Inside the Trio runtime every call runs here, on Trio.
+        served = routing_cache.table.version if routing_cache.table is not None else 0
+        return _stamp(await run_locally(request), runtime=TRIO, fallback=False, version=served)
 
-    return await routed_dispatch(request, run_locally=run_locally)
+    tool = request.tool
+    assert tool is not None  # only the Trio side runs requests without a tool row
+    table = await _routing_table(tool)
+    if explain_route(tool, table).runtime != TRIO:
+        return _stamp(
+            await run_locally(request), runtime=ASYNCIO, fallback=False, version=table.version
+        )
+    try:
+        if not table.trio_enabled:
+            raise bridge.NotStarted("the Trio runtime is disabled in the runtime settings")
+        request.trace["bridged"] = True  # from here the runtime records it if it runs
+        payload = await bridge.call(
+            arguments=request.raw_arguments,
+            principal=request.principal,
+            via=request.via,
+            request_id=request.request_id,
+            plan=request.plan.as_dict(),
+            budget=request.plan.budget,
+            connect_timeout=table.fallback_timeout,
+        )
+    except bridge.NotStarted as exc:
+        request.trace["bridged"] = False  # the runtime never had it
+        fallback = fallback_decision(tool, table)
+        if fallback.allowed:
+            logger.warning("tool %s falls back to asyncio: %s", tool.name, exc.reason)
+            result = await run_locally(request)
+            result.meta["fallback_reason"] = exc.reason
+            return _stamp(result, runtime=ASYNCIO, fallback=True, version=table.version)
+        routing_metrics.RUNTIME_UNAVAILABLE.labels(TRIO).inc()
+        raise RuntimeUnavailable(
+            f"Runtime 'trio' unavailable for tool '{tool.name}': {exc.reason}; "
+            f"it cannot run on asyncio because {fallback.why_not}",
+            runtime=TRIO,
+            fallback=False,
+        ) from None
+    except bridge.MaybeStarted as exc:
+        routing_metrics.RUNTIME_UNAVAILABLE.labels(TRIO).inc()
+        unavailable = RuntimeUnavailable(
+            f"Runtime 'trio' unavailable: it failed during the call of tool '{tool.name}' "
+            f"({exc.reason}); the call may have started, so it is not run again",
+            runtime=TRIO,
+            fallback=False,
+        )
+        # If it ran, the runtime recorded it (its row says how it ended): one row per call.
+        unavailable.recorded_elsewhere = True
+        raise unavailable from None
+    except bridge.RemoteCallError as exc:
+        raise from_kind(exc.kind, exc.message, exc.details) from None
+    result = ToolResult.from_dict(payload)
+    result.meta["runtime"] = TRIO
+    result.meta["fallback"] = False
+    result.meta["routing_version"] = table.version
+    result.recorded_elsewhere = True  # the Trio runtime, which ran it, recorded it
+    return result
 
 
-def _lookup(name: str) -> tuple[Tool | None, registry.ToolSpec | None]:
-    from apps.routing.selectors import find_tool_for_call
+@dataclass(frozen=True)
+class _Catalogue:
+    stamp: Stamp
+    tools: dict[str, Tool]
 
-    # The same one query also reads the routing version, so routing needs no query of its own.
-    tool = find_tool_for_call(name)
-    if tool is None:
-        return None, None
-    return tool, registry.get_spec(tool.name)
+    def find(self, name: str) -> Tool | None:
+        """By name, or by the legacy dotted `category.tool` name."""
+        tool = self.tools.get(name)
+        if tool is None and "." in name:
+            category, _, short = name.rpartition(".")
+            tool = self.tools.get(short)
+            if tool is not None and tool.category != category:
+                return None
+        return tool
+
+
+class CatalogueCache:
+    """Every tool row, kept per stamp of the routing version (every catalogue change bumps it):
+    the steady-state call finds its tool without a query. The rows are shared: read-only."""
+
+    def __init__(self) -> None:
+        self._catalogue: _Catalogue | None = None
+
+    def find_nowait(self, name: str) -> tuple[bool, Tool | None]:
+        """(True, the tool or None) when the cache is current, else (False, None)."""
+        stamp = ROUTING_VERSION.stamp_nowait()
+        catalogue = self._catalogue
+        if stamp is None or catalogue is None or catalogue.stamp != stamp:
+            return False, None
+        return True, catalogue.find(name)
+
+    def find(self, name: str) -> Tool | None:
+        """The tool (blocking: reloads the catalogue when the version moved)."""
+        stamp = ROUTING_VERSION.stamp()
+        catalogue = self._catalogue
+        if catalogue is None or catalogue.stamp != stamp:
+            tools = {tool.name: tool for tool in Tool.objects.all()}
+            for tool in tools.values():
+                # The routing table is looked up at this version (no query when cached).
+                tool.routing_version = stamp[0]
+            catalogue = self._catalogue = _Catalogue(stamp, tools)
+        return catalogue.find(name)
+
+    def clear(self) -> None:
+        self._catalogue = None
+
+
+catalogue_cache = CatalogueCache()
 
 
 async def prepare_call(
-    name: str, arguments: Any, principal: Principal, via: str, request_id: str, progress: Any = None
+    name: str,
+    arguments: Any,
+    principal: Principal,
+    via: str,
+    request_id: str,
+    progress: Any = None,
+    *,
+    offered: ToolFilter | None = None,
 ) -> CallRequest:
-    """Find, authorise and validate; raises ToolNotFound, CallDenied or InvalidArguments."""
+    """Find, authorize and validate; raises ToolNotFound, CallDenied or InvalidArguments.
+
+    A bridged call is checked here, once, on the side that received it (the web process), not
+    again on the Trio runtime: this side knows the caller, must decide a fallback before
+    anything starts and answers in its door's format; the runtime trusts it through the node's
+    shared secret (`run_bridged`).
+    """
     if not isinstance(name, str) or not registry.NAME_RE.match(name):
         raise ToolNotFound(f"Tool '{name}' not found")
-    tool, spec = await run_blocking(_lookup, name)
-    if tool is None or spec is None or not tool.callable:
+    cached, tool = catalogue_cache.find_nowait(name)
+    if not cached:
+        tool = await run_blocking(catalogue_cache.find, name)
+    spec = registry.get_spec(tool.name) if tool is not None else None
+    if tool is None or spec is None or not tool.callable or (offered and not offered(tool)):
         raise ToolNotFound(f"Tool '{name}' not found")
     if not principal.has_scope(SCOPE_CALL):
         raise CallDenied(f"Caller '{principal.name}' lacks the '{SCOPE_CALL}' scope")
@@ -264,8 +460,36 @@ async def prepare_call(
         principal=principal,
         via=via,
         request_id=request_id,
+        plan=RunPlan.of(tool),
         progress=progress,
+        raw_arguments=arguments if arguments is not None else {},
     )
+
+
+async def run_bridged(
+    *, arguments: Any, principal: Principal, via: str, request_id: str, plan: RunPlan
+) -> ToolResult:
+    """The Trio runtime's side of a bridged call: run it here, unchecked (the web side found,
+    authorized and validated it: see `prepare_call`; nothing is read from the database here).
+    The JSON arguments become the tool's Python types again through its model, as JSON cannot
+    carry them.
+
+    Raises ToolNotFound when this runtime has no code for the tool, InvalidArguments when the
+    arguments do not fit it (a caller that skipped the web side's check): it did not start.
+    """
+    spec = registry.get_spec(plan.tool_name)
+    if spec is None:
+        raise ToolNotFound(f"Tool '{plan.tool_name}' has no code on the Trio runtime")
+    request = CallRequest(
+        tool=None,
+        spec=spec,
+        arguments=validate_arguments(spec, arguments),
+        principal=principal,
+        via=via,
+        request_id=request_id,
+        plan=plan,
+    )
+    return await run_locally(request)
 
 
 async def call_tool(
@@ -276,10 +500,12 @@ async def call_tool(
     *,
     request_id: str | None = None,
     progress: Any = None,
+    offered: ToolFilter | None = None,
 ) -> ToolResult:
-    """Call a tool: the one entry point. Tool failures and timeouts come back as results with
-    `is_error`; a call that cannot be made raises a CallError subclass (ToolNotFound,
-    CallDenied, InvalidArguments, RuntimeUnavailable)."""
+    """Call a tool: the one entry point of every door. Tool failures and timeouts come back as
+    results with `is_error`; a call that cannot be made raises a CallError subclass
+    (ToolNotFound, CallDenied, InvalidArguments, RuntimeUnavailable). `offered` narrows the
+    tools a door serves (the Trio runtime's /mcp: those routed to Trio)."""
     request_id = request_id or uuid.uuid4().hex
     started_at = datetime.now(UTC)
     started = time.perf_counter()
@@ -287,11 +513,16 @@ async def call_tool(
     outcome = Outcome.ERROR
     error = ""
     meta: dict[str, Any] = {}
+    recorded_elsewhere = False
+    request: CallRequest | None = None
     try:
-        request = await prepare_call(name, arguments, principal, via, request_id, progress)
-        name = request.tool.name
+        request = await prepare_call(
+            name, arguments, principal, via, request_id, progress, offered=offered
+        )
+        name = request.plan.tool_name
         result = await dispatch(request)
         meta = result.meta
+        recorded_elsewhere = result.recorded_elsewhere
         runtime = meta.get("runtime", "")
         outcome = result.outcome
         error = result.text if result.is_error else ""
@@ -301,10 +532,13 @@ async def call_tool(
     except CallError as exc:
         outcome = exc.outcome
         error = exc.message
+        recorded_elsewhere = exc.recorded_elsewhere
         raise
     except anyio.get_cancelled_exc_class():
         outcome = Outcome.CANCELLED
         error = "cancelled by the caller"
+        # A bridged call the caller gave up on is stopped and recorded by the runtime.
+        recorded_elsewhere = request is not None and bool(request.trace.get("bridged"))
         raise
     finally:
         seconds = time.perf_counter() - started
@@ -313,30 +547,62 @@ async def call_tool(
         metrics.observe_call(tool=label, runtime=runtime, outcome=outcome, seconds=seconds)
         if meta.get("fallback"):
             metrics.FALLBACKS.labels(name).inc()
-        call_log.record(
-            call_log.CallRecord(
-                tool_name=str(name)[:128],
+        if not recorded_elsewhere:
+            record_call(
+                tool_name=str(name),
                 runtime=runtime,
-                caller=principal.name[:200],
+                caller=principal.name,
                 via=via,
                 request_id=request_id,
                 started_at=started_at,
-                duration_ms=round(seconds * 1000, 3),
+                seconds=seconds,
                 outcome=outcome,
-                error=error[:2000],
-                attempts=meta.get("attempts", 1),
-                fallback=bool(meta.get("fallback")),
-                pid=meta.get("pid"),
+                error=error,
+                meta=meta,
+                arguments=arguments,
             )
-        )
-        audit_calls.tool_called(
-            tool=str(name)[:128],
-            caller=principal.name,
-            via=via,
+
+
+def record_call(
+    *,
+    tool_name: str,
+    runtime: str,
+    caller: str,
+    via: str,
+    request_id: str,
+    started_at: datetime,
+    seconds: float,
+    outcome: str,
+    error: str,
+    meta: dict[str, Any],
+    arguments: Any,
+) -> None:
+    """Queue the call's one ToolCall row and its audit event (each written in batches by its
+    own writer, off the call path), in the process that ran it."""
+    call_log.record(
+        call_log.CallRecord(
+            tool_name=tool_name[:128],
             runtime=runtime,
-            outcome=outcome,
-            duration_ms=round(seconds * 1000, 3),
+            caller=caller[:200],
+            via=via,
             request_id=request_id,
             started_at=started_at,
-            arguments=arguments,
+            duration_ms=round(seconds * 1000, 3),
+            outcome=outcome,
+            error=error[:2000],
+            attempts=meta.get("attempts", 1),
+            fallback=bool(meta.get("fallback")),
+            pid=meta.get("pid"),
         )
+    )
+    audit_calls.tool_called(
+        tool=tool_name[:128],
+        caller=caller,
+        via=via,
+        runtime=runtime,
+        outcome=outcome,
+        duration_ms=round(seconds * 1000, 3),
+        request_id=request_id,
+        started_at=started_at,
+        arguments=arguments,
+    )

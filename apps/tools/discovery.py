@@ -1,7 +1,9 @@
-"""Find tool implementations: apps' tools.py, MCP_PLATFORM_TOOL_MODULES, entry points."""
+"""Find tool implementations: apps' tools.py, MCP_PLATFORM_TOOL_MODULES, entry points, and
+the sources other apps add (the migration app's legacy modules, through its shim)."""
 
 import importlib
 import logging
+from collections.abc import Callable
 from importlib.metadata import entry_points
 
 from django.conf import settings
@@ -10,6 +12,9 @@ from django.utils.module_loading import autodiscover_modules
 logger = logging.getLogger(__name__)
 
 ENTRY_POINT_GROUP = "mcp_platform.tools"
+
+# More sources of tools, added by apps that sit above this one (they run at every discovery).
+extra_sources: list[Callable[[], None]] = []
 
 
 def discover_tools() -> None:
@@ -27,7 +32,5 @@ def discover_tools() -> None:
             entry_point.load()
         except Exception:
             logger.exception("tool entry point %r failed to load", entry_point.name)
-    # Legacy tool modules register through the compatibility shim (apps/migration/shim.py).
-    from apps.migration.shim import register_legacy_modules
-
-    register_legacy_modules(settings.MCP_PLATFORM_LEGACY_TOOL_MODULES)
+    for source in extra_sources:
+        source()

@@ -33,13 +33,13 @@ from mcp.server.auth.provider import AccessToken
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from starlette.datastructures import Headers
 
+from apps.access.principal_cache import aresolve_principal
 from apps.access.principals import SCOPE_CALL, SCOPE_READ, Principal
-from apps.access.services import AuthenticationFailed, authenticate_authorization_header
+from apps.access.services import AuthenticationFailed
 from apps.oauth.selectors import resource_metadata_url
 from apps.oauth.services import token_serves
 from apps.tools import mcp_sessions
 from apps.tools.mcp_server import PRINCIPAL_SCOPE_KEY, CatalogueServer
-from mcp_platform.concurrency import run_blocking
 
 logger = logging.getLogger(__name__)
 
@@ -186,7 +186,7 @@ class McpHttpEndpoint:
         # RFC 9728 §5.1: a 401 names where an OAuth client learns how to get a token for us.
         where = {"metadata": resource_metadata_url(origin=origin_url, endpoint_path=scope["path"])}
         try:
-            principal = await run_blocking(authenticate_authorization_header, authorization)
+            principal = await aresolve_principal(authorization)
         except AuthenticationFailed as exc:
             await self._unauthorized(send, str(exc), cors, **where, error="invalid_token")
             return

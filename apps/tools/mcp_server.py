@@ -33,6 +33,7 @@ from mcp_types import INTERNAL_ERROR, INVALID_PARAMS
 import mcp_platform
 from apps.access.principals import Principal
 from apps.tools import call_service, selectors
+from apps.tools.call_errors import CallError, ToolNotFound
 from apps.tools.models import Tool
 from apps.tools.signals import catalogue_changed
 from mcp_platform.concurrency import run_blocking
@@ -204,8 +205,11 @@ def _threadsafe(func: Callable[[], None]) -> Callable[[], None]:
 
 
 async def _routing_version() -> int | None:
-    from apps.routing.selectors import current_version
+    from apps.routing.selectors import ROUTING_VERSION, current_version
 
+    stamp = ROUTING_VERSION.stamp_nowait()
+    if stamp is not None:  # the version watcher reads it already: no query of our own
+        return stamp[0]
     try:
         return await run_blocking(current_version)
     except Exception as exc:  # a database hiccup must not end the watcher; the next poll retries
@@ -231,6 +235,16 @@ def _principal(ctx: ServerRequestContext[Any], default: Principal | None) -> Pri
 
 def _error_result(message: str) -> types.CallToolResult:
     return types.CallToolResult(content=[types.TextContent(text=message)], is_error=True)
+
+
+def mcp_error(exc: CallError, *, name: Any, as_result: bool = True) -> Any:
+    """How a CallError leaves MCP (the call path's table): a JSON-RPC error (MCPError) or, for
+    `tools/call` where the table says so, a result with `isError`."""
+    codes = exc.codes
+    if as_result and codes.mcp_is_result:
+        return _error_result(exc.message)
+    message = f"Unknown tool: {name}" if isinstance(exc, ToolNotFound) else exc.message
+    return MCPError(codes.mcp_code, message)
 
 
 class CatalogueServer:
@@ -280,37 +294,31 @@ class CatalogueServer:
             next_cursor=encode_cursor(tools[-1].name) if more and tools else None,
         )
 
-    def _served_here(self, name: str) -> bool:
-        """Whether this server offers the tool (blocking: the filter may read routing)."""
-        tool = selectors.find_tool(name)
-        return tool is not None and self.tool_filter is not None and self.tool_filter(tool)
-
     async def call_tool(
         self, ctx: ServerRequestContext[Any], params: types.CallToolRequestParams
     ) -> types.CallToolResult:
-        """Tool failures, timeouts, invalid arguments and an unavailable runtime are results with
-        `isError`; an unknown tool is -32602 and a denied call -32001 (JSON-RPC errors)."""
+        """Tool failures and timeouts are results with `isError`; a call that cannot be made
+        leaves as the call path's table says (`DoorCodes.mcp_code`, or a result with `isError`
+        where `mcp_is_result`)."""
         principal = _principal(ctx, self.default_principal)
 
         async def progress(done: float, total: float | None, message: str | None) -> None:
             await ctx.session.report_progress(done, total, message)
 
         try:
-            if self.tool_filter is not None and not await run_blocking(
-                self._served_here, params.name
-            ):
-                raise call_service.ToolNotFound(f"Unknown tool: {params.name}")
             result = await call_service.call_tool(
-                params.name, params.arguments or {}, principal, self.via, progress=progress
+                params.name,
+                params.arguments or {},
+                principal,
+                self.via,
+                progress=progress,
+                offered=self.tool_filter,
             )
-        except call_service.ToolNotFound:
-            raise MCPError(INVALID_PARAMS, f"Unknown tool: {params.name}") from None
-        except call_service.CallDenied as exc:
-            raise MCPError(FORBIDDEN, exc.message) from None
-        except call_service.CallError as exc:
-            # Invalid arguments (the spec's advice: a model reads them and corrects itself) and
-            # an unavailable runtime (DESIGN.md: a tool error) are results, not protocol errors.
-            return _error_result(exc.message)
+        except CallError as exc:
+            refusal = mcp_error(exc, name=params.name)
+            if isinstance(refusal, MCPError):
+                raise refusal from None
+            return refusal
         except Exception:
             logger.exception("tools/call %s failed unexpectedly", params.name)
             raise MCPError(INTERNAL_ERROR, "Internal server error") from None

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import Any
+
 from django.db.models import QuerySet
 
 from apps.tools.models import Tool
@@ -56,3 +59,14 @@ def all_tools(*, category: str | None = None, enabled: bool | None = None) -> li
 def enabled_categories() -> list[str]:
     """The categories of the callable tools, sorted."""
     return sorted(set(callable_tools().values_list("category", flat=True)))
+
+
+def audit_policies(names: Iterable[str]) -> dict[str, dict[str, Any]]:
+    """Per tool name, whether the audit trail stores its call arguments, and its input schema
+    (to redact secrets): what the audit writer asks of the catalogue."""
+    return {
+        row["name"]: row
+        for row in Tool.objects.filter(name__in=list(names)).values(
+            "name", "audit_arguments", "input_schema"
+        )
+    }

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from asgiref.sync import async_to_sync
 from django.db import transaction
 
 from apps.routing import selectors, services
-from apps.routing.dispatch import routing_table
 from apps.routing.models import RoutingRule
 from apps.routing.router import ToolNotRoutable, cache, explain_route, resolve_runtime
 from apps.tools import services as tool_services
@@ -150,23 +148,13 @@ def test_version_bump_is_part_of_the_changing_transaction():
 
 @pytest.mark.django_db
 def test_resolving_a_route_costs_no_query_when_the_version_is_cached(django_assert_num_queries):
-    make_tool("cached_tool")
+    tool = make_tool("cached_tool")
     services.create_rule(name_pattern="cached_*", runtime="trio")
-    tool = selectors.find_tool_for_call("cached_tool")  # the call path's one lookup query
-    cache.get(tool.routing_version)  # first use of this version loads the table
+    version = selectors.current_version()
+    cache.get(version)  # first use of this version loads the table
     with django_assert_num_queries(0):
         for _ in range(3):
-            assert async_to_sync(routing_table)(tool).version == tool.routing_version
-            assert resolve_runtime(tool, cache.peek(tool.routing_version)) == "trio"
+            assert resolve_runtime(tool, cache.peek(version)) == "trio"
     services.create_rule(name_pattern="cached_tool", runtime="asyncio", priority=99)
-    tool = selectors.find_tool_for_call("cached_tool")
-    fresh = async_to_sync(routing_table)(tool)  # the version moved: reloaded once
-    assert resolve_runtime(tool, fresh) == "asyncio"
-
-
-@pytest.mark.django_db
-def test_find_tool_for_call_accepts_the_legacy_dotted_name():
-    make_tool("dotted", category="legacy")
-    tool = selectors.find_tool_for_call("legacy.dotted")
-    assert tool is not None and tool.name == "dotted"
-    assert tool.routing_version == selectors.current_version()
+    fresh = cache.get(selectors.current_version())  # the version moved: reloaded once
+    assert fresh.version == version + 1 and resolve_runtime(tool, fresh) == "asyncio"

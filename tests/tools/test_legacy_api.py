@@ -4,6 +4,7 @@ import pytest
 from django.urls import reverse
 
 from apps.tools.models import Tool
+from apps.tools.services import update_tool
 from tests.admin_forms import submit_change_form
 from tests.conftest import ADMIN_PASSWORD
 
@@ -134,7 +135,7 @@ def test_execute_reports_validation_tool_errors_and_timeouts(client_for, token, 
     failed = post_json(api, "/tools/execute/calculate", {"a": 1, "b": 0, "operation": "divide"})
     assert failed.status_code == 500
     assert failed.json()["error"].startswith("Tool execution failed: ")
-    Tool.objects.filter(name="sleep").update(timeout_seconds=0.2)
+    update_tool(tool=Tool.objects.get(name="sleep"), changes={"timeout_seconds": 0.2})
     timed_out = post_json(api, "/tools/execute/sleep", {"seconds": 10})
     assert timed_out.status_code == 504
     assert "timed out after 0.2s" in timed_out.json()["error"]

@@ -18,7 +18,7 @@ from django.urls import reverse
 
 from apps.routing import selectors
 from apps.tools import services as tool_services
-from apps.tools.models import Tool
+from apps.tools.models import Tool, ToolCall
 from tests.harness import wait_until
 from tests.trio_runtime.conftest import executions, runtime_health
 
@@ -73,11 +73,13 @@ def test_admin_and_api_flip_the_runtime_and_the_next_call_runs_there(
     runtime, web_pid, _ = runs_on()
     assert runtime == "asyncio" and web_pid != trio_pid
 
-    # The admin's change form: the very next call, nothing restarted, runs in the runtime.
+    # The admin's change form (served here, by another process than the node's web process):
+    # nothing restarted, the node's calls run in the runtime as soon as its version watcher
+    # sees the new routing version.
     admin_change(browser, tool, runtime="trio")
-    assert runs_on() == ("trio", trio_pid, False)
+    wait_until(lambda: runs_on() == ("trio", trio_pid, False), timeout=30, what="trio calls")
     admin_change(browser, tool, runtime="asyncio")
-    assert runs_on() == ("asyncio", web_pid, False)
+    wait_until(lambda: runs_on() == ("asyncio", web_pid, False), timeout=30, what="asyncio")
 
     # The management API, through the web process.
     headers = {"Authorization": f"Bearer {token}"}
@@ -268,3 +270,31 @@ def test_sigterm_while_a_slow_call_runs_lets_it_finish_then_both_processes_exit(
             os.kill(pid, 0)
     output = trio_node.output
     assert output.index("web stopped") < output.index("trio stopped"), output
+
+
+def test_every_call_has_one_row_written_by_the_process_that_ran_it(trio_node, make_token):
+    token = make_token(scopes=("admin",))
+    headers = {"Authorization": f"Bearer {token}"}
+    ran: dict[str, tuple[str, int]] = {}
+    for runtime in ("trio", "asyncio"):
+        flip = httpx.patch(
+            f"{trio_node.url}/api/v2/tools/test_where_async",
+            json={"runtime": runtime},
+            headers=headers,
+        )
+        assert flip.status_code == 200, flip.text
+        reply = call(trio_node, token, "test_where_async").json()
+        assert reply["meta"]["runtime"] == runtime
+        ran[reply["meta"]["request_id"]] = (runtime, reply["meta"]["pid"])
+
+    def rows() -> dict[str, list[tuple[str, int]]] | None:
+        found = ToolCall.objects.filter(request_id__in=list(ran))
+        by_request: dict[str, list[tuple[str, int]]] = {}
+        for row in found:
+            by_request.setdefault(row.request_id, []).append((row.runtime, row.pid))
+        return by_request if len(by_request) == len(ran) else None
+
+    recorded = wait_until(rows, timeout=30, what="both calls on record")
+    time.sleep(1.5)  # a second row, if any, would have been flushed by now
+    assert rows() == {request_id: [where] for request_id, where in ran.items()}
+    assert recorded == rows()

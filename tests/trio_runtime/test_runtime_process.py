@@ -14,6 +14,7 @@ from django.db import transaction
 
 from apps.routing import selectors, services
 from apps.routing.models import RuntimeInstance
+from apps.tools.models import ToolCall
 from tests.harness import wait_until
 from tests.trio_runtime.conftest import executions
 
@@ -22,7 +23,8 @@ pytestmark = pytest.mark.slow
 
 def bridge_body(tool: str, arguments: dict | None = None, *, budget: float = 30) -> dict:
     return {
-        "tool": tool,
+        # What the web side sends: the plan it made for a call it already checked.
+        "plan": {"tool": tool, "timeout_seconds": 30, "retry_policy": "none", "retries": 0},
         "arguments": arguments or {},
         "principal": {"name": "tester", "kind": "system", "scopes": ["admin"], "tool_patterns": []},
         "via": "test",
@@ -94,12 +96,12 @@ def test_bridge_refuses_invalid_calls_without_starting_them(trio_runtime):
     assert missing.status_code == 404
     assert missing.json() | {"error": ""} == {
         "started": False,
-        "call_error": "ToolNotFound",
+        "call_error": "tool_not_found",
         "error": "",
         "details": {},
     }
     invalid = bridge_call(trio_runtime, "echo", {"wrong": 1})
-    assert invalid.status_code == 422 and invalid.json()["call_error"] == "InvalidArguments"
+    assert invalid.status_code == 422 and invalid.json()["call_error"] == "invalid_arguments"
 
 
 def test_runtime_follows_the_routing_version_by_polling(trio_runtime):
@@ -148,3 +150,39 @@ def test_sigterm_finishes_the_call_in_flight_refuses_new_ones_then_exits(trio_ru
     assert trio_runtime.process.wait(timeout=60) == 0
     row = RuntimeInstance.objects.get(port=trio_runtime.port)
     assert row.status == "down"
+
+
+def _rows(request_id: str) -> list[ToolCall]:
+    return list(ToolCall.objects.filter(request_id=request_id))
+
+
+def test_a_bridged_call_is_recorded_once_by_the_runtime_that_ran_it(trio_runtime):
+    body = bridge_body("echo", {"message": "on record"})
+    reply = httpx.post(
+        f"{trio_runtime.url}/internal/bridge/call", json=body, headers=trio_runtime.auth, timeout=60
+    )
+    assert reply.status_code == 200, reply.text
+    rows = wait_until(lambda: _rows(body["request_id"]), timeout=30, what="the call's row")
+    pid = httpx.get(f"{trio_runtime.url}/health").json()["pid"]
+    assert [(r.runtime, r.pid, r.outcome, r.via, r.caller) for r in rows] == [
+        ("trio", pid, "success", "test", "tester")
+    ]
+
+
+def test_a_bridged_call_stops_when_its_caller_goes_away(trio_runtime):
+    body = bridge_body("sleep", {"seconds": 60}, budget=120)
+    with pytest.raises(httpx.ReadTimeout):  # the caller gives up: its connection closes
+        httpx.post(
+            f"{trio_runtime.url}/internal/bridge/call",
+            json=body,
+            headers=trio_runtime.auth,
+            timeout=httpx.Timeout(30, read=2),
+        )
+    wait_until(
+        lambda: httpx.get(f"{trio_runtime.url}/health").json()["in_flight"] == 0,
+        timeout=30,
+        what="the runtime to stop the call",
+    )
+    rows = wait_until(lambda: _rows(body["request_id"]), timeout=30, what="the call's row")
+    assert [(r.outcome, r.error) for r in rows] == [("cancelled", "the caller went away")]
+    assert rows[0].duration_ms < 30_000  # stopped, not slept out

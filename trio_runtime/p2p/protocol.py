@@ -21,13 +21,8 @@ from libp2p.network.stream.exceptions import StreamEOF, StreamError
 
 from apps.access.principals import SCOPE_CALL, SCOPE_READ, Principal
 from apps.tools import registry
-from apps.tools.call_service import (
-    CallDenied,
-    CallError,
-    InvalidArguments,
-    ToolNotFound,
-    call_tool,
-)
+from apps.tools.call_errors import CallError, InvalidArguments
+from apps.tools.call_service import call_tool
 from trio_runtime.p2p.framing import BadFrame, FrameTooLarge, read_frame, write_frame
 
 logger = logging.getLogger(__name__)
@@ -254,14 +249,9 @@ class McpP2PServer:
                 "p2p",
                 request_id=f"p2p-{remote[-12:]}-{request_id}",
             )
-        except ToolNotFound as exc:
-            raise RpcError(TOOL_ERROR, exc.message) from None
-        except InvalidArguments as exc:
-            raise RpcError(INVALID_PARAMS, exc.message, exc.details) from None
-        except CallDenied as exc:
-            raise RpcError(UNAUTHORIZED, exc.message) from None
-        except CallError as exc:
-            raise RpcError(TOOL_ERROR, exc.message) from None
+        except CallError as exc:  # the code is the call path's table's
+            data = exc.details if isinstance(exc, InvalidArguments) else None
+            raise RpcError(exc.codes.p2p_code, exc.message, data) from None
         return result.to_mcp()
 
 
