@@ -28,9 +28,25 @@ OPEN = {
     "api/v2/openapi.json",
     "admin/login/",
     "admin/logout/",  # ends the caller's own session, if any
+    "",  # the landing page: what this node is, links, the MCP URL
 }
-# The APIs' root routes (django-ninja's home): 404 to everyone.
-NOTHING_SERVED = {"", "api/v2/"}
+# The OAuth server's routes: open by design (a client has no token before it signs in), each
+# checked for what it answers without one in tests/oauth/test_routes.py.
+OAUTH_SERVER = {
+    ".well-known/oauth-authorization-server",
+    ".well-known/oauth-protected-resource",
+    ".well-known/oauth-protected-resource/<path:resource_path>",
+    "oauth/sign-in/",
+    "authorize",
+    "token",
+    "revoke",
+    "register",
+    "register/<str:client_id>",
+}
+# The management API's root route (django-ninja's home): 404 to everyone.
+NOTHING_SERVED = {"api/v2/"}
+# Legacy operator routes under the admin's prefix: bearer tokens like the rest of the API.
+BEARER_UNDER_ADMIN = {"admin/stats", "admin/health"}
 # Django pages (the admin, the status pages): a staff session, else a redirect to the login.
 PAGE_PREFIXES = ("admin/", "peers/", "runtimes/")
 METHODS = ("get", "post", "put", "patch", "delete")
@@ -79,7 +95,7 @@ def _assert_refused(route: str, path: str, client: Client) -> None:
     for method in METHODS:
         reply = _request(client, method, path)
         status = reply.status_code
-        if route.startswith(PAGE_PREFIXES):
+        if route.startswith(PAGE_PREFIXES) and route not in BEARER_UNDER_ADMIN:
             assert status in (302, 403, 404, 405), (method, path, status)
             if status == 302:
                 assert "/admin/login/" in reply["Location"], (method, path, reply["Location"])
@@ -95,7 +111,7 @@ def test_every_route_not_on_the_open_list_refuses_a_caller_without_a_token(matri
     client = Client()
     checked = 0
     for route in all_routes():
-        if route in OPEN:
+        if route in OPEN or route in OAUTH_SERVER:
             continue
         if route in NOTHING_SERVED:
             assert Client().get("/" + route).status_code == 404, route
@@ -112,6 +128,7 @@ def test_the_open_list_is_exactly_what_answers_without_a_token(matrix_db):
     """Each OPEN route answers an anonymous GET or POST with something other than 401/302: the
     list names no route that is not there and not open."""
     routes = set(all_routes())
+    assert OAUTH_SERVER <= routes, OAUTH_SERVER - routes
     client = Client()
     for route in OPEN:
         assert route in routes, route
