@@ -134,6 +134,8 @@ class McpHttpEndpoint:
                 yield
             finally:
                 self._manager = self._json_manager = None
+                # A lifespan that ended (tests run several) leaves the endpoint startable again.
+                self._lifespan_entered = False
                 tasks.cancel_scope.cancel()
 
     def origin_allowed(self, origin: str, host: str) -> bool:

@@ -202,5 +202,5 @@ def test_the_mcp_mount_refuses_without_a_token_a_read_only_token_and_outside_pat
     assert anonymous.headers["www-authenticate"].startswith("Bearer")
     for refused in (read_only, outside):
         body = refused.json()
-        assert body.get("error", {}).get("code") == -32001 or body["result"]["isError"], body
+        assert body.get("error", {}).get("code") == -32001 or body.get("result", {}).get("isError"), body
     assert allowed.json()["result"]["isError"] is False, allowed.json()
