@@ -345,6 +345,11 @@ MCP_PLATFORM_OAUTH_ACCESS_TOKEN_SECONDS = env_int("MCP_PLATFORM_OAUTH_ACCESS_TOK
 MCP_PLATFORM_OAUTH_REFRESH_TOKEN_SECONDS = env_int(
     "MCP_PLATFORM_OAUTH_REFRESH_TOKEN_SECONDS", 30 * 24 * 3600
 )
+# RFC 8252 native clients (Claude Code, mcp-remote, the Inspector) take their OAuth callback on
+# http://127.0.0.1 or localhost: `http` stays an allowed redirect scheme, and registration
+# refuses plaintext redirect URIs off the loopback interface (apps.oauth.views), which is what
+# the toolkit's W008 asks for.
+SILENCED_SYSTEM_CHECKS = ["oauth2_provider.W008"]
 OAUTH2_PROVIDER = {
     "SCOPES": {
         "tools:read": "See the tools you may use",

@@ -128,7 +128,7 @@ def test_the_open_list_is_exactly_what_answers_without_a_token(matrix_db):
     """Each OPEN route answers an anonymous GET or POST with something other than 401/302: the
     list names no route that is not there and not open."""
     routes = set(all_routes())
-    assert OAUTH_SERVER <= routes, OAUTH_SERVER - routes
+    assert routes >= OAUTH_SERVER, OAUTH_SERVER - routes
     client = Client()
     for route in OPEN:
         assert route in routes, route
@@ -202,5 +202,7 @@ def test_the_mcp_mount_refuses_without_a_token_a_read_only_token_and_outside_pat
     assert anonymous.headers["www-authenticate"].startswith("Bearer")
     for refused in (read_only, outside):
         body = refused.json()
-        assert body.get("error", {}).get("code") == -32001 or body.get("result", {}).get("isError"), body
+        assert body.get("error", {}).get("code") == -32001 or body.get("result", {}).get(
+            "isError"
+        ), body
     assert allowed.json()["result"]["isError"] is False, allowed.json()
