@@ -234,3 +234,23 @@ def test_bad_registrations_are_refused():
     with pytest.raises(registry.ToolDefinitionError):
         registry.register_prompt(lambda text: text, name="x3", arguments={"nope": ""})
     assert not {"x1", "x2"} & set(registry.all_resource_specs())
+
+
+def test_admin_and_api_edits_of_prompts_and_resources_enter_the_audit_trail(content, admin_user):
+    from apps.audit.models import AuditEvent
+
+    browser = Client()
+    browser.force_login(admin_user)
+    prompt = Prompt.objects.get(name="summarize")
+    submit_change_form(browser, f"/admin/tools/prompt/{prompt.pk}/change/", title="Shorten")
+    event = AuditEvent.objects.get(target="tools.prompt:summarize", action="update")
+    assert event.actor == "user:admin" and event.origin == "admin"
+    assert event.changes == {"title": {"before": "Summarize", "after": "Shorten"}}
+
+    _, admin = create_api_token(name="auditor", scopes=["admin"])
+    as_admin = Client(headers={"Authorization": f"Bearer {admin}"})
+    body = json.dumps({"enabled": False})
+    reply = as_admin.patch("/api/v2/resources/icon", body, content_type="application/json")
+    assert reply.status_code == 200
+    event = AuditEvent.objects.get(target__startswith="tools.resource:", action="update")
+    assert event.origin == "api" and event.changes == {"enabled": {"before": True, "after": False}}
