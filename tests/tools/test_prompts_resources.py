@@ -254,3 +254,31 @@ def test_admin_and_api_edits_of_prompts_and_resources_enter_the_audit_trail(cont
     assert reply.status_code == 200
     event = AuditEvent.objects.get(target__startswith="tools.resource:", action="update")
     assert event.origin == "api" and event.changes == {"enabled": {"before": True, "after": False}}
+
+
+def test_odd_requests_get_an_answer_not_a_crash(content):
+    def broken(text: str) -> str:
+        raise RuntimeError("a bug in the prompt's code")
+
+    broken_spec = registry.register_prompt(broken, name="broken_prompt")
+    try:
+        specs = _builtin(registry.all_prompt_specs())
+        services.sync_prompts(specs={**specs, "broken_prompt": broken_spec})
+
+        async def unknown_argument(client):
+            ref = types.PromptReference(name="summarize")
+            return await client.complete(ref, {"name": "nope", "value": ""})
+
+        assert _session(READER, "legacy", unknown_argument).completion.values == []
+        unknown_template = _error_code(
+            READER,
+            "legacy",
+            lambda c: c.complete(
+                types.ResourceTemplateReference(uri="x://{y}"), {"name": "y", "value": ""}
+            ),
+        )
+        assert unknown_template == -32002
+        crash = _error_code(READER, "auto", lambda c: c.get_prompt("broken_prompt", {"text": "t"}))
+        assert crash == -32603
+    finally:
+        registry.unregister_prompt("broken_prompt")
