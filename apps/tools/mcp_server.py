@@ -6,6 +6,10 @@ Transports build on `build_server`: Streamable HTTP (`apps.tools.mcp_http`), std
 routed to it. Catalogue changes reach connected clients as `notifications/tools/list_changed`
 through a `CatalogueWatcher`: poked on commit of a change made in this process, and polling the
 routing version (bumped by every catalogue change) for changes made by any other process.
+
+Prompts and resources (`prompts/*`, `resources/*`, `completion/complete`) are served through
+`content_service`; the same watcher announces their lists as changed, and `resources/updated`
+to the sessions subscribed to a URI.
 """
 
 from __future__ import annotations
@@ -120,6 +124,8 @@ class SessionRegistry:
 
     def __init__(self) -> None:
         self._connections: weakref.WeakSet[Connection] = weakref.WeakSet()
+        # The resource URIs each connection subscribed to (forgotten with the connection).
+        self._uris: weakref.WeakKeyDictionary[Connection, set[str]] = weakref.WeakKeyDictionary()
 
     def __len__(self) -> int:
         return len(self._connections)
@@ -142,27 +148,19 @@ class SessionRegistry:
     # a URI (2025 era; 2026-era clients subscribe on their `subscriptions/listen` stream).
     def subscribe(self, ctx: ServerRequestContext[Any], uri: str) -> None:
         connection: Connection = ctx.session._connection
-        self._subscriptions().setdefault(connection, set()).add(uri)
+        self._uris.setdefault(connection, set()).add(uri)
 
     def unsubscribe(self, ctx: ServerRequestContext[Any], uri: str) -> None:
-        self._subscriptions().get(ctx.session._connection, set()).discard(uri)
+        self._uris.get(ctx.session._connection, set()).discard(uri)
 
     def subscribed_uris(self) -> set[str]:
-        return set().union(*self._subscriptions().values())
-
-    def _subscriptions(self) -> weakref.WeakKeyDictionary[Connection, set[str]]:
-        if not hasattr(self, "_uris"):
-            self._uris: weakref.WeakKeyDictionary[Connection, set[str]] = (
-                weakref.WeakKeyDictionary()
-            )
-        return self._uris
+        return set().union(*self._uris.values())
 
     async def send_content_changed(self) -> None:
-        subscriptions = self._subscriptions()
         for connection in list(self._connections):
             await connection.send_prompt_list_changed()
             await connection.send_resource_list_changed()
-            for uri in sorted(subscriptions.get(connection, ())):
+            for uri in sorted(self._uris.get(connection, ())):
                 await connection.send_resource_updated(uri)
 
 
