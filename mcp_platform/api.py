@@ -150,6 +150,8 @@ def _mount_routers() -> None:
     legacy_api.add_router("", access_router)
     legacy_api.add_router("", tools_router)
     v2_api.add_router("/tools", tools_v2)
+    v2_api.add_router("/prompts", "apps.tools.api.prompts_router")
+    v2_api.add_router("/resources", "apps.tools.api.resources_router")
     v2_api.add_router("/jobs", jobs_router)
     v2_api.add_router("/audit", "apps.audit.api.router")
     legacy_api.add_router("", "apps.audit.api.legacy_router")

@@ -21,6 +21,12 @@ AUDITED_MODELS: dict[str, dict[str, frozenset[str]]] = {
     "tools.tool": {
         "ignore": frozenset({"created_at", "updated_at", "synced_at", "code_metadata"}),
     },
+    "tools.prompt": {
+        "ignore": frozenset({"created_at", "updated_at", "synced_at", "code_metadata"}),
+    },
+    "tools.resource": {
+        "ignore": frozenset({"created_at", "updated_at", "synced_at", "code_metadata"}),
+    },
     "routing.routingrule": {"ignore": frozenset({"created_at", "updated_at"})},
     "routing.runtimesettings": {"ignore": frozenset({"updated_at"})},
     "access.apitoken": {

@@ -8,7 +8,7 @@ from django.http import HttpRequest
 
 from apps.routing.admin import ToolRouteAdminMixin
 from apps.tools import services
-from apps.tools.models import Runtime, Tool, ToolCall
+from apps.tools.models import Prompt, Resource, Runtime, Tool, ToolCall
 from mcp_platform.admin import ReadOnlyAdminMixin
 
 
@@ -122,6 +122,97 @@ class ToolAdmin(ToolRouteAdminMixin, admin.ModelAdmin):
     @admin.action(description="Let routing choose the runtime (auto)", permissions=["change"])
     def route_automatically(self, request, queryset):
         self._set_runtime(request, queryset, Runtime.AUTO)
+
+
+class ContentAdminMixin:
+    """Prompts and resources: enable/disable in bulk; every save announces the change."""
+
+    actions = ("enable_selected", "disable_selected")
+
+    @admin.action(description="Enable selected", permissions=["change"])
+    def enable_selected(self, request, queryset) -> None:
+        count = services.set_enabled(rows=queryset, enabled=True, actor=request.user)
+        self.message_user(request, f"Enabled {count}.", messages.SUCCESS)
+
+    @admin.action(description="Disable selected", permissions=["change"])
+    def disable_selected(self, request, queryset) -> None:
+        count = services.set_enabled(rows=queryset, enabled=False, actor=request.user)
+        self.message_user(request, f"Disabled {count}.", messages.SUCCESS)
+
+
+@admin.register(Prompt)
+class PromptAdmin(ContentAdminMixin, admin.ModelAdmin):
+    """Prompts from code (retitle, redescribe, enable) and prompts written here alone."""
+
+    list_display = ("name", "title", "enabled", "from_code", "missing")
+    list_editable = ("enabled",)
+    list_filter = ("enabled", "from_code", "missing")
+    search_fields = ("name", "title", "description")
+    fields = (
+        "name",
+        "title",
+        "description",
+        "enabled",
+        "arguments",
+        "template",
+        "from_code",
+        "missing",
+        "created_at",
+        "updated_at",
+        "synced_at",
+    )
+
+    def get_readonly_fields(self, request, obj=None):
+        fixed = ("from_code", "missing", "created_at", "updated_at", "synced_at")
+        if obj is not None and obj.from_code:  # its code names it and renders it
+            return ("name", "arguments", "template", *fixed)
+        return fixed
+
+    def save_model(self, request, obj: Prompt, form, change: bool) -> None:
+        services.update_prompt(prompt=obj, actor=request.user)
+
+    def delete_model(self, request, obj: Prompt) -> None:
+        services.delete_prompt(prompt=obj, actor=request.user)
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        # A prompt from code would come back at the next sync: disable it instead.
+        return super().has_delete_permission(request, obj) and not (obj and obj.from_code)
+
+
+@admin.register(Resource)
+class ResourceAdmin(ContentAdminMixin, admin.ModelAdmin):
+    list_display = ("name", "uri", "is_template", "mime_type", "enabled", "missing")
+    list_editable = ("enabled",)
+    list_filter = ("enabled", "is_template", "missing")
+    search_fields = ("name", "uri", "title", "description")
+    readonly_fields = (
+        "name",
+        "uri",
+        "is_template",
+        "missing",
+        "created_at",
+        "updated_at",
+        "synced_at",
+    )
+    fields = (
+        "name",
+        "uri",
+        "is_template",
+        "title",
+        "description",
+        "mime_type",
+        "enabled",
+        "missing",
+        "created_at",
+        "updated_at",
+        "synced_at",
+    )
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # resources are read by code; sync_tools adds them
+
+    def save_model(self, request, obj: Resource, form, change: bool) -> None:
+        services.update_resource(resource=obj, actor=request.user)
 
 
 @admin.register(ToolCall)

@@ -22,11 +22,14 @@ from apps.tools.call_errors import CallError
 from apps.tools.call_service import call_tool
 from apps.tools.models import Outcome
 from apps.tools.schemas import (
+    EnabledPatchIn,
     ExecuteOut,
     HealthOut,
     McpToolCallIn,
     McpToolsListOut,
+    PromptOut,
     ReadyOut,
+    ResourceOut,
     ToolListOut,
     ToolOut,
     ToolPatchIn,
@@ -50,6 +53,8 @@ health_router = Router(tags=["health"], auth=None)
 explain_router = Router(tags=["routing"])
 legacy_router = Router(tags=["tools (legacy)"])
 v2_router = Router(tags=["tools"])
+prompts_router = Router(tags=["prompts"])
+resources_router = Router(tags=["resources"])
 
 
 @health_router.get("/health", response=HealthOut)
@@ -241,3 +246,46 @@ async def v2_call_tool(request: HttpRequest, name: str):
     outcome, and meta (runtime, pid, fallback, request id, duration)."""
     result = await call_tool(name, _parse_json_body(request), request.auth, "rest")
     return result.to_dict()
+
+
+# Prompts and resources: listed with tools:read (like tools), enabled/disabled with admin.
+
+
+@prompts_router.get("/", response=list[PromptOut])
+def v2_list_prompts(request: HttpRequest):
+    require_scope(request.auth, SCOPE_READ)
+    return selectors.all_prompts()
+
+
+@prompts_router.patch("/{name}", response=PromptOut)
+async def v2_update_prompt(request: HttpRequest, name: str, payload: EnabledPatchIn):
+    require_scope(request.auth, SCOPE_ADMIN)
+    prompt = await run_blocking(selectors.find_prompt, name)
+    if prompt is None:
+        raise ApiError(f"Prompt '{name}' not found", 404)
+    return await run_blocking(
+        services.update_prompt,
+        prompt=prompt,
+        changes={"enabled": payload.enabled},
+        actor=request.auth.name,
+    )
+
+
+@resources_router.get("/", response=list[ResourceOut])
+def v2_list_resources(request: HttpRequest):
+    require_scope(request.auth, SCOPE_READ)
+    return selectors.all_resources()
+
+
+@resources_router.patch("/{name}", response=ResourceOut)
+async def v2_update_resource(request: HttpRequest, name: str, payload: EnabledPatchIn):
+    require_scope(request.auth, SCOPE_ADMIN)
+    resource = await run_blocking(selectors.find_resource, name)
+    if resource is None:
+        raise ApiError(f"Resource '{name}' not found", 404)
+    return await run_blocking(
+        services.update_resource,
+        resource=resource,
+        changes={"enabled": payload.enabled},
+        actor=request.auth.name,
+    )

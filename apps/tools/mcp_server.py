@@ -6,6 +6,10 @@ Transports build on `build_server`: Streamable HTTP (`apps.tools.mcp_http`), std
 routed to it. Catalogue changes reach connected clients as `notifications/tools/list_changed`
 through a `CatalogueWatcher`: poked on commit of a change made in this process, and polling the
 routing version (bumped by every catalogue change) for changes made by any other process.
+
+Prompts and resources (`prompts/*`, `resources/*`, `completion/complete`) are served through
+`content_service`; the same watcher announces their lists as changed, and `resources/updated`
+to the sessions subscribed to a URI.
 """
 
 from __future__ import annotations
@@ -26,13 +30,20 @@ from mcp.server.connection import Connection
 from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
 from mcp.server.lowlevel.server import NotificationOptions
 from mcp.server.models import InitializationOptions
-from mcp.server.subscriptions import InMemorySubscriptionBus, ListenHandler, ToolsListChanged
+from mcp.server.subscriptions import (
+    InMemorySubscriptionBus,
+    ListenHandler,
+    PromptsListChanged,
+    ResourcesListChanged,
+    ResourceUpdated,
+    ToolsListChanged,
+)
 from mcp.shared.exceptions import MCPError
 from mcp_types import INTERNAL_ERROR, INVALID_PARAMS
 
 import mcp_platform
 from apps.access.principals import Principal
-from apps.tools import call_service, selectors
+from apps.tools import call_service, content_service, selectors
 from apps.tools.call_errors import CallError, ToolNotFound
 from apps.tools.models import Tool
 from apps.tools.signals import catalogue_changed
@@ -43,6 +54,7 @@ logger = logging.getLogger(__name__)
 PAGE_SIZE = 100
 WATCH_INTERVAL = 0.5  # seconds between routing-version polls: changes arrive within a second
 FORBIDDEN = -32001  # JSON-RPC code for "authenticated, but not allowed" (as MCP++ used it)
+RESOURCE_NOT_FOUND = -32002  # MCP's code for resources/read of an unknown URI
 PRINCIPAL_SCOPE_KEY = "mcp_platform.principal"  # where the HTTP endpoint puts the caller
 RESULT_META_KEY = "dev.mcp-platform/call"  # runtime, pid, fallback, duration of a call
 
@@ -60,7 +72,10 @@ class PlatformServer(Server):
         self, notification_options=None, experimental_capabilities=None, extensions=None
     ) -> InitializationOptions:
         return super().create_initialization_options(
-            notification_options or NotificationOptions(tools_changed=True),
+            notification_options
+            or NotificationOptions(
+                tools_changed=True, prompts_changed=True, resources_changed=True
+            ),
             experimental_capabilities,
             extensions,
         )
@@ -109,6 +124,8 @@ class SessionRegistry:
 
     def __init__(self) -> None:
         self._connections: weakref.WeakSet[Connection] = weakref.WeakSet()
+        # The resource URIs each connection subscribed to (forgotten with the connection).
+        self._uris: weakref.WeakKeyDictionary[Connection, set[str]] = weakref.WeakKeyDictionary()
 
     def __len__(self) -> int:
         return len(self._connections)
@@ -126,6 +143,25 @@ class SessionRegistry:
     async def send_tool_list_changed(self) -> None:
         for connection in list(self._connections):
             await connection.send_tool_list_changed()  # never raises; a gone stream drops it
+
+    # Prompts and resources: list_changed, and resources/updated to the sessions subscribed to
+    # a URI (2025 era; 2026-era clients subscribe on their `subscriptions/listen` stream).
+    def subscribe(self, ctx: ServerRequestContext[Any], uri: str) -> None:
+        connection: Connection = ctx.session._connection
+        self._uris.setdefault(connection, set()).add(uri)
+
+    def unsubscribe(self, ctx: ServerRequestContext[Any], uri: str) -> None:
+        self._uris.get(ctx.session._connection, set()).discard(uri)
+
+    def subscribed_uris(self) -> set[str]:
+        return set().union(*self._uris.values())
+
+    async def send_content_changed(self) -> None:
+        for connection in list(self._connections):
+            await connection.send_prompt_list_changed()
+            await connection.send_resource_list_changed()
+            for uri in sorted(self._uris.get(connection, ())):
+                await connection.send_resource_updated(uri)
 
 
 class CatalogueWatcher:
@@ -181,6 +217,25 @@ class CatalogueWatcher:
         )
         await self.sessions.send_tool_list_changed()
         await self.bus.publish(ToolsListChanged())
+        await self.notify_content()
+
+    async def notify_content(self) -> None:
+        """Prompts and resources share the catalogue's version: any change may have touched
+        them, so their lists are announced as changed too, and subscribed resources updated."""
+        await self.sessions.send_content_changed()
+        await self.bus.publish(PromptsListChanged())
+        await self.bus.publish(ResourcesListChanged())
+        try:
+            uris = await run_blocking(_fixed_resource_uris)
+        except Exception as exc:  # the lists were announced; the next change retries
+            logger.warning("could not read the resource URIs: %r", exc)
+            uris = []
+        for uri in sorted({*uris, *self.sessions.subscribed_uris()}):
+            await self.bus.publish(ResourceUpdated(uri))
+
+
+def _fixed_resource_uris() -> list[str]:
+    return list(selectors.servable_resources(templates=False).values_list("uri", flat=True))
 
 
 _watchers: weakref.WeakSet[CatalogueWatcher] = weakref.WeakSet()
@@ -278,6 +333,14 @@ class CatalogueServer:
             # Only schemas with `x-mcp-header` properties need this, and ours (pydantic-made)
             # have none: skip the check instead of re-listing the catalogue on every call.
             get_tool_input_schema=lambda name: None,
+            on_list_prompts=self.list_prompts,
+            on_get_prompt=self.get_prompt,
+            on_list_resources=self.list_resources,
+            on_list_resource_templates=self.list_resource_templates,
+            on_read_resource=self.read_resource,
+            on_subscribe_resource=self.subscribe_resource,
+            on_unsubscribe_resource=self.unsubscribe_resource,
+            on_completion=self.complete,
         )
         self.server.middleware.append(self.sessions.middleware)
 
@@ -325,3 +388,124 @@ class CatalogueServer:
         reply = result.to_mcp()
         reply["_meta"] = {RESULT_META_KEY: result.meta}
         return types.CallToolResult.model_validate(reply)
+
+    # --- Prompts and resources (content_service does the work; reading needs tools:read) ---
+
+    async def _page(self, ctx, params, rows: Callable[[], Any]) -> tuple[list[Any], str | None]:
+        principal = _principal(ctx, self.default_principal)
+        if not principal.has_scope(content_service.SCOPE_READ):
+            return [], None  # like tools/list: nothing to see without tools:read
+        after = decode_cursor(params.cursor if params else None)
+        limit = self.page_size
+
+        def page() -> list[Any]:
+            return list(rows().filter(name__gt=after)[: limit + 1])
+
+        found = await run_blocking(page)
+        more = len(found) > limit
+        found = found[:limit]
+        return found, encode_cursor(found[-1].name) if more and found else None
+
+    async def list_prompts(
+        self, ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None
+    ) -> types.ListPromptsResult:
+        prompts, cursor = await self._page(ctx, params, selectors.servable_prompts)
+        return types.ListPromptsResult(
+            prompts=[types.Prompt.model_validate(selectors.prompt_descriptor(p)) for p in prompts],
+            next_cursor=cursor,
+        )
+
+    async def list_resources(
+        self, ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None
+    ) -> types.ListResourcesResult:
+        resources, cursor = await self._page(
+            ctx, params, lambda: selectors.servable_resources(templates=False)
+        )
+        return types.ListResourcesResult(
+            resources=[
+                types.Resource.model_validate(selectors.resource_descriptor(r)) for r in resources
+            ],
+            next_cursor=cursor,
+        )
+
+    async def list_resource_templates(
+        self, ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None
+    ) -> types.ListResourceTemplatesResult:
+        templates, cursor = await self._page(
+            ctx, params, lambda: selectors.servable_resources(templates=True)
+        )
+        return types.ListResourceTemplatesResult(
+            resource_templates=[
+                types.ResourceTemplate.model_validate(selectors.resource_descriptor(r))
+                for r in templates
+            ],
+            next_cursor=cursor,
+        )
+
+    async def _content(self, what: str, work: Any) -> dict[str, Any]:
+        """Run a content_service call; its refusals leave as JSON-RPC errors."""
+        try:
+            return await work
+        except content_service.ContentError as exc:
+            code = {
+                "denied": FORBIDDEN,
+                "not_found": RESOURCE_NOT_FOUND,
+            }.get(exc.kind, INVALID_PARAMS)
+            raise MCPError(code, exc.message) from None
+        except Exception:
+            logger.exception("%s failed unexpectedly", what)
+            raise MCPError(INTERNAL_ERROR, "Internal server error") from None
+
+    async def get_prompt(
+        self, ctx: ServerRequestContext[Any], params: types.GetPromptRequestParams
+    ) -> types.GetPromptResult:
+        principal = _principal(ctx, self.default_principal)
+        result = await self._content(
+            f"prompts/get {params.name}",
+            content_service.get_prompt(params.name, dict(params.arguments or {}), principal),
+        )
+        return types.GetPromptResult.model_validate(result)
+
+    async def read_resource(
+        self, ctx: ServerRequestContext[Any], params: types.ReadResourceRequestParams
+    ) -> types.ReadResourceResult:
+        principal = _principal(ctx, self.default_principal)
+        result = await self._content(
+            f"resources/read {params.uri}",
+            content_service.read_resource(str(params.uri), principal),
+        )
+        return types.ReadResourceResult.model_validate(result)
+
+    async def subscribe_resource(
+        self, ctx: ServerRequestContext[Any], params: types.SubscribeRequestParams
+    ) -> types.EmptyResult:
+        principal = _principal(ctx, self.default_principal)
+        if not principal.has_scope(content_service.SCOPE_READ):
+            raise MCPError(FORBIDDEN, f"caller '{principal.name}' lacks scope 'tools:read'")
+        self.sessions.subscribe(ctx, str(params.uri))
+        return types.EmptyResult()
+
+    async def unsubscribe_resource(
+        self, ctx: ServerRequestContext[Any], params: types.UnsubscribeRequestParams
+    ) -> types.EmptyResult:
+        self.sessions.unsubscribe(ctx, str(params.uri))
+        return types.EmptyResult()
+
+    async def complete(
+        self, ctx: ServerRequestContext[Any], params: types.CompleteRequestParams
+    ) -> types.CompleteResult:
+        principal = _principal(ctx, self.default_principal)
+        ref = params.ref
+        is_prompt = isinstance(ref, types.PromptReference)
+        result = await self._content(
+            "completion/complete",
+            content_service.complete(
+                ref_type="prompt" if is_prompt else "resource",
+                ref=ref.name if is_prompt else ref.uri,
+                argument=params.argument.name,
+                value=params.argument.value,
+                context=dict((params.context.arguments or {}) if params.context else {}),
+                principal=principal,
+            ),
+        )
+        return types.CompleteResult(completion=types.Completion.model_validate(result))

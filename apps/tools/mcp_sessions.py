@@ -14,12 +14,12 @@ it: another token presenting it gets `404 Session not found`, as with in-memory 
   Nothing a session negotiates is needed again per request (the platform's handlers read the
   principal from the request, not from the session).
 - The GET stream of a session is served here, on whichever worker takes it: it carries
-  `notifications/tools/list_changed` each time that worker's catalogue watcher sees the catalogue
+  `notifications/tools/list_changed` (and prompts', resources') each time that worker's catalogue watcher sees the catalogue
   change (every worker watches the routing version), plus keep-alive comments.
 - DELETE of a valid session is acknowledged; there is nothing to free.
 
 What is lost against in-memory sessions: server-to-client requests on the GET stream (the
-platform sends none) and resuming a broken stream with `Last-Event-ID` (the client refetches
+platform sends none), `resources/updated` for a session's subscriptions, and resuming a broken stream with `Last-Event-ID` (the client refetches
 `tools/list` when it reconnects).
 """
 
@@ -35,7 +35,13 @@ from typing import Any
 import anyio
 from django.utils.crypto import constant_time_compare, salted_hmac
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
-from mcp.server.subscriptions import InMemorySubscriptionBus, ServerEvent, ToolsListChanged
+from mcp.server.subscriptions import (
+    InMemorySubscriptionBus,
+    PromptsListChanged,
+    ResourcesListChanged,
+    ServerEvent,
+    ToolsListChanged,
+)
 from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS
 
 logger = logging.getLogger(__name__)
@@ -47,6 +53,14 @@ KEEPALIVE_SECONDS = 15.0
 LIST_CHANGED = json.dumps(
     {"jsonrpc": "2.0", "method": "notifications/tools/list_changed"}, separators=(",", ":")
 ).encode()
+# The lists a shared session's GET stream announces, by the watcher's event. (A shared session
+# keeps no resource subscriptions: `resources/updated` needs one worker's session, or the 2026
+# era's `subscriptions/listen`.)
+LISTS_CHANGED = {
+    ToolsListChanged: LIST_CHANGED,
+    PromptsListChanged: LIST_CHANGED.replace(b"tools/", b"prompts/"),
+    ResourcesListChanged: LIST_CHANGED.replace(b"tools/", b"resources/"),
+}
 _SALT = "apps.tools.mcp_sessions"
 
 
@@ -126,19 +140,23 @@ async def listen(
     *,
     session_id: str,
 ) -> None:
-    """A session's GET stream: `tools/list_changed` on every catalogue change this worker sees,
+    """A session's GET stream: `tools/list_changed` (and prompts', resources') on every catalogue
+    change this worker sees,
     a comment every KEEPALIVE_SECONDS, until the client goes away."""
     accept = (_header(scope, b"accept") or "").lower()
     if "text/event-stream" not in accept:
         await _reply(send, 406, {"error": "the GET stream needs Accept: text/event-stream"})
         return
-    changes, changed = anyio.create_memory_object_stream[None](8)
+    changes, changed = anyio.create_memory_object_stream[bytes](8)
+    pending: set[bytes] = set()
 
     def on_event(event: ServerEvent) -> None:
-        if isinstance(event, ToolsListChanged):
-            # One pending notice says it all: the client refetches the whole list.
+        notice = LISTS_CHANGED.get(type(event))
+        if notice is not None and notice not in pending:
+            # One pending notice per list says it all: the client refetches the whole list.
             with contextlib.suppress(anyio.WouldBlock):
-                changes.send_nowait(None)
+                changes.send_nowait(notice)
+                pending.add(notice)
 
     unsubscribe = bus.subscribe(on_event)
     try:
@@ -165,8 +183,9 @@ async def listen(
             while True:
                 payload = b": keep-alive\n\n"
                 with anyio.move_on_after(KEEPALIVE_SECONDS):
-                    await changed.receive()
-                    payload = b"event: message\ndata: " + LIST_CHANGED + b"\n\n"
+                    notice = await changed.receive()
+                    pending.discard(notice)
+                    payload = b"event: message\ndata: " + notice + b"\n\n"
                 await send({"type": "http.response.body", "body": payload, "more_body": True})
     except OSError:  # the client went away mid-write
         pass

@@ -1,5 +1,9 @@
-"""The catalogue (Tool) and the call log (ToolCall)."""
+"""The catalogue (Tool, Prompt, Resource) and the call log (ToolCall)."""
 
+import re
+from typing import Any
+
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 
@@ -118,6 +122,107 @@ class Tool(models.Model):
             "idempotentHint": self.idempotent_hint,
             "openWorldHint": self.open_world_hint,
         }
+
+
+ARGUMENT_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def validate_prompt_arguments(arguments: Any) -> None:
+    """A prompt's declared arguments: a list of {"name", "description"?, "required"?,
+    "values"?} objects with unique identifier names."""
+    if not isinstance(arguments, list):
+        raise ValidationError("a list of argument objects")
+    names = set()
+    for argument in arguments:
+        if not isinstance(argument, dict) or not isinstance(argument.get("name"), str):
+            raise ValidationError('each argument is an object with a "name"')
+        if not ARGUMENT_NAME_RE.match(argument["name"]):
+            raise ValidationError(f"bad argument name {argument['name']!r}")
+        values = argument.get("values", [])
+        if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+            raise ValidationError('"values" must be a list of strings')
+        names.add(argument["name"])
+    if len(names) != len(arguments):
+        raise ValidationError("argument names must be unique")
+
+
+class Prompt(models.Model):
+    """A prompt in the catalogue: registered in code (`@prompt`, synced like tools) or written
+    in the admin alone (`template` with `{argument}` placeholders)."""
+
+    name = models.CharField(max_length=128, unique=True, validators=[RegexValidator(NAME_PATTERN)])
+    title = models.CharField(max_length=200, blank=True)
+    description = models.TextField(blank=True)
+    arguments = models.JSONField(
+        default=list,
+        blank=True,
+        validators=[validate_prompt_arguments],
+        help_text='A list of {"name": ..., "description": ..., "required": true/false, '
+        '"values": [...]} ("values", optional, are offered by completion/complete).',
+    )
+    template = models.TextField(
+        blank=True,
+        help_text="For prompts written here: the user message, with {argument} placeholders. "
+        "Prompts from code render themselves and ignore it.",
+    )
+    from_code = models.BooleanField(default=False, editable=False)
+    enabled = models.BooleanField(default=True, db_index=True)
+    missing = models.BooleanField(
+        default=False, db_index=True, help_text="Its code is no longer registered."
+    )
+    code_metadata = models.JSONField(default=dict, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    synced_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(name__regex=NAME_PATTERN), name="prompt_name_format"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def servable(self) -> bool:
+        return self.enabled and not self.missing
+
+
+class Resource(models.Model):
+    """A resource (fixed URI) or resource template (URI with `{variables}`) from code."""
+
+    name = models.CharField(max_length=128, unique=True, validators=[RegexValidator(NAME_PATTERN)])
+    uri = models.CharField(max_length=500, db_index=True)
+    is_template = models.BooleanField(default=False, editable=False)
+    title = models.CharField(max_length=200, blank=True)
+    description = models.TextField(blank=True)
+    mime_type = models.CharField(max_length=100, default="text/plain")
+    enabled = models.BooleanField(default=True, db_index=True)
+    missing = models.BooleanField(
+        default=False, db_index=True, help_text="Its code is no longer registered."
+    )
+    code_metadata = models.JSONField(default=dict, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    synced_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(name__regex=NAME_PATTERN), name="resource_name_format"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.uri})"
+
+    @property
+    def servable(self) -> bool:
+        return self.enabled and not self.missing
 
 
 class Outcome(models.TextChoices):

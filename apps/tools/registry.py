@@ -226,3 +226,209 @@ def all_specs() -> dict[str, ToolSpec]:
 def unregister(name: str) -> None:
     """Remove a registration (used when code is unloaded, and by tests)."""
     _registry.pop(name, None)
+
+
+# --- Prompts and resources ------------------------------------------------------------------
+# Registered beside tools and synced into the catalogue the same way (Prompt, Resource): an
+# admin may retitle, redescribe, enable or disable them; the code renders or reads them.
+
+URI_VARIABLE_RE = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+# What a completion source may be: a fixed list of values, or a function of the partial value
+# (and the other arguments already given) returning candidates.
+Completions = dict[str, list[str] | Callable[..., Any]]
+
+
+@dataclass(frozen=True)
+class PromptSpec:
+    """A prompt rendered by code: `func(**arguments)` returns a text (one user message) or a
+    list of messages ({"role": ..., "content": ...} or MCP `PromptMessage`s)."""
+
+    name: str
+    func: Callable[..., Any]
+    is_async: bool
+    metadata: dict[str, Any] = field(default_factory=dict)
+    completions: Completions = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ResourceSpec:
+    """A resource read by code: `func(**variables)` returns text (str, or a dict/list sent as
+    JSON) or bytes (sent as a base64 blob). `uri` is fixed, or a template with `{variables}`."""
+
+    name: str
+    uri: str
+    func: Callable[..., Any]
+    is_async: bool
+    is_template: bool
+    metadata: dict[str, Any] = field(default_factory=dict)
+    completions: Completions = field(default_factory=dict)
+
+    @property
+    def variables(self) -> list[str]:
+        return URI_VARIABLE_RE.findall(self.uri)
+
+    def match(self, uri: str) -> dict[str, str] | None:
+        """The template's variables in `uri`, or None when it does not fit (a variable
+        matches one path segment: no '/')."""
+        if not self.is_template:
+            return {} if uri == self.uri else None
+        pattern = "".join(
+            f"(?P<{part}>[^/]+)" if index % 2 else re.escape(part)
+            for index, part in enumerate(URI_VARIABLE_RE.split(self.uri))
+        )
+        found = re.fullmatch(pattern, uri)
+        return found.groupdict() if found else None
+
+
+_prompts: dict[str, PromptSpec] = {}
+_resources: dict[str, ResourceSpec] = {}
+
+
+def _prompt_arguments(func: Callable[..., Any]) -> list[dict[str, Any]]:
+    """The prompt's arguments from its signature: every parameter is a string argument,
+    required unless it has a default."""
+    return [
+        {"name": param.name, "description": "", "required": param.default is param.empty}
+        for param in inspect.signature(func).parameters.values()
+        if param.kind not in (param.VAR_POSITIONAL, param.VAR_KEYWORD)
+    ]
+
+
+def register_prompt(
+    func: Callable[..., Any],
+    *,
+    name: str | None = None,
+    title: str = "",
+    description: str | None = None,
+    arguments: dict[str, str] | None = None,
+    completions: Completions | None = None,
+) -> PromptSpec:
+    """Register `func` as a prompt; `arguments` maps argument names to their descriptions."""
+    prompt_name = name or func.__name__
+    if not NAME_RE.match(prompt_name):
+        raise ToolDefinitionError(f"prompt name {prompt_name!r} does not match {NAME_PATTERN}")
+    declared = _prompt_arguments(func)
+    known = {argument["name"] for argument in declared}
+    unknown = (set(arguments or {}) | set(completions or {})) - known
+    if unknown:
+        raise ToolDefinitionError(f"prompt {prompt_name!r}: unknown arguments {sorted(unknown)}")
+    for argument in declared:
+        argument["description"] = (arguments or {}).get(argument["name"], "")
+    spec = PromptSpec(
+        name=prompt_name,
+        func=func,
+        is_async=inspect.iscoroutinefunction(func),
+        metadata={
+            "title": title,
+            "description": description or _description(func),
+            "arguments": declared,
+        },
+        completions=dict(completions or {}),
+    )
+    _prompts[prompt_name] = spec
+    return spec
+
+
+def prompt(func: Callable[..., Any] | None = None, /, **options: Any):
+    """Decorator: `@prompt` or `@prompt(name=..., title=..., arguments={...}, completions={...})`."""
+
+    def decorate(f: Callable[..., Any]) -> Callable[..., Any]:
+        register_prompt(f, **options)
+        return f
+
+    return decorate(func) if func is not None else decorate
+
+
+def register_resource(
+    func: Callable[..., Any],
+    *,
+    uri: str,
+    template: bool = False,
+    name: str | None = None,
+    title: str = "",
+    description: str | None = None,
+    mime_type: str = "text/plain",
+    completions: Completions | None = None,
+) -> ResourceSpec:
+    resource_name = name or func.__name__
+    if not NAME_RE.match(resource_name):
+        raise ToolDefinitionError(f"resource name {resource_name!r} does not match {NAME_PATTERN}")
+    if "://" not in uri:
+        raise ToolDefinitionError(f"resource {resource_name!r}: {uri!r} is not a URI")
+    variables = URI_VARIABLE_RE.findall(uri)
+    if template != bool(variables):
+        kind = "a URI template needs {variables}" if template else "use @resource_template"
+        raise ToolDefinitionError(f"resource {resource_name!r}: {uri!r}: {kind}")
+    parameters = {
+        p.name
+        for p in inspect.signature(func).parameters.values()
+        if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+    }
+    if set(variables) != parameters:
+        raise ToolDefinitionError(
+            f"resource {resource_name!r}: parameters {sorted(parameters)} must be the URI's "
+            f"variables {sorted(variables)}"
+        )
+    if set(completions or {}) - set(variables):
+        raise ToolDefinitionError(f"resource {resource_name!r}: completions for unknown variables")
+    spec = ResourceSpec(
+        name=resource_name,
+        uri=uri,
+        func=func,
+        is_async=inspect.iscoroutinefunction(func),
+        is_template=template,
+        metadata={
+            "title": title,
+            "description": description or _description(func),
+            "mime_type": mime_type,
+        },
+        completions=dict(completions or {}),
+    )
+    _resources[resource_name] = spec
+    return spec
+
+
+def resource(uri: str, **options: Any):
+    """Decorator: `@resource("platform://status", mime_type="application/json")`."""
+
+    def decorate(f: Callable[..., Any]) -> Callable[..., Any]:
+        register_resource(f, uri=uri, **options)
+        return f
+
+    return decorate
+
+
+def resource_template(uri_template: str, **options: Any):
+    """Decorator: `@resource_template("platform://tools/{name}", completions={"name": ...})`;
+    the function's parameters are the template's variables."""
+
+    def decorate(f: Callable[..., Any]) -> Callable[..., Any]:
+        register_resource(f, uri=uri_template, template=True, **options)
+        return f
+
+    return decorate
+
+
+def get_prompt_spec(name: str) -> PromptSpec | None:
+    return _prompts.get(name)
+
+
+def all_prompt_specs() -> dict[str, PromptSpec]:
+    return dict(_prompts)
+
+
+def get_resource_spec(name: str) -> ResourceSpec | None:
+    return _resources.get(name)
+
+
+def all_resource_specs() -> dict[str, ResourceSpec]:
+    return dict(_resources)
+
+
+def unregister_prompt(name: str) -> None:
+    _prompts.pop(name, None)
+
+
+def unregister_resource(name: str) -> None:
+    _resources.pop(name, None)

@@ -92,3 +92,31 @@ class ToolPatchIn(Schema):
     deprecated: bool | None = None
     deprecation_message: str | None = None
     audit_arguments: bool | None = None
+
+
+class PromptOut(Schema):
+    name: str
+    title: str
+    description: str
+    arguments: list[dict[str, Any]]
+    template: str
+    from_code: bool
+    enabled: bool
+    missing: bool
+
+
+class ResourceOut(Schema):
+    name: str
+    uri: str
+    is_template: bool
+    title: str
+    description: str
+    mime_type: str
+    enabled: bool
+    missing: bool
+
+
+class EnabledPatchIn(Schema):
+    """What the management API may change on a prompt or resource (the admin edits the rest)."""
+
+    enabled: bool

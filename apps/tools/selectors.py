@@ -7,7 +7,7 @@ from typing import Any
 
 from django.db.models import QuerySet
 
-from apps.tools.models import Tool
+from apps.tools.models import Prompt, Resource, Tool
 
 
 def callable_tools() -> QuerySet[Tool]:
@@ -70,3 +70,64 @@ def audit_policies(names: Iterable[str]) -> dict[str, dict[str, Any]]:
             "name", "audit_arguments", "input_schema"
         )
     }
+
+
+def servable_prompts() -> QuerySet[Prompt]:
+    """Enabled prompts (from code that is present, or written in the admin), by name."""
+    return Prompt.objects.filter(enabled=True, missing=False).order_by("name")
+
+
+def servable_resources(*, templates: bool) -> QuerySet[Resource]:
+    """Enabled resources with a fixed URI (or, with `templates`, the URI templates), by name."""
+    return Resource.objects.filter(enabled=True, missing=False, is_template=templates).order_by(
+        "name"
+    )
+
+
+def all_prompts() -> list[Prompt]:
+    return list(Prompt.objects.order_by("name"))
+
+
+def all_resources() -> list[Resource]:
+    return list(Resource.objects.order_by("name"))
+
+
+def find_prompt(name: str) -> Prompt | None:
+    return Prompt.objects.filter(name=name).first()
+
+
+def find_resource(name: str) -> Resource | None:
+    return Resource.objects.filter(name=name).first()
+
+
+def prompt_descriptor(prompt: Prompt) -> dict:
+    """The MCP prompt descriptor (as `prompts/list` shows it)."""
+    descriptor: dict[str, Any] = {
+        "name": prompt.name,
+        "description": prompt.description,
+        "arguments": [
+            {
+                "name": argument["name"],
+                "description": argument.get("description", ""),
+                "required": bool(argument.get("required", False)),
+            }
+            for argument in prompt.arguments or []
+        ],
+    }
+    if prompt.title:
+        descriptor["title"] = prompt.title
+    return descriptor
+
+
+def resource_descriptor(resource: Resource) -> dict:
+    """The MCP resource (or resource template) descriptor."""
+    key = "uriTemplate" if resource.is_template else "uri"
+    descriptor = {
+        key: resource.uri,
+        "name": resource.name,
+        "description": resource.description,
+        "mimeType": resource.mime_type,
+    }
+    if resource.title:
+        descriptor["title"] = resource.title
+    return descriptor

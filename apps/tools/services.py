@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from apps.audit.capture import recording_bulk_update
 from apps.tools import registry
-from apps.tools.models import Runtime, Tool
+from apps.tools.models import Prompt, Resource, Runtime, Tool
 from apps.tools.signals import catalogue_changed
 
 logger = logging.getLogger(__name__)
@@ -129,3 +129,150 @@ def set_tools_runtime(*, tools: QuerySet[Tool], runtime: str, actor: Any = None)
     logger.info("set runtime %s on %d tools by %s", runtime, count, actor or "system")
     _notify(f"runtime set to {runtime}")
     return count
+
+
+# Prompts and resources: synced from code like tools (a field an admin changed keeps the
+# admin's value; rows whose code vanished are marked missing). Prompts written in the admin
+# alone (`from_code=False`) are never touched by sync.
+PROMPT_FIELDS = ("title", "description", "arguments")
+RESOURCE_FIELDS = ("uri", "title", "description", "mime_type")
+
+
+def _merge(row: Any, code: dict[str, Any]) -> tuple[bool, list[str]]:
+    """Apply code's values to the fields an admin left alone; (changed, fields kept)."""
+    previous = row.code_metadata or {}
+    dirty, kept = False, []
+    for key, value in code.items():
+        current = getattr(row, key)
+        if key in previous and current != previous[key]:
+            if current != value:
+                kept.append(key)
+            continue
+        if current != value:
+            setattr(row, key, value)
+            dirty = True
+    return dirty, kept
+
+
+def _sync_rows(
+    *, model: Any, rows: Any, codes: dict[str, dict[str, Any]], extra: dict[str, dict[str, Any]]
+) -> SyncReport:
+    report = SyncReport()
+    now = timezone.now()
+    existing = {row.name: row for row in rows.select_for_update()}
+    for name, code in sorted(codes.items()):
+        row = existing.get(name)
+        if row is None:
+            model.objects.create(
+                name=name, code_metadata=code, synced_at=now, **code, **extra[name]
+            )
+            report.created.append(name)
+            continue
+        dirty, kept = _merge(row, code)
+        for key, value in extra[name].items():
+            if getattr(row, key) != value:
+                setattr(row, key, value)
+                dirty = True
+        if row.missing:
+            row.missing = False
+            report.restored.append(name)
+            dirty = True
+        if dirty:
+            report.updated.append(name)
+        if kept:
+            report.kept_admin_edits[name] = kept
+        row.code_metadata = code
+        row.synced_at = now
+        row.save()
+    vanished = [name for name, row in existing.items() if name not in codes and not row.missing]
+    if vanished:
+        rows.filter(name__in=vanished).update(missing=True, updated_at=now)
+        report.missing.extend(sorted(vanished))
+    return report
+
+
+@transaction.atomic
+def sync_prompts(*, specs: dict[str, registry.PromptSpec] | None = None) -> SyncReport:
+    """Upsert registered prompts into the Prompt table (admin edits kept, vanished marked)."""
+    specs = registry.all_prompt_specs() if specs is None else specs
+    report = _sync_rows(
+        model=Prompt,
+        rows=Prompt.objects.filter(from_code=True),
+        codes={n: {k: s.metadata[k] for k in PROMPT_FIELDS} for n, s in specs.items()},
+        extra={name: {"from_code": True} for name in specs},
+    )
+    if report.changed:
+        _notify("prompts synced")
+    return report
+
+
+@transaction.atomic
+def sync_resources(*, specs: dict[str, registry.ResourceSpec] | None = None) -> SyncReport:
+    """Upsert registered resources and templates into the Resource table."""
+    specs = registry.all_resource_specs() if specs is None else specs
+    codes = {
+        name: {"uri": spec.uri, **{k: spec.metadata[k] for k in RESOURCE_FIELDS if k != "uri"}}
+        for name, spec in specs.items()
+    }
+    report = _sync_rows(
+        model=Resource,
+        rows=Resource.objects.all(),
+        codes=codes,
+        extra={name: {"is_template": spec.is_template} for name, spec in specs.items()},
+    )
+    if report.changed:
+        _notify("resources synced")
+    return report
+
+
+@transaction.atomic
+def update_prompt(*, prompt: Prompt, changes: dict[str, Any] | None = None, actor: Any = None):
+    """Save an edit of one prompt (admin form, API) and announce the catalogue change.
+    Raises ValidationError for a value the model refuses."""
+    if changes:
+        prompt = Prompt.objects.select_for_update().get(pk=prompt.pk)
+    for key, value in (changes or {}).items():
+        setattr(prompt, key, value)
+    prompt.full_clean()
+    prompt.save(update_fields=[*changes, "updated_at"] if changes else None)
+    logger.info("prompt %s edited by %s: %s", prompt.name, actor or "system", sorted(changes or {}))
+    _notify(f"prompt {prompt.name} edited")
+    return prompt
+
+
+@transaction.atomic
+def update_resource(
+    *, resource: Resource, changes: dict[str, Any] | None = None, actor: Any = None
+):
+    """Save an edit of one resource (admin form, API) and announce the catalogue change."""
+    if changes:
+        resource = Resource.objects.select_for_update().get(pk=resource.pk)
+    for key, value in (changes or {}).items():
+        setattr(resource, key, value)
+    resource.full_clean()
+    resource.save(update_fields=[*changes, "updated_at"] if changes else None)
+    logger.info(
+        "resource %s edited by %s: %s", resource.name, actor or "system", sorted(changes or {})
+    )
+    _notify(f"resource {resource.name} edited")
+    return resource
+
+
+@transaction.atomic
+def set_enabled(*, rows: QuerySet, enabled: bool, actor: Any = None) -> int:
+    """Enable or disable prompts or resources in bulk (admin actions)."""
+    with recording_bulk_update(queryset=rows, changes={"enabled": enabled}):
+        count = rows.update(enabled=enabled, updated_at=timezone.now())
+    label = rows.model._meta.verbose_name_plural
+    logger.info("%s %d %s by %s", "enabled" if enabled else "disabled", count, label, actor)
+    _notify(f"{label} {'enabled' if enabled else 'disabled'}")
+    return count
+
+
+@transaction.atomic
+def delete_prompt(*, prompt: Prompt, actor: Any = None) -> None:
+    """Delete a prompt written in the admin (one from code would return at the next sync)."""
+    name = prompt.name
+    prompt.delete()
+    logger.info("prompt %s deleted by %s", name, actor or "system")
+    _notify(f"prompt {name} deleted")

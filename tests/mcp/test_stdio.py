@@ -57,6 +57,9 @@ def test_stdio_serves_the_catalogue_in_pages_calls_tools_and_tells_of_changes(bu
         server = _stdio_server(tmp_path)
         async with Client(server, mode="legacy", message_handler=on_message) as client:
             assert client.server_capabilities.tools.list_changed is True
+            capabilities = client.server_capabilities
+            assert capabilities.prompts.list_changed and capabilities.resources.subscribe
+            assert capabilities.completions is not None
             tools, pages = await list_all(client)
             names = [tool.name for tool in tools]
             assert pages >= 3 and names == sorted(names) and set(bulk_tools) <= set(names)

@@ -147,12 +147,14 @@ def test_a_2025_session_hears_list_changed_and_works_on_either_worker(two_worker
     token, admin = new_token(), new_token(scopes=("admin",))
     url = f"{two_worker_node.url}/mcp"
     changes: list[object] = []
-    heard = anyio.Event()
+    heard, heard_prompts = anyio.Event(), anyio.Event()
 
     async def on_message(message) -> None:
         if isinstance(message, types.ToolListChangedNotification):
             changes.append(message)
             heard.set()
+        if isinstance(message, types.PromptListChangedNotification):
+            heard_prompts.set()  # the shared GET stream announces every list
 
     async def scenario() -> set[int]:
         pids: set[int] = set()
@@ -166,6 +168,7 @@ def test_a_2025_session_hears_list_changed_and_works_on_either_worker(two_worker
             )
             with anyio.fail_after(15):
                 await heard.wait()
+                await heard_prompts.wait()
             names = [tool.name for tool in (await list_all(client))[0]]
             assert "bulk_077" not in names and "echo" in names
             for number in range(MAX_CALLS):

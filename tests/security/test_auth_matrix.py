@@ -56,6 +56,9 @@ CALL_ROUTES = {
     "api/v2/tools/<name>/call": {"message": "x"},
     "api/v2/jobs": {"tool": "echo", "arguments": {"message": "x"}},
 }
+# Reads that need `tools:read` (a call-only token is refused), and edits that need `admin`.
+READ_ROUTES = ("api/v2/prompts/", "api/v2/resources/")
+ADMIN_PATCH_ROUTES = {"api/v2/prompts/<name>": "summarize", "api/v2/resources/<name>": "status"}
 SAMPLE = {"job_id": str(uuid.uuid4()), "rule_id": "1", "object_id": "1", "peer_id": "12D3KooWx"}
 
 
@@ -155,6 +158,24 @@ def test_call_routes_refuse_a_read_only_token_and_a_token_outside_its_patterns(
         assert reply.status_code in (403, 404), (route, reply.status_code, reply.content[:200])
     allowed = client_for(make_token()).post(path, data=body, content_type="application/json")
     assert allowed.status_code in (200, 202), (route, allowed.status_code, allowed.content[:300])
+
+
+@pytest.mark.parametrize("route", READ_ROUTES)
+def test_read_routes_refuse_a_token_without_tools_read(matrix_db, make_token, client_for, route):
+    assert route in set(all_routes())
+    refused = client_for(make_token(scopes=("tools:call",))).get("/" + route)
+    assert refused.status_code == 403, (route, refused.status_code)
+    assert client_for(make_token(scopes=("tools:read",))).get("/" + route).status_code == 200
+
+
+@pytest.mark.parametrize("route", sorted(ADMIN_PATCH_ROUTES))
+def test_edit_routes_refuse_a_token_without_admin(matrix_db, make_token, client_for, route):
+    assert route in set(all_routes())
+    path = "/" + route.replace("<name>", ADMIN_PATCH_ROUTES[route])
+    reply = client_for(make_token()).patch(
+        path, data={"enabled": True}, content_type="application/json"
+    )
+    assert reply.status_code == 403, (route, reply.status_code)
 
 
 def _asgi(requests):
