@@ -168,7 +168,7 @@ def peer_page_calls(cluster, name: str, peer: str) -> list[list[str]]:
         "from django.test import Client\n"
         "user, _ = get_user_model().objects.get_or_create(username='ops', "
         "defaults={'is_staff': True})\n"
-        "client = Client()\n"
+        f"client = Client(HTTP_HOST={cluster.node(name).url.split('//', 1)[1]!r})\n"
         "client.force_login(user)\n"
         f"response = client.get('/peers/{cluster.peer_ids[peer]}/')\n"
         "assert response.status_code == 200, response.status_code\n"
