@@ -170,6 +170,16 @@ WORKERS = (
 )
 METRICS = "Prometheus metrics are always served at /metrics on the web port"
 CATEGORY_SETTINGS = "per-category settings belong to that category's tool module, not the platform"
+TOOL_TIMEOUTS = (
+    "each tool has its own timeout (`timeout_seconds`, in the Tools admin); there is no"
+    " platform-wide default to set"
+)
+NO_MDNS = "mDNS discovery is not implemented: add the peers as bootstrap nodes"
+NO_DHT = "there is no DHT: peers come from bootstrap nodes, admins and inbound connections"
+NO_RELAY = "there is no relay: peers must reach each other directly"
+NO_TASK_TIMEOUT = "a task runs within its tool's own timeout and its lease; no other limit"
+NO_WORKFLOW_TIMEOUT = "workflows are not timed out: cancel one with p2p_workflow_cancel"
+NO_MAX_CONNECTIONS = "connections are not capped: the host keeps one connection per peer"
 PEERS_ALWAYS_TRACKED = "peers are always tracked while P2P is enabled (p2p.enabled)"
 
 KEYS: tuple[LegacyKey, ...] = (
@@ -208,9 +218,9 @@ KEYS: tuple[LegacyKey, ...] = (
     LegacyKey(
         "server.tool_timeout",
         seconds,
-        runtime("default_tool_timeout"),
+        ignored(TOOL_TIMEOUTS),
         "1",
-        "runtime settings: default tool timeout",
+        "ignored: each tool has its own timeout",
     ),
     LegacyKey(
         "server.transport",
@@ -376,9 +386,9 @@ KEYS: tuple[LegacyKey, ...] = (
     LegacyKey(
         "performance.request_timeout",
         seconds,
-        runtime("default_tool_timeout"),
+        ignored(TOOL_TIMEOUTS),
         "3",
-        "runtime settings: default tool timeout",
+        "ignored: each tool has its own timeout",
     ),
     LegacyKey(
         "performance.connection_pool_size",
@@ -404,13 +414,15 @@ KEYS: tuple[LegacyKey, ...] = (
         "environment `MCP_PLATFORM_P2P_LISTEN=/ip4/0.0.0.0/tcp/<port>`",
     ),
     LegacyKey(
-        "p2p.peer_discovery.enable_mdns", boolean, p2p("enable_mdns"), "3", "P2P settings: mDNS"
+        "p2p.peer_discovery.enable_mdns",
+        boolean,
+        ignored(NO_MDNS),
+        "3",
+        "ignored: mDNS is not implemented",
     ),
+    LegacyKey("p2p.peer_discovery.enable_dht", boolean, ignored(NO_DHT), "3", "ignored: no DHT"),
     LegacyKey(
-        "p2p.peer_discovery.enable_dht", boolean, p2p("enable_dht"), "3", "P2P settings: DHT"
-    ),
-    LegacyKey(
-        "p2p.peer_discovery.enable_relay", boolean, p2p("enable_relay"), "3", "P2P settings: relay"
+        "p2p.peer_discovery.enable_relay", boolean, ignored(NO_RELAY), "3", "ignored: no relay"
     ),
     LegacyKey(
         "p2p.peer_discovery.peer_ttl",
@@ -436,9 +448,9 @@ KEYS: tuple[LegacyKey, ...] = (
     LegacyKey(
         "p2p.taskqueue.task_timeout",
         seconds,
-        p2p("task_timeout"),
+        ignored(NO_TASK_TIMEOUT),
         "3",
-        "P2P settings: task timeout",
+        "ignored: tasks run within their tool's timeout",
     ),
     LegacyKey(
         "p2p.workflow.max_workflows", count, p2p("workflow_max"), "3", "P2P settings: max workflows"
@@ -446,9 +458,9 @@ KEYS: tuple[LegacyKey, ...] = (
     LegacyKey(
         "p2p.workflow.workflow_timeout",
         seconds,
-        p2p("workflow_timeout"),
+        ignored(NO_WORKFLOW_TIMEOUT),
         "3",
-        "P2P settings: workflow timeout",
+        "ignored: workflows are not timed out",
     ),
     LegacyKey(
         "p2p.bootstrap_nodes",
@@ -488,9 +500,9 @@ KEYS: tuple[LegacyKey, ...] = (
     LegacyKey(
         "p2p.workflow_scheduler.workflow_timeout",
         seconds,
-        p2p("workflow_timeout"),
+        ignored(NO_WORKFLOW_TIMEOUT),
         "4",
-        "P2P settings: workflow timeout",
+        "ignored: workflows are not timed out",
     ),
     LegacyKey(
         "p2p.peer_registry.enabled",
@@ -523,9 +535,9 @@ KEYS: tuple[LegacyKey, ...] = (
     LegacyKey(
         "p2p.connectivity.max_connections",
         count,
-        p2p("max_connections"),
+        ignored(NO_MAX_CONNECTIONS),
         "34",
-        "P2P settings: max connections",
+        "ignored: connections are not capped",
     ),
     LegacyKey(
         "p2p.connectivity.connection_timeout",
@@ -575,9 +587,9 @@ KEYS: tuple[LegacyKey, ...] = (
     LegacyKey(
         "runtimes.fastapi.timeout",
         seconds,
-        runtime("default_tool_timeout"),
+        ignored(TOOL_TIMEOUTS),
         "4",
-        "runtime settings: default tool timeout",
+        "ignored: each tool has its own timeout",
     ),
     LegacyKey(
         "runtimes.trio.enabled",

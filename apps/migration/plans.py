@@ -32,20 +32,13 @@ RUNTIME_FIELDS = (
     "fallback_allowed",
     "fallback_timeout",
     "trio_enabled",
-    "default_tool_timeout",
 )
 P2P_FIELDS = (
     "enabled",
-    "enable_mdns",
-    "enable_dht",
-    "enable_relay",
     "peer_ttl",
-    "max_connections",
     "connection_timeout",
     "taskqueue_max_tasks",
-    "task_timeout",
     "workflow_max",
-    "workflow_timeout",
 )
 RULE_NOTE = "legacy name family (import_legacy_config: runtime.auto_detect)"
 

@@ -253,7 +253,7 @@ def _listen_port() -> int | None:
 
 def export_config() -> dict[str, Any]:
     """The current state in the target legacy shape (plus `tools.enabled_categories` and
-    `p2p.connectivity`, so that enablement and connection limits round-trip too). A switch the
+    `p2p.connectivity`, so that enablement and the connection timeout round-trip too). A switch the
     state cannot express exactly (a family half enabled) is left out: importing the export
     never changes anything."""
     runtime = current_runtime_settings()
@@ -284,18 +284,10 @@ def export_config() -> dict[str, Any]:
     if (port := _listen_port()) is not None:
         p2p_section["listen_port"] = port
     p2p_section.update(
-        peer_discovery={
-            "enable_mdns": p2p.enable_mdns,
-            "enable_dht": p2p.enable_dht,
-            "enable_relay": p2p.enable_relay,
-            "peer_ttl": p2p.peer_ttl,
-        },
-        taskqueue={"max_tasks": p2p.taskqueue_max_tasks, "task_timeout": p2p.task_timeout},
-        workflow={"max_workflows": p2p.workflow_max, "workflow_timeout": p2p.workflow_timeout},
-        connectivity={
-            "max_connections": p2p.max_connections,
-            "connection_timeout": p2p.connection_timeout,
-        },
+        peer_discovery={"peer_ttl": p2p.peer_ttl},
+        taskqueue={"max_tasks": p2p.taskqueue_max_tasks},
+        workflow={"max_workflows": p2p.workflow_max},
+        connectivity={"connection_timeout": p2p.connection_timeout},
         bootstrap_nodes=list(
             BootstrapNode.objects.filter(enabled=True)
             .order_by("multiaddr")
@@ -318,7 +310,6 @@ def export_config() -> dict[str, Any]:
             "trio": trio,
         },
         "runtime": runtime_section,
-        "performance": {"request_timeout": runtime.default_tool_timeout},
         "p2p": p2p_section,
         "features": features,
     }

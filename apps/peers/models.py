@@ -68,19 +68,17 @@ class BootstrapNode(models.Model):
 class P2PSettings(models.Model):
     """The admin-editable singleton (pk=1) of this node's P2P settings."""
 
-    enabled = models.BooleanField(default=True)
-    enable_mdns = models.BooleanField(default=False)
-    enable_dht = models.BooleanField(default=False)
-    enable_relay = models.BooleanField(default=False)
+    # Every field here is read by the code it names (docs/configuration.md): settings that
+    # nothing enforced (mDNS, DHT, relay, max connections, task and workflow timeouts) were
+    # removed, and the legacy importer reports them as ignored with the reason.
+    enabled = models.BooleanField(default=True, help_text="Run the libp2p host (at start).")
     peer_ttl = models.PositiveIntegerField(
-        default=3600, help_text="Seconds an unseen peer is kept."
+        default=3600,
+        help_text="Seconds an untrusted peer that only dialled in is kept after it was last seen.",
     )
-    max_connections = models.PositiveIntegerField(default=100)
-    connection_timeout = models.FloatField(default=10.0)
+    connection_timeout = models.FloatField(default=10.0, help_text="Seconds a dial may take.")
     taskqueue_max_tasks = models.PositiveIntegerField(default=10000)
-    task_timeout = models.FloatField(default=300.0)
     workflow_max = models.PositiveIntegerField(default=100)
-    workflow_timeout = models.FloatField(default=3600.0)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

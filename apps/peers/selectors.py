@@ -7,12 +7,14 @@ import os
 import socket
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.core.paginator import Page, Paginator
+from django.db import close_old_connections
 from django.db.models import Count, Max, Q, QuerySet
 from django.utils import timezone
 
-from apps.peers.models import Peer, PeerRttSample, PeerStatus
+from apps.peers.models import BootstrapNode, P2PSettings, Peer, PeerRttSample, PeerStatus
 from apps.peers.services import INBOUND_PREFIX, OUTBOUND_MARK, RTT_HISTORY
 from apps.routing import selectors as routing
 from apps.routing.models import RuntimeInstance, RuntimeStatus
@@ -318,3 +320,65 @@ def runtimes_marker() -> tuple:
     )
     last_call = ToolCall.objects.aggregate(last=Max("id"))["last"]
     return (routing.current_version(), last_call, instances)
+
+
+# --- the P2P engine and the peer tools ------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class P2PConfig:
+    """What the libp2p host reads from the P2P settings when it starts."""
+
+    enabled: bool = True
+    connection_timeout: float = 10.0
+
+
+def load_p2p_config() -> P2PConfig:
+    close_old_connections()
+    row = P2PSettings.objects.filter(pk=1).first()
+    if row is None:
+        return P2PConfig()
+    return P2PConfig(enabled=row.enabled, connection_timeout=row.connection_timeout)
+
+
+def known_addresses(peer_id: str) -> list[str]:
+    close_old_connections()
+    peer = Peer.objects.filter(peer_id=peer_id).first()
+    return list(peer.addresses) if peer else []
+
+
+def peer_is_enabled(peer_id: str) -> bool:
+    return not Peer.objects.filter(peer_id=peer_id, enabled=False).exists()
+
+
+def peer_dict(peer: Peer) -> dict[str, Any]:
+    """A peer as the peer tools return it."""
+    return {
+        "peer_id": peer.peer_id,
+        "addresses": peer.addresses,
+        "source": peer.source,
+        "enabled": peer.enabled,
+        "trusted": peer.trusted,
+        "status": peer.status,
+        "last_seen": peer.last_seen.isoformat() if peer.last_seen else None,
+        "rtt_ms": peer.rtt_ms,
+        "last_error": peer.last_error or None,
+        "failure_count": peer.failure_count,
+        "next_retry_at": peer.next_retry_at.isoformat() if peer.next_retry_at else None,
+        "agent_version": peer.agent_version or None,
+        "tools": peer.tools,
+    }
+
+
+def peer_rows(status: str | None = None) -> list[dict[str, Any]]:
+    peers = Peer.objects.all().order_by("peer_id")
+    if status:
+        peers = peers.filter(status=status)
+    return [peer_dict(p) for p in peers[:500]]
+
+
+def bootstrap_rows() -> list[dict[str, Any]]:
+    return [
+        {"multiaddr": b.multiaddr, "enabled": b.enabled, "note": b.note}
+        for b in BootstrapNode.objects.order_by("multiaddr")
+    ]

@@ -1,4 +1,7 @@
-"""Writes about peers: admin intent (trust, enable), RTT samples, and change announcements.
+"""Every write about peers, bootstrap nodes and the P2P settings: admin intent (trust,
+enable), what the libp2p host observes (status, last seen, RTT, errors, backoff, agent, tools,
+addresses), bootstrap nodes, and change announcements. Blocking ORM: the Trio runtime calls
+these through a thread.
 
 How the status pages learn of a change (see `apps/peers/live.py`): every open page's websocket
 polls a cheap change marker in the database a few times a second (`Peer.updated_at`, the
@@ -23,18 +26,28 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import logging
+import os
 import threading
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import close_old_connections, models, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
 from apps.audit.capture import recording_bulk_update
-from apps.peers.models import Peer, PeerRttSample
+from apps.peers.models import (
+    BootstrapNode,
+    P2PSettings,
+    Peer,
+    PeerRttSample,
+    PeerSource,
+    PeerStatus,
+)
+from apps.tools import call_log
 
 logger = logging.getLogger(__name__)
 
@@ -42,6 +55,12 @@ RTT_HISTORY = timedelta(hours=1)
 # Group names on the channel layer; the websocket consumer joins them.
 PEERS_GROUP = "status.peers"
 RUNTIMES_GROUP = "status.runtimes"
+
+BACKOFF_BASE_SECONDS = 1.0
+BACKOFF_MAX_SECONDS = 60.0
+# At most this many gone peers are forgotten per maintenance round: a flood of identities is
+# drained over rounds, never in one long delete.
+PRUNE_BATCH = 500
 
 INBOUND_PREFIX = "peer:"
 OUTBOUND_MARK = "->peer:"
@@ -55,6 +74,35 @@ def inbound_caller(peer_id: str) -> str:
 def outbound_caller(principal_name: str, peer_id: str) -> str:
     """The `ToolCall.caller` of a call that `principal_name` made, through us, to `peer_id`."""
     return f"{principal_name}{OUTBOUND_MARK}{peer_id}"[-200:]
+
+
+def record_outbound_call(
+    *,
+    peer_id: str,
+    principal_name: str,
+    tool_name: str,
+    request_id: str,
+    started_at: datetime,
+    seconds: float,
+    outcome: str,
+    error: str = "",
+) -> None:
+    """Record a request this node sent to `peer_id` on behalf of `principal_name` (a call the
+    peer's page lists under the calls we made); written by the call log's batch writer."""
+    call_log.record(
+        call_log.CallRecord(
+            tool_name=tool_name[:128] or "?",
+            runtime="trio",
+            caller=outbound_caller(principal_name, peer_id),
+            via="p2p-out",
+            request_id=request_id[:64],
+            started_at=started_at,
+            duration_ms=round(seconds * 1000, 3),
+            outcome=outcome,
+            error=error[:2000],
+            pid=os.getpid(),
+        )
+    )
 
 
 def record_rtt(*, peer: Peer, rtt_ms: float, measured_at: datetime | None = None) -> PeerRttSample:
@@ -94,6 +142,184 @@ def set_peer_intent(
         logger.info("peer intent %s set on %d peer(s) by %s", intent, changed, actor or "system")
         transaction.on_commit(announce_peer_change)
     return changed
+
+
+# --- what the libp2p host observes ----------------------------------------------------------
+# Observed fields only; the admin's intent (`enabled`, `trusted`) is read, never written, here.
+
+
+@dataclass
+class DialTarget:
+    peer_id: str
+    addrs: list[str]
+    source: str
+
+
+@dataclass
+class DialPlan:
+    targets: list[DialTarget] = field(default_factory=list)
+    disabled: set[str] = field(default_factory=set)
+
+
+def split_multiaddr(multiaddr: str) -> tuple[str, str]:
+    """('/ip4/…/tcp/…', peer id) of a '/…/p2p/<id>' multiaddr; ValueError without an id."""
+    address, marker, peer_id = multiaddr.rstrip("/").rpartition("/p2p/")
+    if not marker or not peer_id or "/" in peer_id:
+        raise ValueError(f"{multiaddr!r} does not end in /p2p/<peer id>")
+    return address, peer_id
+
+
+def load_dial_plan(*, now: datetime | None = None) -> DialPlan:
+    """Peers to keep connected (bootstrap nodes and manual peers) that are due a dial, and the
+    peers an admin disabled. Creates the `Peer` row of a new bootstrap node."""
+    close_old_connections()
+    now = now or timezone.now()
+    plan = DialPlan(
+        disabled=set(Peer.objects.filter(enabled=False).values_list("peer_id", flat=True))
+    )
+    for node in BootstrapNode.objects.filter(enabled=True):
+        try:
+            address, peer_id = split_multiaddr(node.multiaddr)
+        except ValueError:
+            continue
+        peer, created = Peer.objects.get_or_create(
+            peer_id=peer_id,
+            defaults={"addresses": [address], "source": PeerSource.BOOTSTRAP},
+        )
+        if not created and address not in peer.addresses:
+            peer.addresses = [address, *peer.addresses][:10]
+            peer.save(update_fields=["addresses", "updated_at"])
+    candidates = Peer.objects.filter(
+        enabled=True, source__in=(PeerSource.BOOTSTRAP, PeerSource.MANUAL)
+    ).exclude(addresses=[])
+    for peer in candidates:
+        if peer.next_retry_at and peer.next_retry_at > now:
+            continue
+        plan.targets.append(DialTarget(peer.peer_id, list(peer.addresses), peer.source))
+    return plan
+
+
+def mark_connected(*, peer_id: str, addrs: list[str], inbound: bool) -> None:
+    now = timezone.now()
+    with transaction.atomic():
+        peer, _ = Peer.objects.get_or_create(
+            peer_id=peer_id,
+            defaults={
+                "addresses": addrs,
+                "source": PeerSource.INBOUND if inbound else PeerSource.MANUAL,
+            },
+        )
+        peer.status = PeerStatus.CONNECTED
+        peer.last_seen = now
+        peer.failure_count = 0
+        peer.next_retry_at = None
+        peer.last_error = ""
+        for addr in addrs:
+            if addr not in peer.addresses:
+                peer.addresses = [*peer.addresses, addr][-10:]
+        peer.save()
+    announce_peer_change([peer_id])
+
+
+def prune_gone_peers(*, now: datetime | None = None, limit: int = PRUNE_BATCH) -> int:
+    """Forget untrusted peers that only ever dialled in and have not been seen for the
+    settings' `peer_ttl` seconds (at most `limit` per call); returns how many. Peers an admin
+    added, trusted, disabled, or that are bootstrap nodes stay."""
+    now = now or timezone.now()
+    settings_row = P2PSettings.objects.filter(pk=1).first()
+    ttl = settings_row.peer_ttl if settings_row else P2PSettings._meta.get_field("peer_ttl").default
+    cutoff = now - timedelta(seconds=ttl)
+    gone = (
+        Peer.objects.filter(source=PeerSource.INBOUND, trusted=False, enabled=True)
+        .exclude(status=PeerStatus.CONNECTED)
+        .filter(updated_at__lt=cutoff)
+        .filter(models.Q(last_seen__lt=cutoff) | models.Q(last_seen__isnull=True))
+        .order_by("updated_at")
+        .values_list("pk", flat=True)[:limit]
+    )
+    deleted, _ = Peer.objects.filter(pk__in=list(gone)).delete()
+    return deleted
+
+
+def mark_disconnected(*, peer_id: str) -> None:
+    """The connection closed: the peer was reachable moments ago; the next dial decides."""
+    Peer.objects.filter(peer_id=peer_id, status=PeerStatus.CONNECTED).update(
+        status=PeerStatus.REACHABLE, updated_at=timezone.now()
+    )
+    announce_peer_change([peer_id])
+
+
+def backoff_seconds(failure_count: int) -> float:
+    return min(BACKOFF_BASE_SECONDS * 2 ** max(failure_count - 1, 0), BACKOFF_MAX_SECONDS)
+
+
+def mark_failed(*, peer_id: str, error: str) -> None:
+    """A dial or probe failed: unreachable, retried after an exponential backoff."""
+    now = timezone.now()
+    with transaction.atomic():
+        peer = Peer.objects.select_for_update().filter(peer_id=peer_id).first()
+        if peer is None:
+            return
+        peer.failure_count += 1
+        peer.status = PeerStatus.UNREACHABLE
+        peer.last_error = error[:2000]
+        peer.next_retry_at = now + timedelta(seconds=backoff_seconds(peer.failure_count))
+        peer.save()
+    announce_peer_change([peer_id])
+
+
+def record_probe(*, peer_id: str, rtt_ms: float, addrs: list[str]) -> None:
+    peer = Peer.objects.filter(peer_id=peer_id).first()
+    if peer is None:
+        return
+    record_rtt(peer=peer, rtt_ms=rtt_ms)
+    changes = {
+        "status": PeerStatus.CONNECTED,
+        "last_seen": timezone.now(),
+        "updated_at": timezone.now(),
+    }
+    merged = list(dict.fromkeys([*peer.addresses, *addrs]))[-10:]
+    if merged != peer.addresses:
+        changes["addresses"] = merged
+    Peer.objects.filter(pk=peer.pk).update(**changes)
+    announce_peer_change([peer_id])
+
+
+def record_details(*, peer_id: str, agent_version: str | None, tools: list[str] | None) -> None:
+    changes: dict = {"updated_at": timezone.now()}
+    if agent_version is not None:
+        changes["agent_version"] = agent_version[:200]
+    if tools is not None:
+        changes["tools"] = tools
+    Peer.objects.filter(peer_id=peer_id).update(**changes)
+
+
+def mark_all_disconnected() -> None:
+    """At start and stop: this host holds no connections, whatever the rows said."""
+    close_old_connections()
+    Peer.objects.filter(status=PeerStatus.CONNECTED).update(
+        status=PeerStatus.REACHABLE, updated_at=timezone.now()
+    )
+
+
+# --- bootstrap nodes ----------------------------------------------------------------------------
+
+
+def add_bootstrap_node(*, multiaddr: str, note: str = "") -> bool:
+    """Add (or re-enable) a bootstrap node; True when it is new. ValueError without /p2p/<id>."""
+    split_multiaddr(multiaddr)
+    _, created = BootstrapNode.objects.update_or_create(
+        multiaddr=multiaddr, defaults={"enabled": True, **({"note": note} if note else {})}
+    )
+    return created
+
+
+def remove_bootstrap_node(*, multiaddr: str) -> bool:
+    deleted, _ = BootstrapNode.objects.filter(multiaddr=multiaddr).delete()
+    return bool(deleted)
+
+
+# --- announcements ------------------------------------------------------------------------------
 
 
 def announce_peer_change(peer_ids: Iterable[str] = ()) -> None:

@@ -58,7 +58,6 @@ class RuntimeSettings(models.Model):
         default=5.0, help_text="Seconds to wait for the Trio runtime before falling back."
     )
     trio_enabled = models.BooleanField(default=True)
-    default_tool_timeout = models.FloatField(default=30.0)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

@@ -45,7 +45,6 @@ class RuntimeSettingsOut(Schema):
     fallback_allowed: bool
     fallback_timeout: float
     trio_enabled: bool
-    default_tool_timeout: float
     updated_at: datetime
     routing_version: int
 
@@ -55,7 +54,6 @@ class RuntimeSettingsPatchIn(Schema):
     fallback_allowed: bool | None = None
     fallback_timeout: float | None = None
     trio_enabled: bool | None = None
-    default_tool_timeout: float | None = None
 
 
 class RouteStepOut(Schema):

@@ -31,7 +31,6 @@ SETTINGS_FIELDS = (
     "fallback_allowed",
     "fallback_timeout",
     "trio_enabled",
-    "default_tool_timeout",
 )
 
 

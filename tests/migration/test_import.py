@@ -7,6 +7,7 @@ import yaml
 from django.conf import settings as django_settings
 from django.db import connection
 
+from apps.migration import legacy_keys
 from apps.migration.legacy_config import Shape, read_legacy_config
 from apps.migration.models import MigrationRun, RunStatus
 from apps.migration.parsing import LegacyConfigError
@@ -38,6 +39,11 @@ def p2p() -> P2PSettings:
     return P2PSettings.objects.get(pk=1)
 
 
+def ignored_reasons(result) -> dict[str, str]:
+    """The keys the run's plan reports as ignored, with the reason it gives for each."""
+    return {item["source"]["path"]: item["reason"] for item in result.run.plan["ignored"]}
+
+
 @pytest.mark.parametrize(
     ("name", "shape"),
     [
@@ -55,7 +61,7 @@ def test_single_runtime_file_sets_timeout_and_enables_only_listed_categories(too
     result = run_import("single_runtime.yaml")
 
     assert result.run.status == RunStatus.APPLIED
-    assert runtime().default_tool_timeout == 120
+    assert ignored_reasons(result)["server.tool_timeout"] == legacy_keys.TOOL_TIMEOUTS
     assert enabled("load_dataset") and enabled("ipfs_pin") and enabled("execute_workflow")
     assert not enabled("echo")  # category builtin is not listed
     assert not enabled("peer_legacy_probe")  # nor is p2p
@@ -100,17 +106,32 @@ def test_target_file_sets_runtime_p2p_bootstrap_and_tool_families(tools):
 
     settings = runtime()
     assert (settings.default_runtime, settings.fallback_allowed) == ("trio", True)
-    assert (settings.fallback_timeout, settings.default_tool_timeout) == (2.5, 45.0)
+    assert settings.fallback_timeout == 2.5
     assert settings.trio_enabled is True
     peers = p2p()
-    assert (peers.enabled, peers.enable_mdns, peers.enable_dht, peers.enable_relay) == (
-        True,
-        True,
-        False,
-        True,
-    )
-    assert (peers.peer_ttl, peers.taskqueue_max_tasks, peers.task_timeout) == (1800, 500, 120.0)
-    assert (peers.workflow_max, peers.workflow_timeout) == (20, 900.0)
+    assert peers.enabled is True
+    assert (peers.peer_ttl, peers.taskqueue_max_tasks, peers.workflow_max) == (1800, 500, 20)
+    # Settings nothing enforced were removed; the importer says so, with the reason.
+    assert {
+        path: reason
+        for path, reason in ignored_reasons(result).items()
+        if path
+        in {
+            "performance.request_timeout",
+            "p2p.peer_discovery.enable_mdns",
+            "p2p.peer_discovery.enable_dht",
+            "p2p.peer_discovery.enable_relay",
+            "p2p.taskqueue.task_timeout",
+            "p2p.workflow.workflow_timeout",
+        }
+    } == {
+        "performance.request_timeout": legacy_keys.TOOL_TIMEOUTS,
+        "p2p.peer_discovery.enable_mdns": legacy_keys.NO_MDNS,
+        "p2p.peer_discovery.enable_dht": legacy_keys.NO_DHT,
+        "p2p.peer_discovery.enable_relay": legacy_keys.NO_RELAY,
+        "p2p.taskqueue.task_timeout": legacy_keys.NO_TASK_TIMEOUT,
+        "p2p.workflow.workflow_timeout": legacy_keys.NO_WORKFLOW_TIMEOUT,
+    }
     assert set(BootstrapNode.objects.values_list("multiaddr", flat=True)) == {NODE_A, NODE_B}
     assert enabled("peer_legacy_probe") and enabled("workflow_legacy_status")
     assert not enabled("taskqueue_legacy_submit")  # enable_taskqueue_tools: false
@@ -124,19 +145,18 @@ def test_target_file_sets_runtime_p2p_bootstrap_and_tool_families(tools):
 def test_runtimes_variant_file_sets_everything_it_names(tools):
     Tool.objects.filter(name__in=["echo", "load_dataset"]).update(enabled=False)
 
-    run_import("runtimes_variant.yaml")
+    result = run_import("runtimes_variant.yaml")
 
     settings = runtime()
     assert settings.trio_enabled is False
-    assert settings.default_tool_timeout == 60
     peers = p2p()
     assert peers.enabled is False
-    assert (peers.taskqueue_max_tasks, peers.workflow_max, peers.workflow_timeout) == (
-        250,
-        8,
-        600.0,
-    )
-    assert (peers.max_connections, peers.connection_timeout) == (64, 15.0)
+    assert (peers.taskqueue_max_tasks, peers.workflow_max) == (250, 8)
+    assert peers.connection_timeout == 15.0
+    reasons = ignored_reasons(result)
+    assert reasons["runtimes.fastapi.timeout"] == legacy_keys.TOOL_TIMEOUTS
+    assert reasons["p2p.workflow_scheduler.workflow_timeout"] == legacy_keys.NO_WORKFLOW_TIMEOUT
+    assert reasons["p2p.connectivity.max_connections"] == legacy_keys.NO_MAX_CONNECTIONS
     assert list(BootstrapNode.objects.values_list("multiaddr", flat=True)) == [NODE_C]
     assert enabled("echo") and enabled("load_dataset")  # enabled_categories: [all]
     assert not enabled("taskqueue_legacy_submit")  # task_queue.enabled: false wins over [all]
@@ -285,7 +305,7 @@ def test_export_writes_the_target_shape_with_the_current_state(tools):
     assert document["runtime"]["prefer_trio"] is True
     assert document["runtime"]["auto_detect"] is True
     assert document["runtime"]["fallback_timeout"] == 2.5
-    assert document["performance"]["request_timeout"] == 45.0
+    assert "performance" not in document  # its one key, the default tool timeout, is gone
     assert document["server"]["trio"]["enable_taskqueue_tools"] is False
     assert document["p2p"]["bootstrap_nodes"] == sorted([NODE_A, NODE_B])
     assert document["p2p"]["peer_discovery"]["peer_ttl"] == 1800

@@ -7,6 +7,8 @@ two as bootstrap nodes, so they connect as soon as they start.
 
 from __future__ import annotations
 
+import json
+import re
 from typing import Any
 
 import httpx
@@ -148,3 +150,31 @@ def wait_workflow(cluster: NodeCluster, name: str, workflow_id: str, timeout: fl
         interval=0.2,
         what=f"workflow {workflow_id} on {name} to finish",
     )
+
+
+CALL_ROW = re.compile(
+    r"<td>(← from peer|→ to peer)</td>\s*<td><code>([^<]+)</code></td>.*?"
+    r'<span class="badge badge-\w+">(\w+)</span>',
+    re.S,
+)
+
+
+def peer_page_calls(cluster, name: str, peer: str) -> list[list[str]]:
+    """The rows of 'Recent calls to and from this peer' on node `name`'s page of `peer`, as a
+    staff member sees them: [direction, tool, outcome], newest first."""
+    script = (
+        "import json, re\n"
+        "from django.contrib.auth import get_user_model\n"
+        "from django.test import Client\n"
+        "user, _ = get_user_model().objects.get_or_create(username='ops', "
+        "defaults={'is_staff': True})\n"
+        f"client = Client(HTTP_HOST={cluster.node(name).url.split('//', 1)[1]!r})\n"
+        "client.force_login(user)\n"
+        f"response = client.get('/peers/{cluster.peer_ids[peer]}/')\n"
+        "assert response.status_code == 200, response.status_code\n"
+        f"print('ROWS=' + json.dumps(re.findall({CALL_ROW.pattern!r}, "
+        "response.content.decode(), re.S)))\n"
+    )
+    output = cluster.manage_script(name, script)
+    line = next(line for line in output.splitlines() if line.startswith("ROWS="))
+    return [list(row) for row in json.loads(line.removeprefix("ROWS="))]

@@ -15,7 +15,8 @@ from libp2p.security.noise.transport import PROTOCOL_ID as NOISE_PROTOCOL
 from libp2p.security.noise.transport import Transport as NoiseTransport
 from multiaddr import Multiaddr
 
-from tests.p2p.cluster import call, ok, rest, wait_connected
+from tests.harness import wait_until
+from tests.p2p.cluster import call, ok, peer_page_calls, rest, wait_connected
 from trio_runtime.p2p.framing import HEADER, PROTOCOL_ID, read_frame
 from trio_runtime.p2p.node import PeerSession
 from trio_runtime.p2p.protocol import FRAMING_ERROR, UNAUTHORIZED
@@ -176,3 +177,27 @@ def test_legacy_p2p_rest_endpoints_answer_for_real(cluster):
         json={"peer_id": "12D3KooWNotAPeerAtAll", "method": "ping"},
     )
     assert unknown.status_code == 400
+
+
+def test_calls_a_made_to_b_are_recorded_and_shown_on_bs_page_at_a(cluster):
+    wait_connected(cluster, "a", ("b",))
+    ok(
+        cluster,
+        "a",
+        "p2p_remote_call",
+        {"peer_id": cluster.peer_ids["b"], "tool": "echo", "arguments": {"message": "out"}},
+    )
+    missing = call(
+        cluster, "a", "p2p_remote_call", {"peer_id": cluster.peer_ids["b"], "tool": "no_such"}
+    )
+    assert missing["isError"] is True
+
+    def shown():
+        rows = peer_page_calls(cluster, "a", "b")
+        outbound = [row for row in rows if row[0] == "→ to peer"]
+        return outbound if {"echo", "no_such"} <= {row[1] for row in outbound} else None
+
+    outbound = wait_until(shown, timeout=90, interval=0.5, what="A's outbound calls on B's page")
+    outcomes = {tool: outcome for _, tool, outcome in outbound}
+    assert outcomes["echo"] == "success"
+    assert outcomes["no_such"] != "success"

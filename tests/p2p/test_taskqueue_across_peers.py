@@ -9,7 +9,14 @@ import sys
 import uuid
 
 from tests.harness import REPO, wait_until
-from tests.p2p.cluster import ok, ok_soon, wait_connected, wait_task, wait_workflow
+from tests.p2p.cluster import (
+    ok,
+    ok_soon,
+    peer_page_calls,
+    wait_connected,
+    wait_task,
+    wait_workflow,
+)
 from tests.p2p.fixture_tools import executions
 
 
@@ -43,6 +50,13 @@ def test_a_task_submitted_on_a_runs_and_its_result_comes_back(cluster):
     assert done["status"] == "succeeded" and done["result"]["key"] == rk
     assert len(executions(cluster.node("b").data_dir, rk)) == 1
     assert executions(cluster.node("a").data_dir, rk) == []
+    # A records the call it made to B for the task; B's page at A lists it.
+    wait_until(
+        lambda: ["→ to peer", "counted", "success"] in peer_page_calls(cluster, "a", "b"),
+        timeout=90,
+        interval=0.5,
+        what="the task's call to B on B's page at A",
+    )
 
 
 def test_the_same_idempotency_key_returns_the_same_task(cluster):

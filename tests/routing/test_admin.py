@@ -114,7 +114,6 @@ def test_runtime_settings_is_a_singleton_edited_through_its_form(browser):
             "fallback_allowed": "on",
             "fallback_timeout": "2",
             "trio_enabled": "on",
-            "default_tool_timeout": "30",
         },
     )
     assert response.status_code == 302

@@ -144,7 +144,7 @@ def test_the_frame_parser_answers_random_bytes_with_a_value_or_badframe():
 @pytest.mark.django_db
 def test_untrusted_inbound_peers_gone_longer_than_the_ttl_are_pruned_in_bounded_rounds():
     from apps.peers.models import P2PSettings, Peer
-    from trio_runtime.p2p.observations import prune_gone_peers
+    from apps.peers.services import prune_gone_peers
 
     P2PSettings.objects.update_or_create(pk=1, defaults={"peer_ttl": 600})
     long_ago = timezone.now() - timedelta(hours=2)

@@ -66,7 +66,7 @@ def test_a_permitted_submission_is_queued_under_the_callers_name(tools):
 def test_a_queued_task_runs_with_its_submitters_scopes_and_patterns(tools):
     """Nesting does not escape the patterns: a task that queues another tool runs as its
     submitter, so the inner submission of a forbidden tool is refused too."""
-    from trio_runtime.p2p.workers import execute_locally
+    from apps.taskqueue.workers import execute_locally
 
     nested = {"tool": "echo", "arguments": {"message": "x"}}
     outer = call_on_trio(

@@ -8,7 +8,7 @@ import trio
 
 from apps.taskqueue import services
 from apps.taskqueue.models import AttemptOutcome, TaskStatus
-from trio_runtime.p2p.workers import WorkerConfig, WorkerPool
+from apps.taskqueue.workers import WorkerConfig, WorkerPool
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -43,8 +43,15 @@ from libp2p.security.noise.transport import PROTOCOL_ID as NOISE_PROTOCOL
 from libp2p.security.noise.transport import Transport as NoiseTransport
 from libp2p.utils.varint import read_length_prefixed_protobuf
 
+from apps.peers import selectors as peer_selectors
+from apps.peers import services as peers
+from apps.peers.node import (
+    PeerUnreachable,
+    RemoteError,
+    UnknownPeer,
+    set_live_node,
+)
 from mcp_platform import __version__
-from trio_runtime.p2p import observations
 from trio_runtime.p2p.framing import PROTOCOL_ID, read_frame, write_frame
 from trio_runtime.p2p.protocol import IDLE_TIMEOUT_SECONDS, MAX_FRAMES_PER_STREAM, McpP2PServer
 
@@ -58,36 +65,6 @@ DETAILS_TIMEOUT_SECONDS = 5.0
 # libp2p's own logger has no handler and does not propagate: its errors would go raw to
 # stderr. Route them through ours (settings configure the level).
 logging.getLogger("libp2p").propagate = True
-
-
-class P2PUnavailable(Exception):
-    """The libp2p host is not running in this process (or P2P is disabled)."""
-
-
-class PeerUnreachable(Exception):
-    """A peer could not be dialled or its stream failed."""
-
-
-class UnknownPeer(PeerUnreachable):
-    """No address is known for the peer."""
-
-
-class RemoteError(Exception):
-    """The remote peer answered with a JSON-RPC error."""
-
-    def __init__(self, code: int, message: str, data: Any = None):
-        super().__init__(f"{message} ({code})")
-        self.code, self.message, self.data = code, message, data
-
-
-_current: P2PNode | None = None
-
-
-def current_node() -> P2PNode:
-    """The running node of this process; raises P2PUnavailable."""
-    if _current is None:
-        raise P2PUnavailable("the libp2p host is not running on this node (P2P disabled?)")
-    return _current
 
 
 def parse_peer_id(value: str) -> ID:
@@ -168,7 +145,7 @@ class P2PNode:
         *,
         key_pair: KeyPair,
         listen_addr: str,
-        config: observations.P2PConfig,
+        config: peer_selectors.P2PConfig,
         probe_seconds: float = 5.0,
     ) -> None:
         self.key_pair = key_pair
@@ -182,7 +159,6 @@ class P2PNode:
         self._details_fetched: set[str] = set()
         self._wake = trio.Event()
         self._dialing: set[str] = set()
-        self._trio_token: trio.lowlevel.TrioToken | None = None
         self._events_send, self._events_receive = trio.open_memory_channel[tuple](1000)
 
     # ---------------------------------------------------------------- lifecycle
@@ -201,17 +177,14 @@ class P2PNode:
                 )
             },
             connection_config=ConnectionConfig(max_connections_per_peer=1),
-            enable_mDNS=self.config.enable_mdns,
         )
 
     async def run(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
         """Serve until cancelled; `task_status.started(self)` once listening."""
-        global _current
         self.host = self._build_host()
         self.host.set_stream_handler(MCP_PROTOCOL, self.server.handle_stream)
         self.host.get_network().register_notifee(_ConnectionEvents(self._events_send))
-        self._trio_token = trio.lowlevel.current_trio_token()
-        await trio.to_thread.run_sync(observations.mark_all_disconnected)
+        await trio.to_thread.run_sync(peers.mark_all_disconnected)
         try:
             async with self.host.run(listen_addrs=[multiaddr.Multiaddr(self.listen_addr)]):
                 await self.host.get_network().auto_connector.stop()
@@ -221,9 +194,7 @@ class P2PNode:
                     started_at=datetime.now(UTC),
                 )
                 self.server.server_info["peerId"] = self.info.peer_id
-                _current = self
-                if self.config.enable_mdns:
-                    self._watch_mdns()
+                set_live_node(self)
                 logger.info(
                     "libp2p host %s listening on %s",
                     self.peer_id,
@@ -234,9 +205,9 @@ class P2PNode:
                     nursery.start_soon(self._consume_events)
                     nursery.start_soon(self._manage_peers)
         finally:
-            _current = None
+            set_live_node(None)
             with trio.CancelScope(shield=True):
-                await trio.to_thread.run_sync(observations.mark_all_disconnected)
+                await trio.to_thread.run_sync(peers.mark_all_disconnected)
 
     def wake(self) -> None:
         """Re-read bootstrap nodes and peers and act on them now (not at the next probe)."""
@@ -249,15 +220,15 @@ class P2PNode:
             try:
                 if kind == "connected":
                     inbound = peer_id not in self._dialing
-                    addrs = self._peer_addrs(peer_id)
+                    addrs = self.peer_addresses(peer_id)
                     await trio.to_thread.run_sync(
-                        partial(observations.mark_connected, peer_id, addrs, inbound=inbound)
+                        partial(peers.mark_connected, peer_id=peer_id, addrs=addrs, inbound=inbound)
                     )
                     self.wake()  # probe it now: RTT, agent, tools
                 elif not self._is_connected(peer_id):
                     self._details_fetched.discard(peer_id)
                     self._idle_sessions.pop(peer_id, None)
-                    await trio.to_thread.run_sync(observations.mark_disconnected, peer_id)
+                    await trio.to_thread.run_sync(partial(peers.mark_disconnected, peer_id=peer_id))
             except Exception:
                 logger.exception("recording a %s event of %s failed", kind, peer_id)
 
@@ -274,8 +245,8 @@ class P2PNode:
     async def maintain(self) -> None:
         """One round: forget gone inbound peers, dial due peers, probe connected ones, drop
         disabled ones."""
-        await trio.to_thread.run_sync(lambda: observations.prune_gone_peers())
-        plan = await trio.to_thread.run_sync(observations.load_dial_plan)
+        await trio.to_thread.run_sync(lambda: peers.prune_gone_peers())
+        plan = await trio.to_thread.run_sync(lambda: peers.load_dial_plan())
         connected = set(self.connected_peers())
         async with trio.open_nursery() as nursery:
             for target in plan.targets:
@@ -287,20 +258,26 @@ class P2PNode:
                 else:
                     nursery.start_soon(self._probe, peer_id)
 
-    async def _dial_target(self, target: observations.DialTarget) -> None:
+    async def _dial_target(self, target: peers.DialTarget) -> None:
         try:
             await self.connect(target.peer_id, target.addrs)
         except (PeerUnreachable, ValueError) as exc:
-            await trio.to_thread.run_sync(observations.mark_failed, target.peer_id, str(exc))
+            await trio.to_thread.run_sync(
+                partial(peers.mark_failed, peer_id=target.peer_id, error=str(exc))
+            )
 
     async def _probe(self, peer_id: str) -> None:
         try:
             rtts = await self.ping(peer_id, count=1)
         except PeerUnreachable as exc:
-            await trio.to_thread.run_sync(observations.mark_failed, peer_id, str(exc))
+            await trio.to_thread.run_sync(
+                partial(peers.mark_failed, peer_id=peer_id, error=str(exc))
+            )
             return
-        addrs = self._peer_addrs(peer_id)
-        await trio.to_thread.run_sync(observations.record_probe, peer_id, rtts[0], addrs)
+        addrs = self.peer_addresses(peer_id)
+        await trio.to_thread.run_sync(
+            partial(peers.record_probe, peer_id=peer_id, rtt_ms=rtts[0], addrs=addrs)
+        )
         if peer_id not in self._details_fetched:
             self._details_fetched.add(peer_id)
             agent = tools = None
@@ -317,23 +294,8 @@ class P2PNode:
                 except Exception as exc:
                     logger.info("tools/list of %s failed: %r", peer_id, exc)
             await trio.to_thread.run_sync(
-                lambda: observations.record_details(peer_id, agent_version=agent, tools=tools)
+                lambda: peers.record_details(peer_id=peer_id, agent_version=agent, tools=tools)
             )
-
-    def _watch_mdns(self) -> None:
-        from libp2p.discovery.events.peerDiscovery import peerDiscovery
-
-        token = self._trio_token
-
-        def discovered(info: PeerInfo) -> None:  # on zeroconf's thread
-            addrs = [str(a) for a in info.addrs]
-            peer_id = str(info.peer_id)
-            if peer_id == self.peer_id:
-                return
-            observations.add_discovered(peer_id, addrs, "mdns")
-            trio.from_thread.run_sync(self.wake, trio_token=token)
-
-        peerDiscovery.register_peer_discovered_handler(discovered)
 
     # ---------------------------------------------------------------- peers
 
@@ -346,7 +308,7 @@ class P2PNode:
     def connected_peers(self) -> list[str]:
         return sorted(str(p) for p in self.host.get_connected_peers())
 
-    def _peer_addrs(self, peer_id: str) -> list[str]:
+    def peer_addresses(self, peer_id: str) -> list[str]:
         try:
             addrs = self.host.get_peerstore().addrs(parse_peer_id(peer_id))
         except Exception:
@@ -368,9 +330,9 @@ class P2PNode:
         if self._is_connected(peer_id):
             return 0.0
         if addrs is None:
-            addrs = await trio.to_thread.run_sync(observations.known_addresses, peer_id)
+            addrs = await trio.to_thread.run_sync(peer_selectors.known_addresses, peer_id)
         if not addrs:
-            addrs = self._peer_addrs(peer_id)
+            addrs = self.peer_addresses(peer_id)
         if not addrs:
             raise UnknownPeer(f"unknown peer {peer_id}: no known address")
         maddrs = [multiaddr.Multiaddr(a.split("/p2p/")[0]) for a in addrs]

@@ -12,22 +12,28 @@ from __future__ import annotations
 
 import logging
 import os
+import time
+from functools import partial
 from typing import Any
 
 import trio
 from django.conf import settings
+from django.utils import timezone
 
+from apps.peers import services as peers
+from apps.peers.node import P2PUnavailable, PeerUnreachable, RemoteError, live_node
+from apps.peers.selectors import load_p2p_config
 from apps.taskqueue.models import Task
-from trio_runtime.p2p import observations
-from trio_runtime.p2p.identity import load_or_create_identity
-from trio_runtime.p2p.node import P2PNode, P2PUnavailable, current_node
-from trio_runtime.p2p.workers import (
+from apps.taskqueue.workers import (
     WorkerConfig,
     WorkerPool,
     execute_locally,
     result_value,
     run_pool,
 )
+from apps.tools.models import Outcome
+from trio_runtime.p2p.identity import load_or_create_identity
+from trio_runtime.p2p.node import P2PNode
 
 logger = logging.getLogger(__name__)
 
@@ -37,29 +43,47 @@ def _env_float(name: str, default: float) -> float:
 
 
 async def execute_task(task: Task) -> tuple[bool, Any]:
-    """Run a task here, or on its target peer over `/mcp+p2p/1.0.0`."""
+    """Run a task here, or on its target peer over `/mcp+p2p/1.0.0` (recorded as a call this
+    node made to the peer, which the peer's page lists)."""
     if not task.target_peer:
         return await execute_locally(task)
     try:
-        node = current_node()
+        node = live_node()
     except P2PUnavailable as exc:
         return False, str(exc)
-    from trio_runtime.p2p.node import PeerUnreachable, RemoteError
-
+    started_at, started = timezone.now(), time.perf_counter()
     try:
         result = await node.call_tool(
             task.target_peer, task.tool_name, task.arguments, timeout=task.lease_seconds * 10
         )
     except (RemoteError, PeerUnreachable, ValueError, trio.TooSlowError) as exc:
-        return False, f"on peer {task.target_peer}: {type(exc).__name__}: {exc}"
-    if result.get("isError"):
-        return False, f"on peer {task.target_peer}: {result_value(result)}"
-    return True, result_value(result)
+        ok, value = False, f"on peer {task.target_peer}: {type(exc).__name__}: {exc}"
+        outcome = Outcome.TIMEOUT if isinstance(exc, trio.TooSlowError) else Outcome.ERROR
+    else:
+        if result.get("isError"):
+            ok, value = False, f"on peer {task.target_peer}: {result_value(result)}"
+        else:
+            ok, value = True, result_value(result)
+        outcome = Outcome.SUCCESS if ok else Outcome.ERROR
+    await trio.to_thread.run_sync(
+        partial(
+            peers.record_outbound_call,
+            peer_id=task.target_peer,
+            principal_name=task.submitted_by or "taskqueue",
+            tool_name=task.tool_name,
+            request_id=f"task-{task.pk}-{task.fencing_token}",
+            started_at=started_at,
+            seconds=time.perf_counter() - started,
+            outcome=outcome,
+            error="" if ok else str(value),
+        )
+    )
+    return ok, value
 
 
 async def run_p2p(state: Any, reloader: Any) -> None:
     """The libp2p host and the task-queue workers, until cancelled."""
-    config = await trio.to_thread.run_sync(observations.load_config)
+    config = await trio.to_thread.run_sync(load_p2p_config)
     node: P2PNode | None = None
     async with trio.open_nursery() as nursery:
         if config.enabled:

@@ -17,7 +17,7 @@ class Command(BaseCommand):
     def handle(self, *args, concurrency: int, queues: list[str] | None, name: str, **options):
         import trio
 
-        from trio_runtime.p2p.workers import WorkerConfig, WorkerPool, execute_locally, run_pool
+        from apps.taskqueue.workers import WorkerConfig, WorkerPool, execute_locally, run_pool
 
         pool = WorkerPool(
             WorkerConfig(
