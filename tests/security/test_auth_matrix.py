@@ -56,7 +56,13 @@ CALL_ROUTES = {
     "api/v2/tools/<name>/call": {"message": "x"},
     "api/v2/jobs": {"tool": "echo", "arguments": {"message": "x"}},
 }
-SAMPLE = {"job_id": str(uuid.uuid4()), "rule_id": "1", "object_id": "1", "peer_id": "12D3KooWx"}
+SAMPLE = {
+    "job_id": str(uuid.uuid4()),
+    "rule_id": "1",
+    "limit_id": "1",
+    "object_id": "1",
+    "peer_id": "12D3KooWx",
+}
 
 
 def _routes(patterns=None, prefix=""):
