@@ -177,12 +177,13 @@ def _store() -> _Store:
     return store
 
 
-async def admit(*, tool: str, principal: str, budget: float) -> Admission:
+async def admit(*, tool: str, principal: str, budget: float, version: int | None) -> Admission:
     """Admit a call of `tool` by `principal` (whose run may take `budget` seconds), or refuse
-    it naming the limit and when to retry. With no limit matching, no count is touched."""
-    rows = limits_cache.get_nowait()
+    it naming the limit and when to retry. `version`: the routing version the tool row was
+    read at (the rows are read at it). With no limit matching, no count is touched."""
+    rows = limits_cache.peek(version)
     if rows is None:
-        rows = await run_blocking(limits_cache.get)
+        rows = await run_blocking(limits_cache.get, version)
     matching = [row for row in rows if row.applies_to(tool=tool, principal=principal)]
     if not matching:
         return ADMITTED

@@ -4,7 +4,13 @@ be in flight at once (apps.ratelimits.limiter enforces them in the call path).""
 from __future__ import annotations
 
 from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
+
+# The moving window keeps one entry per call in the window: bounded, so a row cannot make the
+# counts grow without end.
+MAX_LIMIT = 1_000_000
+MAX_WINDOW_SECONDS = 31_536_000  # a year
 
 
 class LimitKind(models.TextChoices):
@@ -27,9 +33,13 @@ class RateLimit(models.Model):
         max_length=200, default="*", help_text="glob over principal names, or * for everyone"
     )
     kind = models.CharField(max_length=12, choices=LimitKind.choices, default=LimitKind.RATE)
-    limit = models.PositiveIntegerField()
+    limit = models.PositiveIntegerField(
+        validators=[MinValueValidator(1), MaxValueValidator(MAX_LIMIT)]
+    )
     window_seconds = models.PositiveIntegerField(
-        default=60, help_text="the rate's window (rate limits only)"
+        default=60,
+        validators=[MinValueValidator(1), MaxValueValidator(MAX_WINDOW_SECONDS)],
+        help_text="the rate's window in seconds (rate limits only)",
     )
     enabled = models.BooleanField(default=True)
     note = models.CharField(max_length=200, blank=True)
@@ -44,10 +54,6 @@ class RateLimit(models.Model):
 
     def clean(self) -> None:
         errors = {}
-        if self.limit is not None and self.limit < 1:
-            errors["limit"] = "must be at least 1"
-        if self.window_seconds is not None and self.window_seconds < 1:
-            errors["window_seconds"] = "must be at least 1"
         for field in ("tool", "principal"):
             if not (getattr(self, field) or "").strip():
                 errors[field] = "must not be empty (use * for all)"

@@ -8,12 +8,14 @@ from typing import Literal
 from ninja import Schema
 from pydantic import Field
 
+from apps.ratelimits.models import MAX_LIMIT, MAX_WINDOW_SECONDS
+
 Kind = Literal["rate", "concurrency"]
 
 
 class RateLimitOut(Schema):
     id: int
-    name: str
+    name: str = Field(max_length=100)
     tool: str
     principal: str
     kind: str
@@ -30,8 +32,8 @@ class RateLimitIn(Schema):
     tool: str = "*"
     principal: str = "*"
     kind: Kind = "rate"
-    limit: int = Field(ge=1)
-    window_seconds: int = Field(default=60, ge=1)
+    limit: int = Field(ge=1, le=MAX_LIMIT)
+    window_seconds: int = Field(default=60, ge=1, le=MAX_WINDOW_SECONDS)
     enabled: bool = True
     note: str = ""
 
@@ -41,7 +43,7 @@ class RateLimitPatchIn(Schema):
     tool: str | None = None
     principal: str | None = None
     kind: Kind | None = None
-    limit: int | None = Field(default=None, ge=1)
-    window_seconds: int | None = Field(default=None, ge=1)
+    limit: int | None = Field(default=None, ge=1, le=MAX_LIMIT)
+    window_seconds: int | None = Field(default=None, ge=1, le=MAX_WINDOW_SECONDS)
     enabled: bool | None = None
     note: str | None = None

@@ -1,5 +1,5 @@
 """Reads of rate limits: the rows, and the enabled ones as the limiter matches them, cached per
-stamp of the routing version (every change of a row bumps it: services, signals)."""
+routing version (every change of a row bumps it: apps.ratelimits.services)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ from django.db.models import QuerySet
 
 from apps.ratelimits.models import LimitKind, RateLimit
 from apps.routing.selectors import ROUTING_VERSION
-from mcp_platform.versions import Stamp
 
 
 def rate_limits() -> QuerySet[RateLimit]:
@@ -39,24 +38,25 @@ class LimitView:
 
 
 class LimitsCache:
-    """The enabled rows, kept per routing-version stamp: the steady-state call matches them
-    without a query (and with no rows, the call path does nothing more)."""
+    """The enabled rows, kept per routing version: the version the call's tool row was read
+    at (the catalogue cache's), so the steady-state call matches them without a query, and
+    with no rows the call path does nothing more."""
 
     def __init__(self) -> None:
-        self._rows: tuple[Stamp, tuple[LimitView, ...]] | None = None
+        self._rows: tuple[int, tuple[LimitView, ...]] | None = None
 
-    def get_nowait(self) -> tuple[LimitView, ...] | None:
-        stamp = ROUTING_VERSION.stamp_nowait()
+    def peek(self, version: int | None) -> tuple[LimitView, ...] | None:
         rows = self._rows
-        if stamp is None or rows is None or rows[0] != stamp:
+        if version is None or rows is None or rows[0] != version:
             return None
         return rows[1]
 
-    def get(self) -> tuple[LimitView, ...]:
-        """The rows (blocking: reads them when the version moved)."""
-        stamp = ROUTING_VERSION.stamp()
+    def get(self, version: int | None = None) -> tuple[LimitView, ...]:
+        """The rows at `version` (blocking: reads them when not cached for it)."""
+        if version is None:
+            version = ROUTING_VERSION.stamp()[0]
         rows = self._rows
-        if rows is None or rows[0] != stamp:
+        if rows is None or rows[0] != version:
             views = tuple(
                 LimitView(
                     name=row.name,
@@ -68,7 +68,7 @@ class LimitsCache:
                 )
                 for row in RateLimit.objects.filter(enabled=True)
             )
-            rows = self._rows = (stamp, views)
+            rows = self._rows = (version, views)
         return rows[1]
 
     def clear(self) -> None:

@@ -474,7 +474,10 @@ async def admit(request: CallRequest) -> rate_limiter.Admission:
     """The rate and concurrency limits of an authorized call (apps.ratelimits), checked once
     on the side that received it; raises RateLimited. Release the admission when it ends."""
     admission = await rate_limiter.admit(
-        tool=request.plan.tool_name, principal=request.principal.name, budget=request.plan.budget
+        tool=request.plan.tool_name,
+        principal=request.principal.name,
+        budget=request.plan.budget,
+        version=getattr(request.tool, "routing_version", None),  # as the catalogue read it
     )
     row = admission.refused_by
     if row is not None:

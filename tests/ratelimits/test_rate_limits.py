@@ -206,6 +206,7 @@ def test_the_api_validates_and_names_the_field(tools, admin_client):
     cases = [
         ({"name": "a", "tool": "echo"}, "limit"),
         ({"name": "a", "limit": 0}, "limit"),
+        ({"name": "a", "limit": 10**30}, "limit"),
         ({"name": "a", "limit": 3, "window_seconds": 0}, "window_seconds"),
         ({"name": "a", "limit": 3, "kind": "bogus"}, "kind"),
         ({"name": "not a slug!", "limit": 3}, "name"),
