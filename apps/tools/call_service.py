@@ -528,8 +528,8 @@ async def call_tool(
 ) -> ToolResult:
     """Call a tool: the one entry point of every door. Tool failures and timeouts come back as
     results with `is_error`; a call that cannot be made raises a CallError subclass
-    (ToolNotFound, CallDenied, InvalidArguments, RuntimeUnavailable, RateLimited). `offered` narrows the
-    tools a door serves (the Trio runtime's /mcp: those routed to Trio)."""
+    (ToolNotFound, CallDenied, InvalidArguments, RuntimeUnavailable, RateLimited). `offered`
+    narrows the tools a door serves (the Trio runtime's /mcp: those routed to Trio)."""
     request_id = request_id or uuid.uuid4().hex
     started_at = datetime.now(UTC)
     started = time.perf_counter()
