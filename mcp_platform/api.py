@@ -54,7 +54,10 @@ def install_error_handlers(api: NinjaAPI) -> None:
 
     @api.exception_handler(CallError)
     def call_error(request, exc: CallError):
-        return error_response(exc.message, exc.status_code, **exc.details)
+        response = error_response(exc.message, exc.status_code, **exc.details)
+        if "retry_after" in exc.details:  # RateLimited
+            response["Retry-After"] = str(exc.details["retry_after"])
+        return response
 
     @api.exception_handler(ValidationError)
     def validation_error(request, exc: ValidationError):
@@ -154,6 +157,7 @@ def _mount_routers() -> None:
     v2_api.add_router("/resources", "apps.tools.api.resources_router")
     v2_api.add_router("/jobs", jobs_router)
     v2_api.add_router("/audit", "apps.audit.api.router")
+    v2_api.add_router("/rate-limits", "apps.ratelimits.api.router")
     legacy_api.add_router("", "apps.audit.api.legacy_router")
     legacy_api.add_router("", "apps.taskqueue.api.p2p_legacy_router")
     legacy_api.add_router("", "apps.taskqueue.api.workflows_legacy_router")

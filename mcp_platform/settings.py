@@ -180,6 +180,7 @@ INSTALLED_APPS = [
     "apps.taskqueue",
     "axes",
     "apps.audit",
+    "apps.ratelimits",
     "oauth2_provider",
     "apps.oauth",
 ]

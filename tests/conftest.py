@@ -30,12 +30,14 @@ def cold_caches():
     """Each test starts with empty in-process caches: a test's rolled-back rows must not be
     found by the next one through a cache stamped with the same version."""
     from apps.access import principal_cache
+    from apps.ratelimits.selectors import limits_cache
     from apps.routing.router import cache as routing_cache
     from apps.tools.call_service import catalogue_cache
 
     principal_cache.clear()
     catalogue_cache.clear()
     routing_cache.clear()
+    limits_cache.clear()
 
 
 @pytest.fixture

@@ -51,6 +51,7 @@ AUDITED_MODELS: dict[str, dict[str, frozenset[str]]] = {
     },
     "peers.bootstrapnode": {"ignore": frozenset({"created_at"})},
     "peers.p2psettings": {"ignore": frozenset({"updated_at"})},
+    "ratelimits.ratelimit": {"ignore": frozenset({"created_at", "updated_at"})},
     "auth.user": {"ignore": frozenset({"last_login"}), "redact": frozenset({"password"})},
 }
 

@@ -153,7 +153,10 @@ async def mcp_tools_call(request: HttpRequest):
     try:
         result = await call_tool(name, payload.arguments, principal, "rest")
     except CallError as exc:
-        return _jsonrpc_error(exc.codes.legacy_rpc_code, exc.message, exc.codes.http_status)
+        response = _jsonrpc_error(exc.codes.legacy_rpc_code, exc.message, exc.codes.http_status)
+        if "retry_after" in exc.details:  # RateLimited
+            response["Retry-After"] = str(exc.details["retry_after"])
+        return response
     return {"jsonrpc": "2.0", "result": result.to_mcp()}
 
 

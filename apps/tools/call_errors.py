@@ -57,6 +57,14 @@ class RuntimeUnavailable(CallError):
     outcome = Outcome.UNAVAILABLE
 
 
+class RateLimited(CallError):
+    """Over a rate or concurrency limit (apps.ratelimits); `retry_after` (seconds) and `limit`
+    (the row's name) are in its details: REST's Retry-After, MCP's and P2P's error `data`."""
+
+    kind = "rate_limited"
+    outcome = Outcome.RATE_LIMITED
+
+
 @dataclass(frozen=True)
 class DoorCodes:
     """How one kind of CallError leaves each door."""
@@ -76,12 +84,21 @@ DOOR_CODES: dict[str, DoorCodes] = {
     CallDenied.kind: DoorCodes(403, -32001, False, -32001, -32001),
     InvalidArguments.kind: DoorCodes(422, -32602, True, -32602, -32602),
     RuntimeUnavailable.kind: DoorCodes(503, -32002, True, -32002, -32002),
+    # -32010: the legacy P2P protocol's rate-limit code, the same on every JSON-RPC door.
+    RateLimited.kind: DoorCodes(429, -32010, False, -32010, -32010),
     CallError.kind: DoorCodes(400, -32603, True, -32002, -32603),
 }
 
 _BY_KIND: dict[str, type[CallError]] = {
     cls.kind: cls
-    for cls in (CallError, ToolNotFound, CallDenied, InvalidArguments, RuntimeUnavailable)
+    for cls in (
+        CallError,
+        ToolNotFound,
+        CallDenied,
+        InvalidArguments,
+        RuntimeUnavailable,
+        RateLimited,
+    )
 }
 
 

@@ -2,7 +2,8 @@
 queued tasks). Each step, in order:
 
 - find: `prepare_call` looks the tool up (`_lookup`);
-- authorize: `prepare_call` checks the principal's scope and tool patterns;
+- authorize: `prepare_call` checks the principal's scope and tool patterns; `call_tool` then
+  asks the rate and concurrency limits (`admit`, apps.ratelimits);
 - validate: `validate_arguments` against the tool's input model;
 - route: `dispatch` asks routing (`apps.routing.router`, pure) where it runs and whether a
   failed bridge may fall back;
@@ -34,6 +35,7 @@ import sniffio
 from apps.access.principals import SCOPE_CALL, Principal
 from apps.audit import calls as audit_calls
 from apps.audit.context import acting_for_tool
+from apps.ratelimits import limiter as rate_limiter
 from apps.routing import bridge
 from apps.routing import metrics as routing_metrics
 from apps.routing.router import ASYNCIO, TRIO, RoutingTable, explain_route, fallback_decision
@@ -44,6 +46,7 @@ from apps.tools.call_errors import (
     CallDenied,
     CallError,
     InvalidArguments,
+    RateLimited,
     RuntimeUnavailable,
     ToolNotFound,
     from_kind,
@@ -57,6 +60,7 @@ __all__ = [
     "CallError",
     "CallRequest",
     "InvalidArguments",
+    "RateLimited",
     "RunPlan",
     "RuntimeUnavailable",
     "ToolNotFound",
@@ -466,6 +470,26 @@ async def prepare_call(
     )
 
 
+async def admit(request: CallRequest) -> rate_limiter.Admission:
+    """The rate and concurrency limits of an authorized call (apps.ratelimits), checked once
+    on the side that received it; raises RateLimited. Release the admission when it ends."""
+    admission = await rate_limiter.admit(
+        tool=request.plan.tool_name,
+        principal=request.principal.name,
+        budget=request.plan.budget,
+        version=getattr(request.tool, "routing_version", None),  # as the catalogue read it
+    )
+    row = admission.refused_by
+    if row is not None:
+        raise RateLimited(
+            f"Rate limit '{row.name}' reached for tool '{request.plan.tool_name}': "
+            f"retry in {admission.retry_after}s",
+            retry_after=admission.retry_after,
+            limit=row.name,
+        )
+    return admission
+
+
 async def run_bridged(
     *, arguments: Any, principal: Principal, via: str, request_id: str, plan: RunPlan
 ) -> ToolResult:
@@ -504,8 +528,8 @@ async def call_tool(
 ) -> ToolResult:
     """Call a tool: the one entry point of every door. Tool failures and timeouts come back as
     results with `is_error`; a call that cannot be made raises a CallError subclass
-    (ToolNotFound, CallDenied, InvalidArguments, RuntimeUnavailable). `offered` narrows the
-    tools a door serves (the Trio runtime's /mcp: those routed to Trio)."""
+    (ToolNotFound, CallDenied, InvalidArguments, RuntimeUnavailable, RateLimited). `offered`
+    narrows the tools a door serves (the Trio runtime's /mcp: those routed to Trio)."""
     request_id = request_id or uuid.uuid4().hex
     started_at = datetime.now(UTC)
     started = time.perf_counter()
@@ -515,11 +539,13 @@ async def call_tool(
     meta: dict[str, Any] = {}
     recorded_elsewhere = False
     request: CallRequest | None = None
+    admission = rate_limiter.ADMITTED
     try:
         request = await prepare_call(
             name, arguments, principal, via, request_id, progress, offered=offered
         )
         name = request.plan.tool_name
+        admission = await admit(request)
         result = await dispatch(request)
         meta = result.meta
         recorded_elsewhere = result.recorded_elsewhere
@@ -541,6 +567,7 @@ async def call_tool(
         recorded_elsewhere = request is not None and bool(request.trace.get("bridged"))
         raise
     finally:
+        await admission.release()
         seconds = time.perf_counter() - started
         # Unknown names stay out of metric labels: junk must not grow the label set.
         label = "(unknown)" if outcome == Outcome.NOT_FOUND else name

@@ -44,7 +44,7 @@ from mcp_types import INTERNAL_ERROR, INVALID_PARAMS
 import mcp_platform
 from apps.access.principals import Principal
 from apps.tools import call_service, content_service, selectors
-from apps.tools.call_errors import CallError, ToolNotFound
+from apps.tools.call_errors import CallError, RateLimited, ToolNotFound
 from apps.tools.models import Tool
 from apps.tools.signals import catalogue_changed
 from mcp_platform.concurrency import run_blocking
@@ -299,6 +299,8 @@ def mcp_error(exc: CallError, *, name: Any, as_result: bool = True) -> Any:
     if as_result and codes.mcp_is_result:
         return _error_result(exc.message)
     message = f"Unknown tool: {name}" if isinstance(exc, ToolNotFound) else exc.message
+    if isinstance(exc, RateLimited):  # when to retry, for the client to read
+        return MCPError(codes.mcp_code, message, exc.details)
     return MCPError(codes.mcp_code, message)
 
 

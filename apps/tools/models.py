@@ -234,6 +234,7 @@ class Outcome(models.TextChoices):
     DENIED = "denied"
     NOT_FOUND = "not_found", "not found"
     UNAVAILABLE = "unavailable", "runtime unavailable"
+    RATE_LIMITED = "rate_limited", "rate limited"
 
 
 class ToolCall(models.Model):

@@ -59,7 +59,13 @@ CALL_ROUTES = {
 # Reads that need `tools:read` (a call-only token is refused), and edits that need `admin`.
 READ_ROUTES = ("api/v2/prompts/", "api/v2/resources/")
 ADMIN_PATCH_ROUTES = {"api/v2/prompts/<name>": "summarize", "api/v2/resources/<name>": "status"}
-SAMPLE = {"job_id": str(uuid.uuid4()), "rule_id": "1", "object_id": "1", "peer_id": "12D3KooWx"}
+SAMPLE = {
+    "job_id": str(uuid.uuid4()),
+    "rule_id": "1",
+    "limit_id": "1",
+    "object_id": "1",
+    "peer_id": "12D3KooWx",
+}
 
 
 def _routes(patterns=None, prefix=""):

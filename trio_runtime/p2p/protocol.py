@@ -21,7 +21,7 @@ from libp2p.network.stream.exceptions import StreamEOF, StreamError
 
 from apps.access.principals import SCOPE_CALL, SCOPE_READ, Principal
 from apps.tools import registry
-from apps.tools.call_errors import CallError, InvalidArguments
+from apps.tools.call_errors import CallError, InvalidArguments, RateLimited
 from apps.tools.call_service import call_tool
 from trio_runtime.p2p.framing import BadFrame, FrameTooLarge, read_frame, write_frame
 
@@ -250,7 +250,7 @@ class McpP2PServer:
                 request_id=f"p2p-{remote[-12:]}-{request_id}",
             )
         except CallError as exc:  # the code is the call path's table's
-            data = exc.details if isinstance(exc, InvalidArguments) else None
+            data = exc.details if isinstance(exc, InvalidArguments | RateLimited) else None
             raise RpcError(exc.codes.p2p_code, exc.message, data) from None
         return result.to_mcp()
 
