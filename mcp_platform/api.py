@@ -151,6 +151,7 @@ def _mount_routers() -> None:
     legacy_api.add_router("", tools_router)
     v2_api.add_router("/tools", tools_v2)
     v2_api.add_router("/jobs", jobs_router)
+    v2_api.add_router("/toolsets", "apps.toolsets.api.router")
     v2_api.add_router("/audit", "apps.audit.api.router")
     legacy_api.add_router("", "apps.audit.api.legacy_router")
     legacy_api.add_router("", "apps.taskqueue.api.p2p_legacy_router")

@@ -173,6 +173,7 @@ INSTALLED_APPS = [
     "mcp_platform",
     "apps.access",
     "apps.tools",
+    "apps.toolsets",
     "apps.routing",
     "apps.peers",
     "apps.migration",

@@ -22,6 +22,9 @@ class Principal:
     tool_patterns: tuple[str, ...] = ()
     # Glob patterns the caller may never see or call, whatever `tool_patterns` allows.
     denied_tools: tuple[str, ...] = ()
+    # The tool patterns of the toolsets a token is bound to (None when bound to none): a tool
+    # must match one of them as well.
+    toolset_patterns: tuple[str, ...] | None = None
     # The resources (absolute URLs) an OAuth token was granted for (RFC 8707); see apps.oauth.
     audiences: tuple[str, ...] = ()
     # The API token this principal came from, and when the credential stops being valid
@@ -34,6 +37,10 @@ class Principal:
 
     def may_use_tool(self, tool_name: str) -> bool:
         if any(fnmatchcase(tool_name, p) for p in self.denied_tools):
+            return False
+        if self.toolset_patterns is not None and not any(
+            fnmatchcase(tool_name, p) for p in self.toolset_patterns
+        ):
             return False
         return not self.tool_patterns or any(fnmatchcase(tool_name, p) for p in self.tool_patterns)
 
