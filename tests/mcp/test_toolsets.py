@@ -99,6 +99,10 @@ def test_a_bound_token_sees_and_calls_only_its_toolset_on_every_door(mcp_node, n
     other = _api(mcp_node, "POST", "/tools/execute/calculate", token, json={"a": 1, "b": 2})
     assert other.status_code in (403, 404), other.text
     assert _api(mcp_node, "GET", "/mcp/discover", token).status_code == 200  # legacy route
+    job = {"tool": "calculate", "arguments": {"a": 1, "b": 2}}
+    assert _api(mcp_node, "POST", "/api/v2/jobs", token, json=job).status_code in (403, 404)
+    job = {"tool": "echo", "arguments": {"message": "later"}}
+    assert _api(mcp_node, "POST", "/api/v2/jobs", token, json=job).status_code == 202
 
     async def scenario():
         for url in (f"{mcp_node.url}/mcp", f"{mcp_node.url}/mcp/{slug}"):
