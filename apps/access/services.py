@@ -77,17 +77,18 @@ def _principal_for_api_token(secret: str) -> Principal:
         kind="token",
         scopes=frozenset(token.scopes),
         tool_patterns=token.tool_patterns,
-        toolset_patterns=_toolset_patterns(token),
+        toolset_patterns=toolset_patterns_of(token),
         token_id=token.pk,
         valid_until=token.expires_at.timestamp() if token.expires_at else None,
     )
 
 
-def _toolset_patterns(token: ApiToken) -> tuple[str, ...] | None:
-    """The tools (names or globs) of the toolsets the token is bound to; None when unbound."""
-    if not token.toolsets.exists():
+def toolset_patterns_of(bound: Any) -> tuple[str, ...] | None:
+    """The tools (names or globs) of the toolsets an API token or an OAuth client is bound to
+    (its `toolsets` relation, apps.toolsets); None when bound to none."""
+    if not bound.toolsets.exists():
         return None
-    members = token.toolsets.exclude(members=None).values_list("members__tool", flat=True)
+    members = bound.toolsets.exclude(members=None).values_list("members__tool", flat=True)
     return tuple(sorted(set(members)))
 
 

@@ -36,6 +36,7 @@ class ToolsetAdmin(admin.ModelAdmin):
     search_fields = ("slug", "title", "description", "members__tool")
     readonly_fields = ("created_at", "updated_at")
     inlines = (ToolsetMemberInline,)
+    filter_horizontal = ("oauth_clients",)
     actions = ("delete_selected",)
 
     def get_queryset(self, request):

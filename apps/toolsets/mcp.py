@@ -20,14 +20,36 @@ import mcp_types as types
 from mcp.server.context import ServerRequestContext
 
 from apps.access.principal_cache import ACCESS_VERSION
+from apps.tools import selectors as tool_selectors
 from apps.tools.mcp_http import McpHttpEndpoint, _jsonrpc_error, _reply, stateless_from_env
-from apps.tools.mcp_server import CatalogueServer
+from apps.tools.mcp_server import CatalogueServer, CatalogueWatcher
 from apps.tools.models import Tool
 from apps.toolsets.models import RESERVED_SLUGS, Toolset, ToolsetMember
 from apps.toolsets.selectors import member_for
 from mcp_platform.concurrency import run_blocking
 
 PATH = re.compile(r"^/mcp/([a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?)/?$")
+
+
+class ToolsetWatcher(CatalogueWatcher):
+    """The catalogue watcher of one toolset: it tells its clients only of changes to the
+    toolset's own list (a member added or removed, a member tool enabled, disabled or edited,
+    an override changed), not of every catalogue change."""
+
+    def __init__(self, server: ToolsetServer):
+        super().__init__(server.sessions, server.bus)
+        self.server = server
+        self.shown: Any = None  # what the toolset listed when last told
+
+    async def run(self, *, task_status=anyio.TASK_STATUS_IGNORED) -> None:
+        self.shown = await run_blocking(self.server.fingerprint)
+        await super().run(task_status=task_status)
+
+    async def notify(self) -> None:
+        shown = await run_blocking(self.server.fingerprint)
+        if shown != self.shown:
+            self.shown = shown
+            await super().notify()
 
 
 class ToolsetServer(CatalogueServer):
@@ -38,6 +60,17 @@ class ToolsetServer(CatalogueServer):
         self._members: list[ToolsetMember] = []
         self._stamp: Any = None
         super().__init__(via="mcp", tool_filter=self.offers, name=f"mcp-platform/{slug}")
+        self.watcher = ToolsetWatcher(self)
+
+    def fingerprint(self) -> tuple:
+        """What the toolset lists, to tell a change of it from other catalogue changes."""
+        members = list(ToolsetMember.objects.filter(toolset__slug=self.slug))
+        # The members with their overrides, then each member tool as it stands.
+        shown = [(m.tool, m.display_name, m.description) for m in members]
+        for tool in tool_selectors.callable_tools():
+            if member_for(members, tool.name) is not None:
+                shown.append((tool.name, tool.updated_at.isoformat(), ""))
+        return tuple(shown)
 
     def offers(self, tool: Tool) -> bool:
         return member_for(self._members, tool.name) is not None

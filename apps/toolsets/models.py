@@ -6,6 +6,7 @@ from fnmatch import fnmatchcase
 from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.db import models
+from oauth2_provider.settings import oauth2_settings
 
 # `/mcp/tools/*`, `/mcp/discover` and `/mcp/p2p/*` are legacy REST routes: no toolset may hide
 # them. The rest guard names the platform may want under /mcp later.
@@ -32,6 +33,14 @@ class Toolset(models.Model):
     )
     title = models.CharField(max_length=200)
     description = models.TextField(blank=True)
+    # An OAuth client bound to toolsets gets tokens that see and call only their tools (API
+    # tokens are bound on their own row: ApiToken.toolsets).
+    oauth_clients = models.ManyToManyField(
+        oauth2_settings.APPLICATION_MODEL,
+        blank=True,
+        related_name="toolsets",
+        help_text="OAuth clients whose tokens see and call only the tools of their toolsets.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

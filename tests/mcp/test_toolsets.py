@@ -28,6 +28,11 @@ def _api(node, method: str, path: str, token: str, **kwargs) -> httpx.Response:
     return httpx.request(method, f"{node.url}{path}", headers=headers, timeout=30, **kwargs)
 
 
+def _set_enabled(node, admin: str, name: str, enabled: bool) -> None:
+    reply = _api(node, "PATCH", f"/api/v2/tools/{name}", admin, json={"enabled": enabled})
+    assert reply.status_code == 200, reply.text
+
+
 @pytest.fixture
 def toolset(mcp_node, new_token):
     """A toolset made through the API: echo (with overrides) and bulk_000..bulk_009."""
@@ -171,6 +176,10 @@ def test_the_toolset_endpoint_tells_its_sessions_when_its_membership_changes(
         async with mcp_client(url, token, mode="legacy", message_handler=on_message) as client:
             assert {tool.name for tool in (await list_all(client))[0]} == EXPECTED
             await anyio.sleep(0.5)  # the client opens its GET stream after the handshake
+            # A change outside the toolset is not its news (/mcp hears of it, this does not).
+            await anyio.to_thread.run_sync(_set_enabled, mcp_node, admin, "bulk_150", False)
+            await anyio.sleep(3)
+            assert not changed.is_set()
             body = {"tools": ["echo", "calculate"]}
             reply = await anyio.to_thread.run_sync(
                 lambda: _api(mcp_node, "PATCH", f"/api/v2/toolsets/{slug}", admin, json=body)
@@ -180,4 +189,7 @@ def test_the_toolset_endpoint_tells_its_sessions_when_its_membership_changes(
                 await changed.wait()
             assert {tool.name for tool in (await list_all(client))[0]} == {"echo", "calculate"}
 
-    anyio.run(scenario)
+    try:
+        anyio.run(scenario)
+    finally:
+        _set_enabled(mcp_node, admin, "bulk_150", True)
