@@ -160,7 +160,7 @@ def test_the_toolset_endpoint_narrows_any_token_and_shows_the_overrides(
     )
 
 
-def test_the_toolset_endpoint_tells_its_sessions_when_its_membership_changes(
+def test_the_toolset_endpoint_tells_its_sessions_when_its_own_list_changes(
     mcp_node, new_token, toolset
 ):
     slug, admin = toolset
@@ -172,6 +172,7 @@ def test_the_toolset_endpoint_tells_its_sessions_when_its_membership_changes(
             changed.set()
 
     async def scenario():
+        nonlocal changed
         url = f"{mcp_node.url}/mcp/{slug}"
         async with mcp_client(url, token, mode="legacy", message_handler=on_message) as client:
             assert {tool.name for tool in (await list_all(client))[0]} == EXPECTED
@@ -180,6 +181,12 @@ def test_the_toolset_endpoint_tells_its_sessions_when_its_membership_changes(
             await anyio.to_thread.run_sync(_set_enabled, mcp_node, admin, "bulk_150", False)
             await anyio.sleep(3)
             assert not changed.is_set()
+            # A member tool disabled is.
+            await anyio.to_thread.run_sync(_set_enabled, mcp_node, admin, "bulk_001", False)
+            with anyio.fail_after(15):
+                await changed.wait()
+            assert "bulk_001" not in {tool.name for tool in (await list_all(client))[0]}
+            changed = anyio.Event()
             body = {"tools": ["echo", "calculate"]}
             reply = await anyio.to_thread.run_sync(
                 lambda: _api(mcp_node, "PATCH", f"/api/v2/toolsets/{slug}", admin, json=body)
@@ -193,3 +200,4 @@ def test_the_toolset_endpoint_tells_its_sessions_when_its_membership_changes(
         anyio.run(scenario)
     finally:
         _set_enabled(mcp_node, admin, "bulk_150", True)
+        _set_enabled(mcp_node, admin, "bulk_001", True)
