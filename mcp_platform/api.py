@@ -156,6 +156,7 @@ def _mount_routers() -> None:
     v2_api.add_router("/prompts", "apps.tools.api.prompts_router")
     v2_api.add_router("/resources", "apps.tools.api.resources_router")
     v2_api.add_router("/jobs", jobs_router)
+    v2_api.add_router("/toolsets", "apps.toolsets.api.router")
     v2_api.add_router("/audit", "apps.audit.api.router")
     v2_api.add_router("/rate-limits", "apps.ratelimits.api.router")
     legacy_api.add_router("", "apps.audit.api.legacy_router")

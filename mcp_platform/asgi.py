@@ -44,6 +44,8 @@ ASGIApp = Callable[[Scope, Callable, Callable], Awaitable[None]]
 
 lifespan_contexts: list[Callable[[], contextlib.AbstractAsyncContextManager]] = []
 mounts: dict[str, ASGIApp] = {}
+# Apps that serve a family of paths (e.g. /mcp/<slug>): (claims(path), app), after `mounts`.
+path_mounts: list[tuple[Callable[[str], bool], ASGIApp]] = []
 websocket_app: ASGIApp | None = None
 
 
@@ -256,6 +258,7 @@ async def application(scope: Scope, receive: Callable, send: Callable) -> None:
         return
     path = scope["path"]
     mounted = mounts.get(path.rstrip("/") or "/")
+    mounted = mounted or next((app for claims, app in path_mounts if claims(path)), None)
     if mounted is not None:
         await mounted(scope, receive, send)
         return
@@ -303,6 +306,10 @@ def _mount_mcp() -> None:
     install_task_support(web_endpoint.catalogue.server)  # MCP tasks, backed by jobs
     mounts["/mcp"] = web_endpoint
     lifespan_contexts.append(web_endpoint.lifespan)
+    from apps.toolsets.mcp import toolset_endpoints  # /mcp/<slug>: one endpoint per toolset
+
+    path_mounts.append((toolset_endpoints.claims, toolset_endpoints))
+    lifespan_contexts.append(toolset_endpoints.lifespan)
 
 
 _mount_mcp()

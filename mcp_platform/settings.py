@@ -173,6 +173,7 @@ INSTALLED_APPS = [
     "mcp_platform",
     "apps.access",
     "apps.tools",
+    "apps.toolsets",
     "apps.routing",
     "apps.peers",
     "apps.migration",
@@ -351,6 +352,8 @@ MCP_PLATFORM_OAUTH_REFRESH_TOKEN_SECONDS = env_int(
 # refuses plaintext redirect URIs off the loopback interface (apps.oauth.views), which is what
 # the toolkit's W008 asks for.
 SILENCED_SYSTEM_CHECKS = ["oauth2_provider.W008"]
+# The toolkit's default, named so other apps' migrations can refer to it (toolsets bind clients).
+OAUTH2_PROVIDER_APPLICATION_MODEL = "oauth2_provider.Application"
 OAUTH2_PROVIDER = {
     "SCOPES": {
         "tools:read": "See the tools you may use",

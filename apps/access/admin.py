@@ -17,7 +17,7 @@ class ApiTokenForm(forms.ModelForm):
 
     class Meta:
         model = ApiToken
-        fields = ("name", "scopes", "allowed_tools", "expires_at", "revoked")
+        fields = ("name", "scopes", "allowed_tools", "toolsets", "expires_at", "revoked")
 
 
 @admin.register(ApiToken)
@@ -33,7 +33,8 @@ class ApiTokenAdmin(admin.ModelAdmin):
         "revoked",
         "created_by",
     )
-    list_filter = ("revoked",)
+    list_filter = ("revoked", "toolsets")
+    filter_horizontal = ("toolsets",)
     list_editable = ("revoked",)
     search_fields = ("name", "prefix")
     readonly_fields = ("prefix", "last_used_at", "created_by", "created_at")

@@ -17,6 +17,14 @@ class ApiToken(models.Model):
         help_text="Optional glob patterns, one per line or comma-separated (e.g. echo*); "
         "empty allows every tool.",
     )
+    # Bound to toolsets, the token sees and calls only their tools (on every door), within
+    # `allowed_tools` too; unbound, `allowed_tools` alone decides.
+    toolsets = models.ManyToManyField(
+        "toolsets.Toolset",
+        blank=True,
+        related_name="tokens",
+        help_text="When set, the token sees and calls only these toolsets' tools.",
+    )
     expires_at = models.DateTimeField(null=True, blank=True)
     last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
     revoked = models.BooleanField(default=False)

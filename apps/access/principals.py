@@ -22,6 +22,9 @@ class Principal:
     tool_patterns: tuple[str, ...] = ()
     # Glob patterns the caller may never see or call, whatever `tool_patterns` allows.
     denied_tools: tuple[str, ...] = ()
+    # The tool patterns of the toolsets a token is bound to (None when bound to none): a tool
+    # must match one of them as well.
+    toolset_patterns: tuple[str, ...] | None = None
     # The resources (absolute URLs) an OAuth token was granted for (RFC 8707); see apps.oauth.
     audiences: tuple[str, ...] = ()
     # The API token this principal came from, and when the credential stops being valid
@@ -35,7 +38,26 @@ class Principal:
     def may_use_tool(self, tool_name: str) -> bool:
         if any(fnmatchcase(tool_name, p) for p in self.denied_tools):
             return False
+        if self.toolset_patterns is not None and not any(
+            fnmatchcase(tool_name, p) for p in self.toolset_patterns
+        ):
+            return False
         return not self.tool_patterns or any(fnmatchcase(tool_name, p) for p in self.tool_patterns)
+
+    @property
+    def stored_tool_patterns(self) -> tuple[str, ...]:
+        """One list of patterns for a caller kept with work that runs later (a job, a queued
+        task, a workflow), which stores a single list: the toolsets' patterns within
+        `tool_patterns` (a pattern of one side that the other side's pattern takes in whole).
+        Never empty for a toolset-bound caller: '' matches no tool, where () would allow all."""
+        if self.toolset_patterns is None:
+            return self.tool_patterns
+        if not self.tool_patterns:
+            return self.toolset_patterns or ("",)
+        toolsets, own = self.toolset_patterns, self.tool_patterns
+        kept = {p for p in toolsets if any(fnmatchcase(p, q) for q in own)}
+        kept |= {q for q in own if any(fnmatchcase(q, p) for p in toolsets)}
+        return tuple(sorted(kept)) or ("",)
 
     def may_call(self, tool_name: str) -> bool:
         return self.has_scope(SCOPE_CALL) and self.may_use_tool(tool_name)

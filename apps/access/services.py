@@ -77,9 +77,19 @@ def _principal_for_api_token(secret: str) -> Principal:
         kind="token",
         scopes=frozenset(token.scopes),
         tool_patterns=token.tool_patterns,
+        toolset_patterns=toolset_patterns_of(token),
         token_id=token.pk,
         valid_until=token.expires_at.timestamp() if token.expires_at else None,
     )
+
+
+def toolset_patterns_of(bound: Any) -> tuple[str, ...] | None:
+    """The tools (names or globs) of the toolsets an API token or an OAuth client is bound to
+    (its `toolsets` relation, apps.toolsets); None when bound to none."""
+    if not bound.toolsets.exists():
+        return None
+    members = bound.toolsets.exclude(members=None).values_list("members__tool", flat=True)
+    return tuple(sorted(set(members)))
 
 
 def scopes_for_user(user: Any) -> frozenset[str]:

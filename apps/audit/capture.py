@@ -27,6 +27,8 @@ AUDITED_MODELS: dict[str, dict[str, frozenset[str]]] = {
     "tools.resource": {
         "ignore": frozenset({"created_at", "updated_at", "synced_at", "code_metadata"}),
     },
+    "toolsets.toolset": {"ignore": frozenset({"created_at", "updated_at"})},
+    "toolsets.toolsetmember": {"ignore": frozenset()},
     "routing.routingrule": {"ignore": frozenset({"created_at", "updated_at"})},
     "routing.runtimesettings": {"ignore": frozenset({"updated_at"})},
     "access.apitoken": {

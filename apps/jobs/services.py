@@ -84,7 +84,7 @@ def create_job(*, request: CallRequest, arguments: dict[str, Any], ttl_seconds: 
         caller=principal.name,
         caller_kind=principal.kind,
         caller_scopes=sorted(principal.scopes),
-        caller_tool_patterns=list(principal.tool_patterns),
+        caller_tool_patterns=list(principal.stored_tool_patterns),
         via=request.via,
         priority=tool.priority,
         idempotent=tool.idempotent_hint,

@@ -14,7 +14,7 @@ from oauth2_provider.models import (
 from oauth2_provider.oauth2_validators import validate_resource_as_url_prefix
 
 from apps.access.principals import SCOPE_CALL, SCOPE_READ, Principal
-from apps.access.services import AuthenticationFailed, scopes_for_user
+from apps.access.services import AuthenticationFailed, scopes_for_user, toolset_patterns_of
 
 # What an OAuth client may be granted: never `admin`, whoever signs in.
 GRANTABLE_SCOPES = frozenset({SCOPE_READ, SCOPE_CALL})
@@ -26,7 +26,7 @@ def principal_for_access_token(secret: str) -> Principal:
     checksum = hashlib.sha256(secret.encode()).hexdigest()
     token = (
         get_access_token_model()
-        .objects.select_related("user")
+        .objects.select_related("user", "application")
         .filter(token_checksum=checksum)
         .first()
     )
@@ -42,6 +42,7 @@ def principal_for_access_token(secret: str) -> Principal:
         kind="oauth",
         scopes=frozenset(scopes),
         audiences=tuple(token.resource or ()),
+        toolset_patterns=toolset_patterns_of(token.application) if token.application else None,
         valid_until=token.expires.timestamp(),  # the principal cache keeps it no longer
     )
 

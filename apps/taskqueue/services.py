@@ -92,7 +92,7 @@ def submit_task(
         raise TaskQueueError("lease_seconds must be positive and backoff_seconds not negative")
     scopes, patterns = submitter_grants or (None, [])
     if submitter is not None:
-        scopes, patterns = sorted(submitter.scopes), list(submitter.tool_patterns)
+        scopes, patterns = sorted(submitter.scopes), list(submitter.stored_tool_patterns)
     key = idempotency_key or None
     submitted_by = (submitter.name if submitter else submitted_by)[:200]
     # Keys are per submitter: one caller's key never returns (or blocks) another's task.

@@ -169,7 +169,7 @@ def submit_workflow(
         name=name[:200],
         submitted_by=(submitter.name if submitter else submitted_by)[:200],
         submitter_scopes=sorted(submitter.scopes) if submitter else None,
-        submitter_tool_patterns=list(submitter.tool_patterns) if submitter else [],
+        submitter_tool_patterns=list(submitter.stored_tool_patterns) if submitter else [],
     )
     WorkflowStep.objects.bulk_create(WorkflowStep(workflow=workflow, **s) for s in clean)
     advance(workflow)

@@ -185,9 +185,12 @@ def test_edit_routes_refuse_a_token_without_admin(matrix_db, make_token, client_
 
 
 def _asgi(requests):
-    from mcp_platform.asgi import application, mounts
+    from apps.toolsets.mcp import toolset_endpoints
+    from mcp_platform.asgi import application, mounts, path_mounts
 
     assert set(mounts) == {"/mcp"}, "a new ASGI mount: add it to this matrix"
+    # /mcp/<slug>: one MCP endpoint per toolset (the legacy /mcp/tools... routes are not it).
+    assert [app for _, app in path_mounts] == [toolset_endpoints], "add it to this matrix"
 
     async def run():
         transport = httpx.ASGITransport(app=application)
@@ -198,12 +201,16 @@ def _asgi(requests):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_the_mcp_mount_refuses_without_a_token_a_read_only_token_and_outside_patterns(
+def test_the_mcp_mounts_refuse_without_a_token_a_read_only_token_and_outside_patterns(
     make_token,
 ):
+    from apps.access.models import ApiToken
     from apps.tools.services import sync_tools
+    from apps.toolsets.services import create_toolset
 
     sync_tools()
+    toolset = create_toolset(slug="matrix", title="Matrix", tools=["echo", "calc*"])
+    narrow = create_toolset(slug="matrix-calc", title="Calc", tools=["calc*"])
     call = {
         "jsonrpc": "2.0",
         "id": 1,
@@ -211,25 +218,29 @@ def test_the_mcp_mount_refuses_without_a_token_a_read_only_token_and_outside_pat
         "params": {"name": "echo", "arguments": {"message": "x"}},
     }
 
-    def post(token=None):
+    def post(token=None, path="/mcp"):
         headers = {"content-type": "application/json", "accept": "application/json"}
         if token:
             headers["authorization"] = f"Bearer {token}"
-        return ("POST", "/mcp", {"content": json.dumps(call), "headers": headers})
+        return ("POST", path, {"content": json.dumps(call), "headers": headers})
 
-    anonymous, read_only, outside, allowed = _asgi(
-        [
-            post(),
-            post(make_token(scopes=("tools:read",))),
-            post(make_token(allowed_tools="calc*")),
-            post(make_token()),
-        ]
-    )
-    assert anonymous.status_code == 401
-    assert anonymous.headers["www-authenticate"].startswith("Bearer")
-    for refused in (read_only, outside):
-        body = refused.json()
-        assert body.get("error", {}).get("code") == -32001 or body.get("result", {}).get(
-            "isError"
-        ), body
-    assert allowed.json()["result"]["isError"] is False, allowed.json()
+    bound = make_token()
+    ApiToken.objects.get(prefix=bound[:11]).toolsets.add(narrow)
+    paths = ("/mcp", f"/mcp/{toolset.slug}")
+    tokens = [
+        None,
+        make_token(scopes=("tools:read",)),
+        make_token(allowed_tools="calc*"),
+        bound,  # bound to a toolset without echo
+        make_token(),
+    ]
+    replies = _asgi([post(token, path) for path in paths for token in tokens])  # one loop
+    for index, path in enumerate(paths):
+        anonymous, read_only, outside, outside_toolset, allowed = replies[index * 5 : index * 5 + 5]
+        assert anonymous.status_code == 401, path
+        assert anonymous.headers["www-authenticate"].startswith("Bearer")
+        for refused in (read_only, outside, outside_toolset):
+            body = refused.json()
+            error = body.get("error", {}).get("code")
+            assert error in (-32001, -32602) or body.get("result", {}).get("isError"), body
+        assert allowed.json()["result"]["isError"] is False, (path, allowed.json())
