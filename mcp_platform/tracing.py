@@ -51,7 +51,10 @@ def configure_from_env() -> bool:
     from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
 
     resource = Resource.create(
-        {"service.name": os.environ.get("OTEL_SERVICE_NAME") or SERVICE_NAME}
+        {
+            "service.name": os.environ.get("OTEL_SERVICE_NAME") or SERVICE_NAME,
+            "process.pid": os.getpid(),  # which process of the node (web, runtime, worker)
+        }
     )
     provider = TracerProvider(resource=resource)
     if endpoint:

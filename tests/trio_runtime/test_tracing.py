@@ -8,13 +8,16 @@ child process that writes its spans as JSON lines (MCP_PLATFORM_TRACE_FILE)."""
 from __future__ import annotations
 
 import contextlib
+import http.server
 import json
 import secrets
+import threading
 
 import anyio
 import httpx
 import pytest
 import trio
+from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -29,7 +32,7 @@ from apps.taskqueue import services as taskqueue
 from apps.tools import call_log, services
 from apps.tools.models import Tool
 from mcp_platform import tracing
-from tests.harness import TrioRuntimeProcess, wait_until
+from tests.harness import TrioRuntimeProcess, free_port, wait_until
 from trio_runtime.p2p.protocol import McpP2PServer
 from trio_runtime.p2p.workers import execute_locally
 
@@ -232,8 +235,109 @@ def test_a_p2p_frame_may_carry_the_callers_trace(catalogue, spans):
 
 def test_tracing_off_traces_and_carries_nothing():
     assert not tracing.enabled()
+    assert not isinstance(trace.get_tracer_provider(), TracerProvider)  # no SDK installed
     assert tracing.span("anything") is tracing.span("else")  # one shared do-nothing context
     with tracing.span("anything"):
         assert tracing.carrier() == {}
     header, _, _ = traceparent()
     assert tracing.continued({"traceparent": header}) is tracing.span("x")
+
+
+class Collector:
+    """A small OTLP/HTTP trace collector on loopback: the spans the node's processes export."""
+
+    def __init__(self) -> None:
+        from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
+
+        self.spans: list[dict] = []
+        collector = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                batch = trace_service_pb2.ExportTraceServiceRequest.FromString(body)
+                for resource_spans in batch.resource_spans:
+                    resource = {a.key: a.value for a in resource_spans.resource.attributes}
+                    for scope in resource_spans.scope_spans:
+                        for span in scope.spans:
+                            collector.spans.append(
+                                {
+                                    "name": span.name,
+                                    "trace_id": span.trace_id.hex(),
+                                    "span_id": span.span_id.hex(),
+                                    "parent_span_id": span.parent_span_id.hex(),
+                                    "pid": resource["process.pid"].int_value,
+                                }
+                            )
+                reply = trace_service_pb2.ExportTraceServiceResponse().SerializeToString()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/x-protobuf")
+                self.send_header("Content-Length", str(len(reply)))
+                self.end_headers()
+                self.wfile.write(reply)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def of(self, trace_id: str) -> dict[str, dict]:
+        return {span["name"]: span for span in list(self.spans) if span["trace_id"] == trace_id}
+
+
+@pytest.fixture
+def collector():
+    running = Collector()
+    yield running
+    running.server.shutdown()
+
+
+@pytest.fixture
+def node_env(counter_file, collector) -> dict[str, str]:
+    """The node of `trio_node` exports its traces over OTLP to the test's collector."""
+    return {
+        "MCP_PLATFORM_TOOL_MODULES": FIXTURE_MODULES,
+        "MCP_PLATFORM_TEST_COUNTER_FILE": str(counter_file),
+        "MCP_PLATFORM_HEARTBEAT_SECONDS": "0.5",
+        "OTEL_EXPORTER_OTLP_ENDPOINT": collector.url,
+        "OTEL_BSP_SCHEDULE_DELAY": "200",  # milliseconds: export soon after each span
+    }
+
+
+def test_a_node_exports_one_trace_over_otlp_from_its_web_process_and_trio_runtime(
+    trio_node, collector, make_token
+):
+    trio_pid = httpx.get(f"{trio_node.url}/health/runtime", timeout=5).json()["trio_pid"]
+    token = make_token(scopes=("admin",))
+    headers = {"Authorization": f"Bearer {token}"}
+    flip = httpx.patch(
+        f"{trio_node.url}/api/v2/tools/test_where_async", json={"runtime": "trio"}, headers=headers
+    )
+    assert flip.status_code == 200, flip.text
+    header, trace_id, caller_span = traceparent()
+    reply = httpx.post(
+        f"{trio_node.url}/api/v2/tools/test_where_async/call",
+        json={},
+        headers={**headers, "traceparent": header},
+        timeout=30,
+    )
+    assert reply.status_code == 200, reply.text
+    assert reply.json()["meta"]["runtime"] == "trio"
+
+    spans = wait_until(
+        lambda: (
+            (found := collector.of(trace_id)).get("tool test_where_async")
+            and found.get("bridge")
+            and found
+        ),
+        timeout=30,
+        what="the node's spans at the collector",
+    )
+    bridge, served = spans["bridge"], spans["bridged call"]
+    assert bridge["pid"] != trio_pid and served["pid"] == trio_pid
+    assert served["parent_span_id"] == bridge["span_id"]
+    assert spans["tool test_where_async"]["parent_span_id"] == served["span_id"]
+    request = next(span for name, span in spans.items() if name.startswith("POST "))
+    assert request["parent_span_id"] == caller_span and request["pid"] == bridge["pid"]
