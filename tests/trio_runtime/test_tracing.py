@@ -164,6 +164,39 @@ def test_one_trace_links_the_rest_request_the_bridge_and_the_tool_on_the_trio_ru
 
 
 @pytest.mark.django_db(transaction=True)
+def test_an_mcp_call_joins_the_trace_of_its_http_request(catalogue, spans):
+    _, secret = create_api_token(name="mcp", scopes=["tools:read", "tools:call"])
+    header, trace_id, caller_span = traceparent()
+    meta = {
+        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientCapabilities": {},
+    }
+    params = {"name": "echo", "arguments": {"message": "m"}, "_meta": meta}
+    headers = {
+        "Authorization": f"Bearer {secret}",
+        "Accept": "application/json, text/event-stream",
+        "MCP-Protocol-Version": "2026-07-28",
+        "Mcp-Method": "tools/call",
+        "Mcp-Name": "echo",
+        "traceparent": header,
+    }
+
+    async def call() -> httpx.Response:
+        async with web_process() as http:
+            message = {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": params}
+            return await http.post("/mcp", json=message, headers=headers)
+
+    try:
+        response = anyio.run(call)
+    finally:
+        call_log.flush()
+    assert response.json()["result"]["structuredContent"] == {"message": "m"}
+    door = in_trace(spans, trace_id)["call echo"]
+    assert hex_id(door.parent.span_id) == caller_span
+    assert door.attributes["mcp_platform.via"] == "mcp"
+
+
+@pytest.mark.django_db(transaction=True)
 def test_a_job_carries_the_trace_of_its_submission(catalogue, spans):
     _, secret = create_api_token(name="jobs", scopes=["tools:read", "tools:call"])
     header, trace_id, _ = traceparent()
