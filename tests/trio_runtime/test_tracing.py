@@ -113,6 +113,7 @@ def runtime_spans(trace_file, trace_id: str) -> dict[str, dict]:
     return {span["name"]: span for span in lines if span["trace_id"] == trace_id}
 
 
+@pytest.mark.slow  # a real Trio runtime process
 def test_one_trace_links_the_rest_request_the_bridge_and_the_tool_on_the_trio_runtime(
     tracing_runtime, spans
 ):
@@ -339,6 +340,7 @@ def node_env(counter_file, collector) -> dict[str, str]:
     }
 
 
+@pytest.mark.slow  # a real Trio runtime process
 def test_a_node_exports_one_trace_over_otlp_from_its_web_process_and_trio_runtime(
     trio_node, collector, make_token
 ):
