@@ -129,6 +129,16 @@ def continued(headers: Mapping[str, Any] | None):
     return _attached(carried)
 
 
+def record_outcome(outcome: str, *, failed: bool) -> None:
+    """Note how the call of the current span ended (a tool's failure or timeout is an error)."""
+    if _tracer is None:
+        return
+    current = trace.get_current_span()
+    current.set_attribute("mcp_platform.outcome", outcome)
+    if failed:
+        current.set_status(trace.Status(trace.StatusCode.ERROR, outcome))
+
+
 def record_error(exc: BaseException) -> None:
     """Mark the current span failed with `exc` (a call that could not be made)."""
     if _tracer is None:

@@ -558,6 +558,7 @@ async def _call_tool(
         runtime = meta.get("runtime", "")
         outcome = result.outcome
         error = result.text if result.is_error else ""
+        tracing.record_outcome(outcome, failed=result.is_error)
         result.meta["request_id"] = request_id
         result.meta["duration_ms"] = round((time.perf_counter() - started) * 1000, 3)
         return result

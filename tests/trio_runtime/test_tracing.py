@@ -222,6 +222,7 @@ def test_a_job_carries_the_trace_of_its_submission(catalogue, spans):
         call_log.flush()
     ran = in_trace(spans, trace_id)["call echo"]
     assert ran.attributes["mcp_platform.via"] == "job"
+    assert ran.attributes["mcp_platform.outcome"] == "success"
     request = next(span for name, span in submitted.items() if name.startswith("POST "))
     assert ran.parent.span_id == request.context.span_id
 
