@@ -141,7 +141,7 @@ def test_one_trace_links_the_rest_request_the_bridge_and_the_tool_on_the_trio_ru
     assert ran_in["loop"] == "trio" and ran_in["pid"] == runtime.process.pid
 
     web = in_trace(spans, trace_id)
-    request = next(span for name, span in web.items() if name.startswith("POST "))
+    request = web["POST /api/v2/tools/<name>/call"]  # named for its route, not the path
     assert hex_id(request.parent.span_id) == caller_span  # the REST request joins the caller
     door = web["call test_where_async"]
     assert door.parent.span_id == request.context.span_id
@@ -152,7 +152,7 @@ def test_one_trace_links_the_rest_request_the_bridge_and_the_tool_on_the_trio_ru
     assert "tool test_where_async" not in web  # it ran over there, not here
 
     there = wait_until(
-        lambda: (found := runtime_spans(trace_file, trace_id)).get("record") and found,
+        lambda: (found := runtime_spans(trace_file, trace_id)).get("bridged call") and found,
         timeout=30,
         what="the runtime's spans",
     )
@@ -362,12 +362,10 @@ def test_a_node_exports_one_trace_over_otlp_from_its_web_process_and_trio_runtim
     assert reply.status_code == 200, reply.text
     assert reply.json()["meta"]["runtime"] == "trio"
 
+    wanted = {"bridge", "bridged call", "tool test_where_async", "POST /api/v2/tools/<name>/call"}
+    # Each process exports in its own batches: wait for all of them.
     spans = wait_until(
-        lambda: (
-            (found := collector.of(trace_id)).get("tool test_where_async")
-            and found.get("bridge")
-            and found
-        ),
+        lambda: wanted <= (found := collector.of(trace_id)).keys() and found,
         timeout=30,
         what="the node's spans at the collector",
     )
@@ -375,5 +373,5 @@ def test_a_node_exports_one_trace_over_otlp_from_its_web_process_and_trio_runtim
     assert bridge["pid"] != trio_pid and served["pid"] == trio_pid
     assert served["parent_span_id"] == bridge["span_id"]
     assert spans["tool test_where_async"]["parent_span_id"] == served["span_id"]
-    request = next(span for name, span in spans.items() if name.startswith("POST "))
+    request = spans["POST /api/v2/tools/<name>/call"]  # named for its route, not the path
     assert request["parent_span_id"] == caller_span and request["pid"] == bridge["pid"]
