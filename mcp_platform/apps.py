@@ -9,6 +9,10 @@ class PlatformConfig(AppConfig):
 
     def ready(self) -> None:
         checks.register(check_data_dir_is_private, checks.Tags.security)
+        from mcp_platform import tracing
+
+        # Every process (web, Trio runtime, workers) traces when OTEL_* says so; else free.
+        tracing.configure_from_env()
 
 
 def check_data_dir_is_private(app_configs=None, **kwargs) -> list[checks.CheckMessage]:

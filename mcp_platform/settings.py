@@ -237,6 +237,8 @@ MCP_PLATFORM_API_PATH_PREFIXES = (
 # Async-native all: CORS answers preflights before any auth; the legacy request metrics and
 # the audit trail's actor see every API request; axes turns a login lockout into the 429.
 MCP_PLATFORM_API_MIDDLEWARE = [
+    # First: the request's span, in the caller's trace (W3C traceparent); a no-op when off.
+    "mcp_platform.tracing.TraceContextMiddleware",
     "mcp_platform.middleware.ApiResponseMiddleware",
     "corsheaders.middleware.CorsMiddleware",
     "mcp_platform.legacy_metrics.LegacyRequestMetricsMiddleware",

@@ -25,6 +25,7 @@ from apps.access.principals import Principal
 from apps.routing import shared_secret
 from apps.tools.call_service import CallError, RunPlan, ToolResult, record_call, run_bridged
 from apps.tools.models import Outcome
+from mcp_platform import tracing
 from trio_runtime.reloader import RoutingReloader
 from trio_runtime.state import RuntimeState
 
@@ -52,7 +53,12 @@ def build_app(state: RuntimeState, reloader: RoutingReloader) -> Starlette:
             return _refused("bad or missing bridge secret", 401)
         if not state.accepting:
             return _refused(f"the Trio runtime is {state.status}", 503)
-        with state.track_call():
+        # The web side's trace continues here: this runtime's spans are children of its bridge.
+        with (
+            state.track_call(),
+            tracing.continued(request.headers),
+            tracing.span("bridged call", kind=tracing.trace.SpanKind.SERVER),
+        ):
             return await _run_bridged(request)
 
     async def _run_bridged(request: Request) -> JSONResponse:

@@ -21,6 +21,7 @@ from apps.jobs import services
 from apps.jobs.models import Job, JobStatus
 from apps.tools import call_log
 from apps.tools.call_service import CallError, ToolResult, call_tool
+from mcp_platform import tracing
 from mcp_platform.concurrency import run_blocking
 
 logger = logging.getLogger(__name__)
@@ -69,14 +70,15 @@ async def _run_claimed(job: Job) -> Outcome:
 
     async def call() -> None:
         try:
-            outcome.result = await call_tool(
-                job.tool_name,
-                job.arguments,
-                services.principal_for(job),
-                "job",
-                request_id=job.request_id(job.attempts),
-                progress=progress,
-            )
+            with tracing.continued(job.trace_context):  # the trace of its submission
+                outcome.result = await call_tool(
+                    job.tool_name,
+                    job.arguments,
+                    services.principal_for(job),
+                    "job",
+                    request_id=job.request_id(job.attempts),
+                    progress=progress,
+                )
         except CallError as exc:
             outcome.call_error = exc
         except Exception as exc:

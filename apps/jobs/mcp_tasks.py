@@ -33,6 +33,7 @@ from apps.jobs import selectors, services
 from apps.jobs.models import FINISHED, Job, JobStatus
 from apps.tools.call_errors import CallError
 from apps.tools.mcp_server import mcp_error
+from mcp_platform import tracing
 from mcp_platform.concurrency import run_blocking
 
 logger = logging.getLogger(__name__)
@@ -143,13 +144,15 @@ class TaskHandlers:
         ttl_ms = task.get("ttl") if isinstance(task, dict) else None
         ttl = max(1, round(ttl_ms / 1000)) if isinstance(ttl_ms, int | float) else None
         try:
-            job = await services.asubmit_job(
-                tool_name=params.get("name"),
-                arguments=params.get("arguments") or {},
-                principal=self.principal(ctx),
-                via="mcp",
-                ttl_seconds=ttl,
-            )
+            # The job keeps the trace of the HTTP request that submitted it (if one came).
+            with tracing.continued(ctx.request.headers if ctx.request is not None else None):
+                job = await services.asubmit_job(
+                    tool_name=params.get("name"),
+                    arguments=params.get("arguments") or {},
+                    principal=self.principal(ctx),
+                    via="mcp",
+                    ttl_seconds=ttl,
+                )
         except CallError as exc:
             # A task cannot be a result: every refusal is a JSON-RPC error (the call path's table).
             raise mcp_error(exc, name=params.get("name"), as_result=False) from None

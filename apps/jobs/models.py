@@ -54,6 +54,8 @@ class Job(models.Model):
     cancel_requested_at = models.DateTimeField(null=True, blank=True)
     cancel_requested_by = models.CharField(max_length=200, blank=True)
     ttl_seconds = models.PositiveIntegerField(null=True, blank=True)
+    # The submission's W3C trace context (traceparent, tracestate): the run continues its trace.
+    trace_context = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     published_at = models.DateTimeField(null=True, blank=True)
     started_at = models.DateTimeField(null=True, blank=True)

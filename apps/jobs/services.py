@@ -22,6 +22,7 @@ from django.utils import timezone
 from apps.access.principals import SCOPE_ADMIN, SCOPE_CALL, Principal
 from apps.jobs.models import FINISHED, Job, JobStatus
 from apps.tools.call_service import CallRequest, prepare_call, retry_delay
+from mcp_platform import tracing
 from mcp_platform.concurrency import run_blocking
 from mcp_platform.errors import ApiError, Forbidden
 
@@ -91,6 +92,7 @@ def create_job(*, request: CallRequest, arguments: dict[str, Any], ttl_seconds: 
         retry_policy=tool.retry_policy,
         max_attempts=1 + retries,
         ttl_seconds=ttl_seconds,
+        trace_context=tracing.carrier(),
     )
     transaction.on_commit(lambda: publish(job))
     return job

@@ -23,6 +23,7 @@ import httpx
 import sniffio
 
 from apps.routing import announce, metrics, shared_secret
+from mcp_platform import tracing
 
 logger = logging.getLogger(__name__)
 
@@ -156,7 +157,11 @@ async def call(
     started = time.perf_counter()
     try:
         response = await client().post(
-            BRIDGE_PATH, json=body, headers={"X-Request-ID": request_id}, timeout=timeout
+            BRIDGE_PATH,
+            json=body,
+            # The caller's trace goes along (W3C traceparent); nothing when tracing is off.
+            headers={"X-Request-ID": request_id, **tracing.carrier()},
+            timeout=timeout,
         )
     except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
         mark_down()

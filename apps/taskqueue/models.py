@@ -59,6 +59,8 @@ class Task(Submitted):
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # The submission's W3C trace context (traceparent, tracestate): the run continues its trace.
+    trace_context = models.JSONField(default=dict, blank=True)
 
     class Meta:
         ordering = ["-created_at"]

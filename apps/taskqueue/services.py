@@ -29,6 +29,7 @@ from apps.taskqueue.models import (
     Worker,
 )
 from apps.tools.registry import NAME_RE
+from mcp_platform import tracing
 
 logger = logging.getLogger(__name__)
 
@@ -120,6 +121,7 @@ def submit_task(
                 submitted_by=submitted_by,
                 submitter_scopes=scopes,
                 submitter_tool_patterns=patterns,
+                trace_context=tracing.carrier(),
             )
     except IntegrityError:
         # Another submitter won the race for this key: theirs is the task.

@@ -36,6 +36,7 @@ from apps.access.principals import SCOPE_CALL, SCOPE_READ, Principal
 from apps.taskqueue import services
 from apps.taskqueue.models import Task
 from apps.tools.call_service import CallError, call_tool
+from mcp_platform import tracing
 
 logger = logging.getLogger(__name__)
 
@@ -85,13 +86,14 @@ def result_value(mcp_result: dict[str, Any]) -> Any:
 async def execute_locally(task: Task) -> tuple[bool, Any]:
     """Run the task's tool through the call service; (ok, result value or error text)."""
     try:
-        result = await call_tool(
-            task.tool_name,
-            task.arguments,
-            task_principal(task),
-            "taskqueue",
-            request_id=f"task-{task.pk}-{task.fencing_token}",
-        )
+        with tracing.continued(task.trace_context):  # the trace of its submission
+            result = await call_tool(
+                task.tool_name,
+                task.arguments,
+                task_principal(task),
+                "taskqueue",
+                request_id=f"task-{task.pk}-{task.fencing_token}",
+            )
     except CallError as exc:
         return False, exc.message
     mcp = result.to_mcp()

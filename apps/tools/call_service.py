@@ -10,6 +10,9 @@ queued tasks). Each step, in order:
 - run: `run_locally` here, or `apps.routing.bridge` to the Trio runtime (`run_bridged` there);
 - record: `call_tool` records metrics and the call log (batched, off the call path).
 
+Each step is a span when tracing is on (mcp_platform.tracing): `call` (the door's, a child of
+the caller's trace context) holding `authorize`, `route`, `bridge` or `tool`, and `record`.
+
 It runs on asyncio (web process) and on Trio (Trio runtime) alike, through anyio. A call that
 cannot be made raises a `CallError` (apps.tools.call_errors, with the one table of how each kind
 leaves every door).
@@ -52,6 +55,7 @@ from apps.tools.call_errors import (
     from_kind,
 )
 from apps.tools.models import Outcome, Tool
+from mcp_platform import tracing
 from mcp_platform.concurrency import run_blocking, run_sync_tool
 from mcp_platform.versions import Stamp
 
@@ -269,6 +273,7 @@ async def run_locally(request: CallRequest) -> ToolResult:
         attempt += 1
         try:
             with (
+                tracing.span(f"tool {plan.tool_name}", tool=plan.tool_name, attempt=attempt),
                 anyio.fail_after(plan.timeout_seconds),
                 acting_for_tool(request.principal.name, plan.tool_name),
             ):
@@ -322,8 +327,10 @@ async def dispatch(request: CallRequest) -> ToolResult:
 
     tool = request.tool
     assert tool is not None  # only the Trio side runs requests without a tool row
-    table = await _routing_table(tool)
-    if explain_route(tool, table).runtime != TRIO:
+    with tracing.span("route", tool=tool.name):
+        table = await _routing_table(tool)
+        runtime = explain_route(tool, table).runtime
+    if runtime != TRIO:
         return _stamp(
             await run_locally(request), runtime=ASYNCIO, fallback=False, version=table.version
         )
@@ -331,15 +338,16 @@ async def dispatch(request: CallRequest) -> ToolResult:
         if not table.trio_enabled:
             raise bridge.NotStarted("the Trio runtime is disabled in the runtime settings")
         request.trace["bridged"] = True  # from here the runtime records it if it runs
-        payload = await bridge.call(
-            arguments=request.raw_arguments,
-            principal=request.principal,
-            via=request.via,
-            request_id=request.request_id,
-            plan=request.plan.as_dict(),
-            budget=request.plan.budget,
-            connect_timeout=table.fallback_timeout,
-        )
+        with tracing.span("bridge", kind=tracing.trace.SpanKind.CLIENT, tool=tool.name):
+            payload = await bridge.call(
+                arguments=request.raw_arguments,
+                principal=request.principal,
+                via=request.via,
+                request_id=request.request_id,
+                plan=request.plan.as_dict(),
+                budget=request.plan.budget,
+                connect_timeout=table.fallback_timeout,
+            )
     except bridge.NotStarted as exc:
         request.trace["bridged"] = False  # the runtime never had it
         fallback = fallback_decision(tool, table)
@@ -531,6 +539,29 @@ async def call_tool(
     (ToolNotFound, CallDenied, InvalidArguments, RuntimeUnavailable, RateLimited). `offered`
     narrows the tools a door serves (the Trio runtime's /mcp: those routed to Trio)."""
     request_id = request_id or uuid.uuid4().hex
+    # The door's span: every step below is its child, in the caller's trace if one came.
+    with tracing.span(f"call {name}", tool=str(name), via=via, request_id=request_id):
+        return await _call_tool(
+            name,
+            arguments,
+            principal,
+            via,
+            request_id=request_id,
+            progress=progress,
+            offered=offered,
+        )
+
+
+async def _call_tool(
+    name: str,
+    arguments: Any,
+    principal: Principal,
+    via: str,
+    *,
+    request_id: str,
+    progress: Any,
+    offered: ToolFilter | None,
+) -> ToolResult:
     started_at = datetime.now(UTC)
     started = time.perf_counter()
     runtime = ""
@@ -541,9 +572,10 @@ async def call_tool(
     request: CallRequest | None = None
     admission = rate_limiter.ADMITTED
     try:
-        request = await prepare_call(
-            name, arguments, principal, via, request_id, progress, offered=offered
-        )
+        with tracing.span("authorize", caller=principal.name):
+            request = await prepare_call(
+                name, arguments, principal, via, request_id, progress, offered=offered
+            )
         name = request.plan.tool_name
         admission = await admit(request)
         result = await dispatch(request)
@@ -552,6 +584,7 @@ async def call_tool(
         runtime = meta.get("runtime", "")
         outcome = result.outcome
         error = result.text if result.is_error else ""
+        tracing.record_outcome(outcome, failed=result.is_error)
         result.meta["request_id"] = request_id
         result.meta["duration_ms"] = round((time.perf_counter() - started) * 1000, 3)
         return result
@@ -559,6 +592,7 @@ async def call_tool(
         outcome = exc.outcome
         error = exc.message
         recorded_elsewhere = exc.recorded_elsewhere
+        tracing.record_error(exc)
         raise
     except anyio.get_cancelled_exc_class():
         outcome = Outcome.CANCELLED
@@ -606,30 +640,31 @@ def record_call(
 ) -> None:
     """Queue the call's one ToolCall row and its audit event (each written in batches by its
     own writer, off the call path), in the process that ran it."""
-    call_log.record(
-        call_log.CallRecord(
-            tool_name=tool_name[:128],
-            runtime=runtime,
-            caller=caller[:200],
+    with tracing.span("record", tool=tool_name, outcome=outcome):
+        call_log.record(
+            call_log.CallRecord(
+                tool_name=tool_name[:128],
+                runtime=runtime,
+                caller=caller[:200],
+                via=via,
+                request_id=request_id,
+                started_at=started_at,
+                duration_ms=round(seconds * 1000, 3),
+                outcome=outcome,
+                error=error[:2000],
+                attempts=meta.get("attempts", 1),
+                fallback=bool(meta.get("fallback")),
+                pid=meta.get("pid"),
+            )
+        )
+        audit_calls.tool_called(
+            tool=tool_name[:128],
+            caller=caller,
             via=via,
+            runtime=runtime,
+            outcome=outcome,
+            duration_ms=round(seconds * 1000, 3),
             request_id=request_id,
             started_at=started_at,
-            duration_ms=round(seconds * 1000, 3),
-            outcome=outcome,
-            error=error[:2000],
-            attempts=meta.get("attempts", 1),
-            fallback=bool(meta.get("fallback")),
-            pid=meta.get("pid"),
+            arguments=arguments,
         )
-    )
-    audit_calls.tool_called(
-        tool=tool_name[:128],
-        caller=caller,
-        via=via,
-        runtime=runtime,
-        outcome=outcome,
-        duration_ms=round(seconds * 1000, 3),
-        request_id=request_id,
-        started_at=started_at,
-        arguments=arguments,
-    )

@@ -47,6 +47,7 @@ from apps.tools import call_service, content_service, selectors
 from apps.tools.call_errors import CallError, RateLimited, ToolNotFound
 from apps.tools.models import Tool
 from apps.tools.signals import catalogue_changed
+from mcp_platform import tracing
 from mcp_platform.concurrency import run_blocking
 
 logger = logging.getLogger(__name__)
@@ -371,14 +372,16 @@ class CatalogueServer:
             await ctx.session.report_progress(done, total, message)
 
         try:
-            result = await call_service.call_tool(
-                params.name,
-                params.arguments or {},
-                principal,
-                self.via,
-                progress=progress,
-                offered=self.tool_filter,
-            )
+            # The call joins the trace the client sent with this HTTP request, if any.
+            with tracing.continued(ctx.request.headers if ctx.request is not None else None):
+                result = await call_service.call_tool(
+                    params.name,
+                    params.arguments or {},
+                    principal,
+                    self.via,
+                    progress=progress,
+                    offered=self.tool_filter,
+                )
         except CallError as exc:
             refusal = mcp_error(exc, name=params.name)
             if isinstance(refusal, MCPError):

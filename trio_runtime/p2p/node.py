@@ -51,7 +51,7 @@ from apps.peers.node import (
     UnknownPeer,
     set_live_node,
 )
-from mcp_platform import __version__
+from mcp_platform import __version__, tracing
 from trio_runtime.p2p.framing import PROTOCOL_ID, read_frame, write_frame
 from trio_runtime.p2p.protocol import IDLE_TIMEOUT_SECONDS, MAX_FRAMES_PER_STREAM, McpP2PServer
 
@@ -471,9 +471,11 @@ class P2PNode:
         timeout: float = 30.0,  # noqa: ASYNC109 (a legacy/tool argument)
     ) -> dict[str, Any]:
         """`tools/call` on a peer; the MCP result it returned."""
-        return await self.request(
-            peer_id, "tools/call", {"name": name, "arguments": arguments}, timeout=timeout
-        )
+        params: dict[str, Any] = {"name": name, "arguments": arguments}
+        carried = tracing.carrier()
+        if carried:  # the optional `_meta.traceparent`: the peer's call joins this trace
+            params["_meta"] = carried
+        return await self.request(peer_id, "tools/call", params, timeout=timeout)
 
     def status(self) -> dict[str, Any]:
         info = self.info

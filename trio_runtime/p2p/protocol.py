@@ -23,6 +23,7 @@ from apps.access.principals import SCOPE_CALL, SCOPE_READ, Principal
 from apps.tools import registry
 from apps.tools.call_errors import CallError, InvalidArguments, RateLimited
 from apps.tools.call_service import call_tool
+from mcp_platform import tracing
 from trio_runtime.p2p.framing import BadFrame, FrameTooLarge, read_frame, write_frame
 
 logger = logging.getLogger(__name__)
@@ -242,13 +243,15 @@ class McpP2PServer:
         if not isinstance(name, str) or not name:
             raise RpcError(INVALID_PARAMS, "tools/call needs params.name")
         try:
-            result = await call_tool(
-                name,
-                params.get("arguments") or {},
-                peer_principal(remote),
-                "p2p",
-                request_id=f"p2p-{remote[-12:]}-{request_id}",
-            )
+            # A caller that traces sends its context in `_meta` (optional; absent otherwise).
+            with tracing.continued(params.get("_meta")):
+                result = await call_tool(
+                    name,
+                    params.get("arguments") or {},
+                    peer_principal(remote),
+                    "p2p",
+                    request_id=f"p2p-{remote[-12:]}-{request_id}",
+                )
         except CallError as exc:  # the code is the call path's table's
             data = exc.details if isinstance(exc, InvalidArguments | RateLimited) else None
             raise RpcError(exc.codes.p2p_code, exc.message, data) from None
