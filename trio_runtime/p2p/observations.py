@@ -14,6 +14,7 @@ from django.db import close_old_connections, models, transaction
 from django.utils import timezone
 
 from apps.peers.models import BootstrapNode, P2PSettings, Peer, PeerSource, PeerStatus
+from mcp_platform.backoff import backoff_delay
 
 BACKOFF_BASE_SECONDS = 1.0
 BACKOFF_MAX_SECONDS = 60.0
@@ -156,7 +157,7 @@ def mark_disconnected(peer_id: str) -> None:
 
 
 def backoff_seconds(failure_count: int) -> float:
-    return min(BACKOFF_BASE_SECONDS * 2 ** max(failure_count - 1, 0), BACKOFF_MAX_SECONDS)
+    return backoff_delay(failure_count, base=BACKOFF_BASE_SECONDS, cap=BACKOFF_MAX_SECONDS)
 
 
 def mark_failed(peer_id: str, error: str) -> None:
