@@ -1,5 +1,6 @@
 """Routing data: rules, runtime settings, the routing version, runtime instances."""
 
+from django.core.exceptions import ValidationError
 from django.db import models
 
 
@@ -32,6 +33,12 @@ class RoutingRule(models.Model):
                 condition=models.Q(runtime__in=TargetRuntime.values), name="rule_runtime_valid"
             ),
         ]
+
+    def clean(self) -> None:
+        # The constraints below hold in the database; here the same rule names its field, so a
+        # 422 says which one to fix (a constraint's error would name none).
+        if not self.name_pattern and not self.category:
+            raise ValidationError({"name_pattern": "A rule needs a name pattern or a category."})
 
     def __str__(self) -> str:
         what = " and ".join(
@@ -70,6 +77,11 @@ class RuntimeSettings(models.Model):
                 condition=models.Q(fallback_timeout__gt=0), name="fallback_timeout_positive"
             ),
         ]
+
+    def clean(self) -> None:
+        # As RoutingRule.clean: the field named, before the constraint (which names none).
+        if self.fallback_timeout is not None and self.fallback_timeout <= 0:
+            raise ValidationError({"fallback_timeout": "Must be more than 0 seconds."})
 
     def __str__(self) -> str:
         return "Runtime settings"
