@@ -34,12 +34,6 @@ class RoutingRule(models.Model):
             ),
         ]
 
-    def clean(self) -> None:
-        # The constraints below hold in the database; here the same rule names its field, so a
-        # 422 says which one to fix (a constraint's error would name none).
-        if not self.name_pattern and not self.category:
-            raise ValidationError({"name_pattern": "A rule needs a name pattern or a category."})
-
     def __str__(self) -> str:
         what = " and ".join(
             part
@@ -50,6 +44,12 @@ class RoutingRule(models.Model):
             if part
         )
         return f"{what} → {self.runtime}"
+
+    def clean(self) -> None:
+        # The constraints above hold in the database; here the same rule names its field, so a
+        # 422 says which one to fix (a constraint's error would name none).
+        if not self.name_pattern and not self.category:
+            raise ValidationError({"name_pattern": "A rule needs a name pattern or a category."})
 
 
 class RuntimeSettings(models.Model):
@@ -78,13 +78,13 @@ class RuntimeSettings(models.Model):
             ),
         ]
 
+    def __str__(self) -> str:
+        return "Runtime settings"
+
     def clean(self) -> None:
         # As RoutingRule.clean: the field named, before the constraint (which names none).
         if self.fallback_timeout is not None and self.fallback_timeout <= 0:
             raise ValidationError({"fallback_timeout": "Must be more than 0 seconds."})
-
-    def __str__(self) -> str:
-        return "Runtime settings"
 
 
 class RoutingVersion(models.Model):
