@@ -24,6 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from mcp_platform.backoff import backoff_delay
 from mcp_platform.lifeline import SUPERVISOR_PID_ENV
 
 logger = logging.getLogger("runplatform")
@@ -113,7 +114,7 @@ class Child:
     spec: ChildSpec
     process: subprocess.Popen | None = None
     started_at: float = 0.0
-    backoff: float = BACKOFF_START
+    crashes: int = 0  # in a row, without a healthy run between: sets the backoff
     restart_at: float = 0.0
     restarts: int = 0
 
@@ -190,15 +191,14 @@ class Supervisor:
             return
         if process is not None:
             ran = now - child.started_at
-            if ran > HEALTHY_AFTER:
-                child.backoff = BACKOFF_START
+            child.crashes = 1 if ran > HEALTHY_AFTER else child.crashes + 1
+            delay = backoff_delay(child.crashes, base=BACKOFF_START, cap=BACKOFF_MAX)
             self.say(
                 f"{child.spec.name} {describe_exit(process.returncode)} after {ran:.1f}s; "
-                f"restarting in {child.backoff:.1f}s"
+                f"restarting in {delay:.1f}s"
             )
             child.process = None
-            child.restart_at = now + child.backoff
-            child.backoff = min(child.backoff * 2, BACKOFF_MAX)
+            child.restart_at = now + delay
             return
         if now >= child.restart_at:
             child.restarts += 1

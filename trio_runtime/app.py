@@ -64,13 +64,7 @@ def build_app(state: RuntimeState, reloader: RoutingReloader) -> Starlette:
     async def _run_bridged(request: Request) -> JSONResponse:
         try:
             body = await request.json()
-            principal = Principal(
-                name=body["principal"]["name"],
-                kind=body["principal"]["kind"],
-                scopes=frozenset(body["principal"]["scopes"]),
-                tool_patterns=tuple(body["principal"]["tool_patterns"]),
-                denied_tools=tuple(body["principal"].get("denied_tools", ())),
-            )
+            principal = Principal.from_dict(body["principal"])
             plan = RunPlan.from_dict(body["plan"])
             arguments = body.get("arguments") or {}
             via, request_id = body.get("via", "bridge"), body["request_id"]

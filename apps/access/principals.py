@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
+from typing import Any
 
 SCOPE_READ = "tools:read"
 SCOPE_CALL = "tools:call"
@@ -68,6 +69,52 @@ class Principal:
     @property
     def is_authenticated(self) -> bool:
         return self.kind != "anonymous"
+
+    def to_dict(self) -> dict[str, Any]:
+        """The principal as JSON, the one form it is stored in (a job's caller) or sent in (a
+        bridged call). The credential's id and lifetime stay behind: they are the principal
+        cache's, and mean nothing once the call left the request."""
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "scopes": sorted(self.scopes),
+            "tool_patterns": list(self.tool_patterns),
+            "denied_tools": list(self.denied_tools),
+            "audiences": list(self.audiences),
+            # None (bound to no toolset) and [] (bound to empty ones: no tool) differ.
+            "toolset_patterns": (
+                None if self.toolset_patterns is None else list(self.toolset_patterns)
+            ),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Principal:
+        """The principal `to_dict` wrote; keys it lacks take their defaults (an empty list of
+        patterns means every tool). Raises KeyError without a name or kind, TypeError for a
+        value of the wrong shape."""
+        if not isinstance(data, dict):
+            raise TypeError(f"a principal is a JSON object, not {type(data).__name__}")
+        return cls(
+            name=str(data["name"]),
+            kind=str(data["kind"]),
+            scopes=frozenset(_strings(data.get("scopes"))),
+            tool_patterns=_strings(data.get("tool_patterns")),
+            denied_tools=_strings(data.get("denied_tools")),
+            audiences=_strings(data.get("audiences")),
+            toolset_patterns=(
+                None
+                if data.get("toolset_patterns") is None
+                else _strings(data.get("toolset_patterns"))
+            ),
+        )
+
+
+def _strings(value: Any) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str) or not all(isinstance(v, str) for v in value):
+        raise TypeError(f"expected a list of strings, got {value!r}")
+    return tuple(value)
 
 
 SYSTEM = Principal(name="system", kind="system", scopes=frozenset(ALL_SCOPES))

@@ -28,11 +28,11 @@ class Job(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     tool_name = models.CharField(max_length=128, db_index=True)
     arguments = models.JSONField(default=dict, blank=True)
-    # The caller, enough to rebuild its Principal when the worker makes the call.
+    # The caller: its name (whose job it is) and the whole Principal the worker calls as.
     caller = models.CharField(max_length=200, db_index=True)
-    caller_kind = models.CharField(max_length=16)
-    caller_scopes = models.JSONField(default=list)
-    caller_tool_patterns = models.JSONField(default=list, blank=True)
+    caller_principal = models.JSONField(
+        default=dict, help_text="Principal.to_dict() of the caller."
+    )
     via = models.CharField(max_length=16, default="rest", help_text="rest, mcp, ...")
     priority = models.PositiveSmallIntegerField(default=5, help_text="The tool's, 0-10.")
     status = models.CharField(

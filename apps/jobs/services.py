@@ -2,7 +2,8 @@
 plus the reaper that recovers jobs whose worker was lost.
 
 Every write a worker makes is fenced: it names the `fence` value its claim got and changes
-nothing once the job was claimed again, reaped or finished. That is what makes a job run at
+nothing once the job was claimed again, reaped or finished (`mcp_platform.leases`, shared with
+the P2P task queue). That is what makes a job run at
 most once per claim, and a non-idempotent job at most once at all.
 """
 
@@ -25,8 +26,22 @@ from apps.tools.call_service import CallRequest, prepare_call, retry_delay
 from mcp_platform import tracing
 from mcp_platform.concurrency import run_blocking
 from mcp_platform.errors import ApiError, Forbidden
+from mcp_platform.leases import HEARTBEAT, Leases, after_lost_attempt
 
 logger = logging.getLogger(__name__)
+
+
+# A job's lease is its worker's heartbeat: it runs out MCP_PLATFORM_JOB_LEASE_SECONDS after it.
+LEASES = Leases(
+    model=Job,
+    token="fence",
+    holder="worker",
+    lease="heartbeat_at",
+    kind=HEARTBEAT,
+    queued=JobStatus.QUEUED,
+    running=JobStatus.RUNNING,
+    dead=JobStatus.FAILED,
+)
 
 
 class JobNotFound(ApiError):
@@ -42,12 +57,7 @@ class JobConflict(ApiError):
 
 def principal_for(job: Job) -> Principal:
     """The caller who submitted `job`, as the call service expects it."""
-    return Principal(
-        name=job.caller,
-        kind=job.caller_kind,
-        scopes=frozenset(job.caller_scopes),
-        tool_patterns=tuple(job.caller_tool_patterns),
-    )
+    return Principal.from_dict(job.caller_principal)
 
 
 def may_see(principal: Principal, job: Job) -> bool:
@@ -83,9 +93,7 @@ def create_job(*, request: CallRequest, arguments: dict[str, Any], ttl_seconds: 
         tool_name=tool.name,
         arguments=arguments,
         caller=principal.name,
-        caller_kind=principal.kind,
-        caller_scopes=sorted(principal.scopes),
-        caller_tool_patterns=list(principal.stored_tool_patterns),
+        caller_principal=principal.to_dict(),
         via=request.via,
         priority=tool.priority,
         idempotent=tool.idempotent_hint,
@@ -191,13 +199,8 @@ def claim_job(*, job_id: str, worker: str) -> Job | None:
         logger.info("job %s is %s; this delivery is dropped", job_id, job.status)
         return None
     now = timezone.now()
-    claimed = Job.objects.filter(pk=job.pk, status=JobStatus.QUEUED, fence=job.fence).update(
-        status=JobStatus.RUNNING,
-        fence=F("fence") + 1,
-        attempts=F("attempts") + 1,
-        worker=worker[:200],
-        heartbeat_at=now,
-        started_at=job.started_at or now,
+    claimed = LEASES.claim(
+        job.pk, holder=worker, now=now, token=job.fence, started_at=job.started_at or now
     )
     if not claimed:
         return None
@@ -207,10 +210,7 @@ def claim_job(*, job_id: str, worker: str) -> Job | None:
 
 def renew_claim(*, job_id: Any, fence: int) -> tuple[bool, bool]:
     """Heartbeat: (still ours, cancel requested)."""
-    renewed = Job.objects.filter(pk=job_id, fence=fence, status=JobStatus.RUNNING).update(
-        heartbeat_at=timezone.now()
-    )
-    if not renewed:
+    if not LEASES.renew(job_id, fence):
         return False, False
     return True, Job.objects.filter(pk=job_id, cancel_requested_at__isnull=False).exists()
 
@@ -228,7 +228,7 @@ def cancel_requested(*, job_id: Any, fence: int) -> tuple[bool, bool]:
 def record_progress(
     *, job_id: Any, fence: int, progress: float, total: float | None, message: str | None
 ) -> None:
-    Job.objects.filter(pk=job_id, fence=fence, status=JobStatus.RUNNING).update(
+    LEASES.held(job_id, fence).update(
         progress=progress, progress_total=total, progress_message=(message or "")[:500]
     )
 
@@ -242,15 +242,7 @@ def finish_job(
     error: str = "",
 ) -> bool:
     """Record the outcome, if the claim is still ours; returns whether it was."""
-    return bool(
-        Job.objects.filter(pk=job_id, fence=fence, status=JobStatus.RUNNING).update(
-            status=status,
-            result=result,
-            error=error,
-            finished_at=timezone.now(),
-            heartbeat_at=None,
-        )
-    )
+    return LEASES.finish(job_id, fence, status=status, result=result, error=error)
 
 
 # --- recovery --------------------------------------------------------------------------------
@@ -264,28 +256,36 @@ def reap_lost_jobs(*, lease_seconds: float | None = None) -> dict[str, int]:
     cancellation was requested is cancelled. Returns counts by what happened.
     """
     lease = settings.MCP_PLATFORM_JOB_LEASE_SECONDS if lease_seconds is None else lease_seconds
-    cutoff = timezone.now() - timedelta(seconds=lease)
     counts = {"requeued": 0, "failed": 0, "cancelled": 0}
-    lost = Job.objects.filter(status=JobStatus.RUNNING, heartbeat_at__lt=cutoff)
-    for job in lost:
+    for job in LEASES.expired(now=timezone.now(), lease_seconds=lease):
         lost_since = job.heartbeat_at.isoformat(timespec="seconds")
         what = f"The worker running this job ({job.worker or 'unknown'}) was lost"
         what += f" on attempt {job.attempts} (no heartbeat since {lost_since})"
-        current = Job.objects.filter(pk=job.pk, fence=job.fence, status=JobStatus.RUNNING)
         now = timezone.now()
+        verdict = after_lost_attempt(
+            attempts=job.attempts,
+            max_attempts=job.max_attempts,
+            idempotent=job.idempotent,
+            interrupted=True,
+            tool=job.tool_name,
+            noun="job",
+            limit="its tool's retry policy",
+        )
         if job.cancel_requested_at is not None:
-            if current.update(
+            if LEASES.fence_out(
+                job.pk,
+                job.fence,
                 status=JobStatus.CANCELLED,
-                fence=F("fence") + 1,
                 finished_at=now,
                 error=f"Cancelled by {job.cancel_requested_by}; {what[0].lower()}{what[1:]}",
             ):
                 counts["cancelled"] += 1
-        elif job.idempotent and job.attempts < job.max_attempts:
+        elif verdict.retry:
             with transaction.atomic():
-                requeued = current.update(
+                requeued = LEASES.fence_out(
+                    job.pk,
+                    job.fence,
                     status=JobStatus.QUEUED,
-                    fence=F("fence") + 1,
                     heartbeat_at=None,
                     error=f"{what}; retrying (the tool is idempotent)",
                 )
@@ -294,24 +294,14 @@ def reap_lost_jobs(*, lease_seconds: float | None = None) -> dict[str, int]:
                     delay = 0.0 if math.isinf(delay) else delay
                     transaction.on_commit(lambda job=job, d=delay: publish(job, countdown=d))
                     counts["requeued"] += 1
-        else:
-            if job.idempotent:
-                why = (
-                    f"it was attempted {job.attempts} time(s), the most its tool's retry "
-                    "policy allows"
-                )
-            else:
-                why = (
-                    f"tool '{job.tool_name}' is not idempotent, so the job is not run again "
-                    "(the call may or may not have taken effect)"
-                )
-            if current.update(
-                status=JobStatus.FAILED,
-                fence=F("fence") + 1,
-                finished_at=now,
-                error=f"{what}; {why}",
-            ):
-                counts["failed"] += 1
+        elif LEASES.fence_out(
+            job.pk,
+            job.fence,
+            status=JobStatus.FAILED,  # the jobs' dead letter
+            finished_at=now,
+            error=f"{what}; {verdict.why}",
+        ):
+            counts["failed"] += 1
     if any(counts.values()):
         logger.warning("reaped lost jobs: %s", counts)
     return counts

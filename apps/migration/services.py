@@ -11,7 +11,6 @@ from typing import Any
 
 import yaml
 from django.conf import settings
-from django.db import transaction
 
 from apps.audit.context import acting_as
 from apps.audit.models import Origin
@@ -110,7 +109,8 @@ def import_legacy_config(
         return ImportResult(run, plan)
     plan = None
     try:
-        with transaction.atomic():
+        # One transaction, one routing version bump for the whole import.
+        with routing_services.one_routing_change(reason=f"import of {source_name or 'upload'}"):
             _lock_settings()
             plan = build_plan(config)
             if not plan.is_noop:

@@ -48,6 +48,7 @@ from apps.peers.models import (
     PeerStatus,
 )
 from apps.tools import call_log
+from mcp_platform.backoff import backoff_delay
 
 logger = logging.getLogger(__name__)
 
@@ -250,7 +251,7 @@ def mark_disconnected(*, peer_id: str) -> None:
 
 
 def backoff_seconds(failure_count: int) -> float:
-    return min(BACKOFF_BASE_SECONDS * 2 ** max(failure_count - 1, 0), BACKOFF_MAX_SECONDS)
+    return backoff_delay(failure_count, base=BACKOFF_BASE_SECONDS, cap=BACKOFF_MAX_SECONDS)
 
 
 def mark_failed(*, peer_id: str, error: str) -> None:

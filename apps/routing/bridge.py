@@ -112,16 +112,6 @@ def known_down() -> bool:
     return time.monotonic() < _down_until
 
 
-def principal_payload(principal: Any) -> dict[str, Any]:
-    return {
-        "name": principal.name,
-        "kind": principal.kind,
-        "scopes": sorted(principal.scopes),
-        "tool_patterns": list(principal.tool_patterns),
-        "denied_tools": list(principal.denied_tools),
-    }
-
-
 async def call(
     *,
     arguments: Any,
@@ -143,7 +133,7 @@ async def call(
     body = {
         "plan": plan,
         "arguments": arguments,
-        "principal": principal_payload(principal),
+        "principal": principal.to_dict(),
         "via": via,
         "request_id": request_id,
         "deadline": time.time() + budget,

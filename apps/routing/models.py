@@ -1,5 +1,6 @@
 """Routing data: rules, runtime settings, the routing version, runtime instances."""
 
+from django.core.exceptions import ValidationError
 from django.db import models
 
 
@@ -44,6 +45,12 @@ class RoutingRule(models.Model):
         )
         return f"{what} → {self.runtime}"
 
+    def clean(self) -> None:
+        # The constraints above hold in the database; here the same rule names its field, so a
+        # 422 says which one to fix (a constraint's error would name none).
+        if not self.name_pattern and not self.category:
+            raise ValidationError({"name_pattern": "A rule needs a name pattern or a category."})
+
 
 class RuntimeSettings(models.Model):
     """The admin-editable singleton (pk=1) of runtime-wide settings."""
@@ -72,6 +79,11 @@ class RuntimeSettings(models.Model):
 
     def __str__(self) -> str:
         return "Runtime settings"
+
+    def clean(self) -> None:
+        # As RoutingRule.clean: the field named, before the constraint (which names none).
+        if self.fallback_timeout is not None and self.fallback_timeout <= 0:
+            raise ValidationError({"fallback_timeout": "Must be more than 0 seconds."})
 
 
 class RoutingVersion(models.Model):

@@ -7,6 +7,9 @@ the same transaction; once that transaction commits, the Trio runtime is told (`
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 from django.db import transaction
@@ -34,14 +37,42 @@ SETTINGS_FIELDS = (
 )
 
 
-def bump_routing_version(*, reason: str = "") -> int:
-    """Increment the routing version inside the caller's transaction; returns the new version.
+# The reasons of the bumps deferred by the innermost `one_routing_change` block (None: none).
+_deferred: ContextVar[list[str] | None] = ContextVar("deferred_routing_bumps", default=None)
+
+
+@contextmanager
+def one_routing_change(*, reason: str) -> Iterator[None]:
+    """Run a change made of many writes (an import) in one transaction that bumps the routing
+    version once, at its end, for all of them: the runtimes see one new version, never a half of
+    the change. Nested blocks join the outermost one."""
+    if _deferred.get() is not None:
+        yield
+        return
+    reasons: list[str] = []
+    with transaction.atomic():
+        token = _deferred.set(reasons)
+        try:
+            yield
+        finally:
+            _deferred.reset(token)
+        if reasons:
+            bump_routing_version(reason=f"{reason} ({len(reasons)} changes)")
+
+
+def bump_routing_version(*, reason: str = "") -> int | None:
+    """Increment the routing version inside the caller's transaction; returns the new version,
+    or None inside a `one_routing_change` block, which bumps it once when it ends.
 
     Must run inside a transaction (it is a part of the change it versions); announces the new
     version to the runtimes once that transaction commits.
     """
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("bump_routing_version must run inside the changing transaction")
+    deferred = _deferred.get()
+    if deferred is not None:
+        deferred.append(reason or "change")
+        return None
     now = timezone.now()
     if not RoutingVersion.objects.filter(pk=1).update(version=F("version") + 1, changed_at=now):
         RoutingVersion.objects.get_or_create(pk=1, defaults={"version": 2})

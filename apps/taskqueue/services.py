@@ -3,7 +3,8 @@ fail (retry with backoff, then dead letter), reap expired leases, cancel, retry,
 
 Every state change of a running task is a conditional UPDATE on (status, fencing_token): a
 worker whose lease expired or whose task was cancelled holds a stale token, and whatever it
-reports afterwards changes nothing.
+reports afterwards changes nothing. The lease mechanism is `mcp_platform.leases`, shared with
+jobs.
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ from apps.taskqueue.models import (
 )
 from apps.tools.registry import NAME_RE
 from mcp_platform import tracing
+from mcp_platform.backoff import backoff_delay
+from mcp_platform.leases import EXPIRES, Leases, after_lost_attempt
 
 logger = logging.getLogger(__name__)
 
@@ -47,6 +50,19 @@ class StaleToken(TaskQueueError):
 
 class QueueFull(TaskQueueError):
     pass
+
+
+# A task's lease is an expiry time, each task with its own length (`lease_seconds`).
+LEASES = Leases(
+    model=Task,
+    token="fencing_token",
+    holder="worker_id",
+    lease="lease_expires_at",
+    kind=EXPIRES,
+    queued=TaskStatus.QUEUED,
+    running=TaskStatus.RUNNING,
+    dead=TaskStatus.DEAD,
+)
 
 
 @dataclass(frozen=True)
@@ -163,13 +179,8 @@ def claim_task(
         :CLAIM_CANDIDATES
     ].values_list("id", "lease_seconds"):
         with transaction.atomic():
-            won = Task.objects.filter(pk=task_id, status=TaskStatus.QUEUED).update(
-                status=TaskStatus.RUNNING,
-                fencing_token=F("fencing_token") + 1,
-                attempts=F("attempts") + 1,
-                worker_id=worker_id[:200],
-                lease_expires_at=now + timedelta(seconds=lease_seconds),
-                started_at=now,
+            won = LEASES.claim(
+                task_id, holder=worker_id, now=now, lease_seconds=lease_seconds, started_at=now
             )
             if not won:
                 continue  # another worker claimed it first
@@ -182,7 +193,7 @@ def claim_task(
 
 
 def _running(task_id: uuid.UUID | str, token: int):
-    return Task.objects.filter(pk=task_id, status=TaskStatus.RUNNING, fencing_token=token)
+    return LEASES.held(task_id, token)
 
 
 def _close_attempt(task_id: Any, token: int, outcome: str, error: str = "") -> None:
@@ -206,11 +217,7 @@ def renew_lease(*, task_id: Any, token: int, now: datetime | None = None) -> boo
     task = _running(task_id, token).only("lease_seconds").first()
     if task is None:
         return False
-    return bool(
-        _running(task_id, token).update(
-            lease_expires_at=now + timedelta(seconds=task.lease_seconds)
-        )
-    )
+    return LEASES.renew(task_id, token, now=now, lease_seconds=task.lease_seconds)
 
 
 def complete_task(*, task_id: Any, token: int, result: Any) -> Task:
@@ -218,13 +225,7 @@ def complete_task(*, task_id: Any, token: int, result: Any) -> Task:
     from apps.taskqueue import workflows
 
     with transaction.atomic():
-        done = _running(task_id, token).update(
-            status=TaskStatus.SUCCEEDED,
-            result=result,
-            error="",
-            finished_at=timezone.now(),
-            lease_expires_at=None,
-        )
+        done = LEASES.finish(task_id, token, status=TaskStatus.SUCCEEDED, result=result, error="")
         if done:
             _close_attempt(task_id, token, AttemptOutcome.SUCCEEDED)
             task = Task.objects.get(pk=task_id)
@@ -233,10 +234,6 @@ def complete_task(*, task_id: Any, token: int, result: Any) -> Task:
     if not done:
         _reject_stale(task_id, token, "completion")
     return task
-
-
-def backoff_delay(task: Task) -> float:
-    return min(task.backoff_seconds * 2 ** max(task.attempts - 1, 0), MAX_BACKOFF_SECONDS)
 
 
 def tool_is_idempotent(name: str) -> bool:
@@ -252,16 +249,20 @@ def _requeue_or_bury(task: Task, error: str, now: datetime, *, interrupted: bool
     idempotent: the task completes at most once."""
     from apps.taskqueue import workflows
 
-    bury = task.attempts >= task.max_attempts
-    if interrupted and not bury and not tool_is_idempotent(task.tool_name):
-        bury = True
-        error = (
-            f"{error}; tool '{task.tool_name}' is not idempotent, so the task is not run again "
-            "(the call may or may not have taken effect)"
-        )
-    if bury:
+    verdict = after_lost_attempt(
+        attempts=task.attempts,
+        max_attempts=task.max_attempts,
+        idempotent=not interrupted or tool_is_idempotent(task.tool_name),
+        interrupted=interrupted,
+        tool=task.tool_name,
+        noun="task",
+        limit="its max_attempts",
+    )
+    if not verdict.retry and interrupted:
+        error = f"{error}; {verdict.why}"
+    if not verdict.retry:
         Task.objects.filter(pk=task.pk).update(
-            status=TaskStatus.DEAD, error=error, finished_at=now, lease_expires_at=None
+            status=LEASES.dead, error=error, finished_at=now, lease_expires_at=None
         )
         task.refresh_from_db()
         logger.warning("task %s dead-lettered after %d attempts: %s", task.pk, task.attempts, error)
@@ -271,7 +272,12 @@ def _requeue_or_bury(task: Task, error: str, now: datetime, *, interrupted: bool
             status=TaskStatus.QUEUED,
             error=error,
             lease_expires_at=None,
-            next_run_at=now + timedelta(seconds=backoff_delay(task)),
+            next_run_at=now
+            + timedelta(
+                seconds=backoff_delay(
+                    task.attempts, base=task.backoff_seconds, cap=MAX_BACKOFF_SECONDS
+                )
+            ),
         )
         task.refresh_from_db()
     return task
@@ -317,11 +323,7 @@ def _interrupt(task_id: Any, token: int, why: str, still_lost: Q | None = None) 
     now = timezone.now()
     with transaction.atomic():
         # Bumping the token fences the lost worker out before anyone claims it again.
-        fenced = (
-            _running(task_id, token)
-            .filter(still_lost or Q())
-            .update(fencing_token=F("fencing_token") + 1)
-        )
+        fenced = LEASES.fence_out(task_id, token, still=still_lost)
         if not fenced:
             return False
         task = Task.objects.get(pk=task_id)
@@ -365,7 +367,7 @@ def reap_expired_leases(*, now: datetime | None = None) -> int:
     stopped (no need to wait out the lease of a process that is gone); returns how many."""
     now = now or timezone.now()
     reaped = 0
-    expired = Task.objects.filter(status=TaskStatus.RUNNING, lease_expires_at__lt=now)
+    expired = LEASES.expired(now=now)
     for task_id, token in expired.values_list("id", "fencing_token")[:100]:
         if _interrupt(task_id, token, "lease expired", Q(lease_expires_at__lt=now)):
             reaped += 1

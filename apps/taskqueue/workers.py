@@ -65,11 +65,13 @@ def task_principal(task: Task) -> Principal:
     name = f"taskqueue:{task.submitted_by or 'anonymous'}"[:200]
     if task.submitter_scopes is None:
         return Principal(name=name, kind="system", scopes=frozenset({SCOPE_READ, SCOPE_CALL}))
-    return Principal(
-        name=name,
-        kind="task",
-        scopes=frozenset(task.submitter_scopes),
-        tool_patterns=tuple(task.submitter_tool_patterns),
+    return Principal.from_dict(
+        {
+            "name": name,
+            "kind": "task",
+            "scopes": task.submitter_scopes,
+            "tool_patterns": task.submitter_tool_patterns,
+        }
     )
 
 

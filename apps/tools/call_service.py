@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import os
 import time
 import uuid
@@ -56,6 +55,7 @@ from apps.tools.call_errors import (
 )
 from apps.tools.models import Outcome, Tool
 from mcp_platform import tracing
+from mcp_platform.backoff import backoff_delay
 from mcp_platform.concurrency import run_blocking, run_sync_tool
 from mcp_platform.versions import Stamp
 
@@ -246,14 +246,8 @@ def _text_block(value: Any) -> dict[str, Any]:
 
 
 def retry_delay(policy: str, attempt: int) -> float:
-    """Seconds to wait before retry number `attempt` (1-based) under `policy`."""
-    if policy == "fixed":
-        return RETRY_BASE_DELAY
-    if policy == "linear":
-        return RETRY_BASE_DELAY * attempt
-    if policy == "exponential":
-        return RETRY_BASE_DELAY * 2 ** (attempt - 1)
-    return math.inf
+    """Seconds to wait before retry number `attempt` (1-based) under `policy` ("none": inf)."""
+    return backoff_delay(attempt, base=RETRY_BASE_DELAY, policy=policy)
 
 
 async def run_locally(request: CallRequest) -> ToolResult:

@@ -18,8 +18,7 @@ def running_job(**fields) -> Job:
     defaults = {
         "tool_name": "sleep",
         "caller": "token:test",
-        "caller_kind": "token",
-        "caller_scopes": ["tools:call"],
+        "caller_principal": {"name": "token:test", "kind": "token", "scopes": ["tools:call"]},
         "status": JobStatus.RUNNING,
         "attempts": 1,
         "fence": 1,
@@ -58,9 +57,7 @@ def test_reaper_requeues_idempotent_jobs_and_fails_the_others():
 
 @pytest.mark.django_db(transaction=True)
 def test_a_job_is_claimed_by_one_delivery_only():
-    job = Job.objects.create(
-        tool_name="sleep", caller="system", caller_kind="system", caller_scopes=["admin"]
-    )
+    job = Job.objects.create(tool_name="sleep", caller="system", caller_principal=SYSTEM.to_dict())
     first = services.claim_job(job_id=str(job.pk), worker="a")
     assert first is not None and first.fence == 1 and first.attempts == 1
     assert services.claim_job(job_id=str(job.pk), worker="b") is None

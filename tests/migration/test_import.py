@@ -163,10 +163,58 @@ def test_runtimes_variant_file_sets_everything_it_names(tools):
     assert enabled("workflow_legacy_status")
 
 
-def test_applying_bumps_the_routing_version_once_in_the_same_transaction(tools):
+def test_applying_bumps_the_routing_version_exactly_once(tools):
+    """The target sample changes settings, rules and tools (each service bumps the version on
+    its own): the import still moves the version by one, in one UPDATE."""
     before = RoutingVersion.objects.get(pk=1).version
-    run_import("target.yaml")
-    assert RoutingVersion.objects.get(pk=1).version > before
+    bumps = []
+
+    def count_bumps(execute, sql, params, many, context):
+        if sql.lstrip().upper().startswith("UPDATE") and "routing_routingversion" in sql:
+            bumps.append(sql)
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(count_bumps):
+        result = run_import("target.yaml")
+    assert len(result.plan.changes) > 1
+    assert len(bumps) == 1
+    assert RoutingVersion.objects.get(pk=1).version == before + 1
+
+
+@pytest.fixture
+def routing_version_refuses_bumps():
+    """A real database refusal of the routing version's UPDATE: the import's last write."""
+    if connection.vendor == "sqlite":
+        statements = [
+            "CREATE TRIGGER refuse_bump BEFORE UPDATE ON routing_routingversion "
+            "BEGIN SELECT RAISE(ABORT, 'routing version frozen'); END"
+        ]
+    elif connection.vendor == "postgresql":
+        statements = [
+            "CREATE FUNCTION refuse_bump() RETURNS trigger AS $$ BEGIN "
+            "RAISE EXCEPTION 'routing version frozen'; END $$ LANGUAGE plpgsql",
+            "CREATE TRIGGER refuse_bump BEFORE UPDATE ON routing_routingversion "
+            "FOR EACH ROW EXECUTE FUNCTION refuse_bump()",
+        ]
+    else:
+        pytest.skip(f"no trigger syntax for {connection.vendor}")
+    with connection.cursor() as cursor:
+        for statement in statements:
+            cursor.execute(statement)
+
+
+def test_the_routing_version_bump_is_in_the_import_transaction(
+    tools, routing_version_refuses_bumps
+):
+    """The bump comes after every write of the import; when it fails, the writes before it are
+    rolled back with it: they were one transaction."""
+    before = snapshot()
+    result = import_legacy_config(text=sample("target.yaml"), source_name="target.yaml")
+
+    assert not result.ok
+    assert "routing version frozen" in result.error
+    assert snapshot() == before
+    assert MigrationRun.objects.get(pk=result.run.pk).status == RunStatus.FAILED
 
 
 def test_the_plan_is_a_readable_diff_naming_the_key_and_line(tools):

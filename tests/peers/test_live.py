@@ -4,8 +4,10 @@ channel layer (channels-redis when REDIS_URL is set, else the in-memory layer)."
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 import pytest
+import trio
 from asgiref.sync import async_to_sync, sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.contrib.auth.models import AnonymousUser
@@ -94,3 +96,67 @@ def test_an_announcement_is_pushed_through_the_channel_layer(admin_user, monkeyp
         await communicator.disconnect()
 
     async_to_sync(scenario)()
+
+
+def test_a_push_reaches_pages_open_on_two_web_processes(admin_user, client, settings, tmp_path):
+    """The push exists to cross processes: an announcement made outside the web processes
+    (here, in the test's own process) reaches a status page open on each of two separate web
+    processes, through the Redis channel layer. Nothing changes in the database, so the pages'
+    polling cannot explain the message."""
+    from django.conf import settings as django_settings
+
+    from tests.conftest import require_service
+    from tests.harness import PlatformProcess
+
+    if not settings.REDIS_URL:
+        require_service("Redis", "run with REDIS_URL=redis://127.0.0.1:6379/<db>")
+    import redis
+
+    try:
+        redis.Redis.from_url(settings.REDIS_URL, socket_timeout=2).ping()
+    except redis.RedisError as exc:
+        require_service("Redis", f"{settings.REDIS_URL}: {exc!r}")
+    client.force_login(admin_user)  # a session row both web processes read
+    cookie = f"{django_settings.SESSION_COOKIE_NAME}={client.cookies['sessionid'].value}"
+    # The same SECRET_KEY as this process: the session's auth hash is signed with it.
+    env = {"REDIS_URL": settings.REDIS_URL, "SECRET_KEY": django_settings.SECRET_KEY}
+    args = ["--no-trio", "--worker-concurrency", "0"]
+    nodes = [PlatformProcess(tmp_path / name, env=env, args=args) for name in ("a", "b")]
+    try:
+        for node in nodes:
+            node.start()
+        received = trio.run(_pages_told_of_a_push, nodes, cookie)
+    except BaseException as exc:
+        if isinstance(exc, AssertionError):
+            outputs = "\n".join(f"--- {n.url} ---\n{n.output}" for n in nodes)
+            raise AssertionError(f"{exc}\n{outputs}") from None
+        raise
+    finally:
+        for node in nodes:
+            node.stop()
+    assert received == [{"type": "changed", "topic": "peers"}] * 2
+
+
+async def _pages_told_of_a_push(nodes, cookie: str) -> list[dict]:
+    import json
+
+    from trio_websocket import open_websocket_url
+
+    async with contextlib.AsyncExitStack() as stack:
+        pages = []
+        for node in nodes:
+            headers = [(b"Cookie", cookie.encode()), (b"Origin", node.url.encode())]
+            url = node.url.replace("http://", "ws://") + "/ws/status/?topic=peers"
+            page = await stack.enter_async_context(
+                open_websocket_url(url, extra_headers=headers, connect_timeout=20)
+            )
+            with trio.fail_after(20):
+                assert json.loads(await page.get_message())["type"] == "hello"
+            pages.append(page)
+        # Both consumers have joined the group once they said hello; announce from here.
+        await trio.to_thread.run_sync(services.announce_peer_change, ["12D3KooWelsewhere"])
+        received = []
+        for page in pages:
+            with trio.fail_after(20):
+                received.append(json.loads(await page.get_message()))
+        return received

@@ -51,7 +51,20 @@ def test_invalid_rule_is_a_422_naming_the_problem(admin_api):
         "/api/v2/routing/rules", {"runtime": "trio"}, content_type="application/json"
     )
     assert reply.status_code == 422
-    assert reply.json()["status_code"] == 422 and "error" in reply.json()
+    body = reply.json()
+    assert body["status_code"] == 422
+    assert [e["field"] for e in body["errors"]] == ["name_pattern"]
+    assert "name_pattern" in body["error"]
+    # A value the schema takes but the rule refuses names its field the same way.
+    reply = admin_api.post(
+        "/api/v2/routing/rules",
+        {"name_pattern": "x*", "runtime": "trio", "note": "n" * 301},
+        content_type="application/json",
+    )
+    assert reply.status_code == 422
+    assert [e["field"] for e in reply.json()["errors"]] == ["note"]
+    assert "note" in reply.json()["error"]
+    assert not RoutingRule.objects.filter(name_pattern="x*").exists()
 
 
 def test_writes_need_the_admin_scope(reader_api):
@@ -90,6 +103,7 @@ def test_settings_read_and_patch(admin_api):
         "/api/v2/routing/settings", {"fallback_timeout": 0}, content_type="application/json"
     )
     assert bad.status_code == 422
+    assert [e["field"] for e in bad.json()["errors"]] == ["fallback_timeout"]
 
 
 def test_runtimes_and_runtime_health_without_a_trio_runtime(admin_api, client_for, settings):

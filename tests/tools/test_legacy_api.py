@@ -99,12 +99,32 @@ def test_token_limited_to_a_pattern_sees_and_calls_only_those_tools(
     assert post_json(limited, "/tools/execute/calculate", {"a": 1, "b": 2}).status_code == 403
 
 
-def test_api_token_records_last_use(client_for, make_token, catalogue):
+def test_api_token_last_use_is_written_at_most_once_a_minute(client_for, make_token, catalogue):
+    from datetime import UTC, datetime
+
+    from apps.access import principal_cache
     from apps.access.models import ApiToken
 
     secret = make_token()
-    client_for(secret).get("/tools/list")
-    assert ApiToken.objects.get(prefix=secret[:11]).last_used_at is not None
+    api = client_for(secret)
+    token = ApiToken.objects.get(prefix=secret[:11])
+    assert token.last_used_at is None
+    assert api.get("/tools/list").status_code == 200
+    assert ApiToken.objects.get(pk=token.pk).last_used_at is not None
+    # Mark the row, so that any later write shows, and use the token again within the minute.
+    marker = datetime(2000, 1, 1, tzinfo=UTC)
+    ApiToken.objects.filter(pk=token.pk).update(last_used_at=marker)
+    for _ in range(5):
+        assert api.get("/tools/list").status_code == 200
+    principal_cache.flush_last_used()
+    assert ApiToken.objects.get(pk=token.pk).last_used_at == marker
+    # A minute on (the cache's note of its last write made a minute older), the next use writes
+    # again; dropping the cached principal makes that request resolve it, writing inline.
+    principal_cache._last_noted[token.pk] -= principal_cache.LAST_USED_RESOLUTION
+    principal_cache._entries.clear()
+    assert api.get("/tools/list").status_code == 200
+    principal_cache.flush_last_used()
+    assert ApiToken.objects.get(pk=token.pk).last_used_at > marker
 
 
 def test_disabling_a_tool_in_the_admin_form_takes_effect_at_once(
