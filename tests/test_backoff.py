@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import math
 
+from apps.peers.services import backoff_seconds
 from apps.tools.call_service import retry_delay
 from mcp_platform.backoff import backoff_delay
-from trio_runtime.p2p.observations import backoff_seconds
 
 
 def test_policies_and_cap():
