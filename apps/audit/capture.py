@@ -54,6 +54,11 @@ AUDITED_MODELS: dict[str, dict[str, frozenset[str]]] = {
     "peers.bootstrapnode": {"ignore": frozenset({"created_at"})},
     "peers.p2psettings": {"ignore": frozenset({"updated_at"})},
     "ratelimits.ratelimit": {"ignore": frozenset({"created_at", "updated_at"})},
+    # OAuth clients (apps.oauth): registered by MCP clients, edited and revoked in the admin.
+    "oauth2_provider.application": {
+        "ignore": frozenset({"created", "updated"}),
+        "redact": frozenset({"client_secret"}),
+    },
     "auth.user": {"ignore": frozenset({"last_login"}), "redact": frozenset({"password"})},
 }
 

@@ -88,6 +88,29 @@ def test_bulk_admin_action_and_token_creation_are_recorded_with_secrets_redacted
     assert created.changes["scopes"]["after"] == ["tools:read"]
 
 
+def test_an_oauth_client_change_is_recorded_with_its_secret_redacted(db):
+    from oauth2_provider.models import get_application_model
+
+    from apps.audit.context import acting_as
+
+    with acting_as("user:admin", origin="admin"):
+        client = get_application_model().objects.create(
+            name="Claude",
+            client_type="confidential",
+            authorization_grant_type="authorization-code",
+            redirect_uris="http://127.0.0.1:5555/callback",
+            client_secret="s3cret-value",
+        )
+        client.name = "Claude Desktop"
+        client.save()
+    created, renamed = AuditEvent.objects.filter(
+        target__startswith="oauth2_provider.application:"
+    ).order_by("pk")
+    assert (created.action, created.actor) == ("create", "user:admin")
+    assert created.changes["client_secret"]["after"] == "[redacted]"
+    assert renamed.changes["name"] == {"before": "Claude", "after": "Claude Desktop"}
+
+
 def test_background_writes_without_an_actor_are_not_recorded(catalogue):
     Tool.objects.filter(name="echo").update(priority=9)
     tool = Tool.objects.get(name="echo")
