@@ -137,6 +137,17 @@ def wait_until_succeeded(http: httpx.Client, count: int, timeout: float = 300) -
         time.sleep(0.05)
 
 
+def part_cpu(node: ServerProcess) -> dict[str, float]:
+    """CPU seconds (user + system) used so far by each of the node's process groups."""
+    tree = node.processes()
+    children = [p for p in tree if p.ppid == node.process.pid]
+    used = {}
+    for part, marker in NODE_PARTS.items():
+        top = next((p for p in children if marker in p.cmdline), None)
+        used[part] = sum(p.cpu_seconds for p in process_tree(top.pid)) if top else math.nan
+    return used
+
+
 def task_queue(node: ServerProcess, http: httpx.Client, token: str, seconds: float):
     """wrk submits echo tasks for `seconds`; then wait until they have all succeeded. Returns
     (tasks, tasks per second submit → complete, submissions per second)."""
@@ -281,13 +292,24 @@ def main(argv: list[str]) -> int:
                 target=">= 350 tasks/s",
                 met=tasks_per_second >= 350,
             )
+            cpu_before = part_cpu(node)
             batch_per_second, batch_submits_per_second = batch_task_queue(
                 http, args.batch_tasks, args.batch_size
             )
+            cpu_after = part_cpu(node)
             print(
                 f"task queue, batch submit: {args.batch_tasks} echo tasks in lists of "
                 f"{args.batch_size} (one call each, one client): {batch_per_second:.1f} tasks/s "
                 f"submit→complete (submission alone {batch_submits_per_second:.1f} tasks/s)",
+                flush=True,
+            )
+            # Where a batched task's cost lies: CPU per task of each part, submit to complete.
+            print(
+                "  CPU per task, submit→complete: "
+                + ", ".join(
+                    f"{part} {1000 * (cpu_after[part] - cpu_before[part]) / args.batch_tasks:.2f} ms"
+                    for part in ("web", "Trio runtime")
+                ),
                 flush=True,
             )
             report_target(
