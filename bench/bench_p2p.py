@@ -157,8 +157,8 @@ def main(argv: list[str]) -> int:
     args = parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="mcp-bench-p2p-") as tmp:
         dir_a, dir_b = Path(tmp) / "a", Path(tmp) / "b"
-        dir_a.mkdir()
-        dir_b.mkdir()
+        dir_a.mkdir(mode=0o700)  # the platform refuses a data directory others can read
+        dir_b.mkdir(mode=0o700)
         peer_a, peer_b = peer_id_of(dir_a), peer_id_of(dir_b)
         node_b, env_b, _ = start_node(
             "b",

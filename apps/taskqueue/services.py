@@ -97,16 +97,14 @@ def submit_task(
     it first created, whatever its state. The task runs as `submitter` (its scopes and tool
     patterns; or `submitter_grants` = (scopes, patterns) copied from a workflow); with neither,
     as the platform itself. Raises TaskQueueError for bad input, QueueFull."""
-    if not isinstance(tool, str) or not NAME_RE.match(tool):
-        raise TaskQueueError(f"invalid tool name {tool!r}")
-    if arguments is not None and not isinstance(arguments, dict):
-        raise TaskQueueError("arguments must be a JSON object")
-    if not 0 <= priority <= 10:
-        raise TaskQueueError("priority must be within 0..10")
-    if max_attempts < 1:
-        raise TaskQueueError("max_attempts must be at least 1")
-    if lease_seconds <= 0 or backoff_seconds < 0:
-        raise TaskQueueError("lease_seconds must be positive and backoff_seconds not negative")
+    _check_submission(
+        tool=tool,
+        arguments=arguments,
+        priority=priority,
+        max_attempts=max_attempts,
+        backoff_seconds=backoff_seconds,
+        lease_seconds=lease_seconds,
+    )
     scopes, patterns = submitter_grants or (None, [])
     if submitter is not None:
         scopes, patterns = sorted(submitter.scopes), list(submitter.stored_tool_patterns)
@@ -146,6 +144,154 @@ def submit_task(
             raise
         return existing, False
     return task, True
+
+
+def _check_submission(
+    *,
+    tool: Any,
+    arguments: Any,
+    priority: int,
+    max_attempts: int,
+    backoff_seconds: float,
+    lease_seconds: float,
+) -> None:
+    if not isinstance(tool, str) or not NAME_RE.match(tool):
+        raise TaskQueueError(f"invalid tool name {tool!r}")
+    if arguments is not None and not isinstance(arguments, dict):
+        raise TaskQueueError("arguments must be a JSON object")
+    if not 0 <= priority <= 10:
+        raise TaskQueueError("priority must be within 0..10")
+    if max_attempts < 1:
+        raise TaskQueueError("max_attempts must be at least 1")
+    if lease_seconds <= 0 or backoff_seconds < 0:
+        raise TaskQueueError("lease_seconds must be positive and backoff_seconds not negative")
+
+
+# One batch is one transaction and one reply: large enough that the per-call cost (the request,
+# authentication, the bridge) is spread thin, small enough that the reply and the lock stay short.
+MAX_BATCH_TASKS = 1000
+SUBMISSION_FIELDS = frozenset(
+    {
+        "tool",
+        "arguments",
+        "priority",
+        "target_peer",
+        "idempotency_key",
+        "max_attempts",
+        "backoff_seconds",
+        "lease_seconds",
+        "queue",
+    }
+)
+
+
+def submit_tasks(
+    *,
+    tasks: list[dict[str, Any]],
+    submitted_by: str = "",
+    submitter: Principal | None = None,
+) -> list[tuple[Task, bool]]:
+    """Queue many tool calls at once, all or none, in one transaction; returns (task, created)
+    per submission, in the order given. Each submission takes submit_task's fields (`tool`,
+    `arguments`, `priority`, `target_peer`, `idempotency_key`, `max_attempts`,
+    `backoff_seconds`, `lease_seconds`, `queue`). A key already used by this submitter, or
+    repeated within the batch, returns the task it first created. Raises TaskQueueError naming
+    the first bad submission (nothing is queued), QueueFull."""
+    if not isinstance(tasks, list) or not tasks:
+        raise TaskQueueError("tasks must be a non-empty list")
+    if len(tasks) > MAX_BATCH_TASKS:
+        raise TaskQueueError(f"at most {MAX_BATCH_TASKS} tasks per batch, got {len(tasks)}")
+    submissions = []
+    for index, raw in enumerate(tasks):
+        if not isinstance(raw, dict):
+            raise TaskQueueError(f"tasks[{index}]: must be an object")
+        unknown = set(raw) - SUBMISSION_FIELDS
+        if unknown:
+            raise TaskQueueError(f"tasks[{index}]: unknown fields {sorted(unknown)}")
+        submission = {
+            "arguments": None,
+            "priority": 5,
+            "target_peer": "",
+            "idempotency_key": None,
+            "max_attempts": 3,
+            "backoff_seconds": 1.0,
+            "lease_seconds": 30.0,
+            "queue": "default",
+            **raw,
+        }
+        try:
+            _check_submission(
+                tool=submission.get("tool"),
+                arguments=submission["arguments"],
+                priority=submission["priority"],
+                max_attempts=submission["max_attempts"],
+                backoff_seconds=submission["backoff_seconds"],
+                lease_seconds=submission["lease_seconds"],
+            )
+        except TaskQueueError as exc:
+            raise TaskQueueError(f"tasks[{index}]: {exc}") from None
+        submission["idempotency_key"] = submission["idempotency_key"] or None
+        submissions.append(submission)
+    scopes, patterns = (None, [])
+    if submitter is not None:
+        scopes, patterns = sorted(submitter.scopes), list(submitter.tool_patterns)
+    submitted_by = (submitter.name if submitter else submitted_by)[:200]
+    keys = {s["idempotency_key"] for s in submissions} - {None}
+    try:
+        with transaction.atomic():
+            return _insert_batch(submissions, keys, submitted_by, scopes, patterns)
+    except IntegrityError:
+        # Another submitter won the race for one of the keys: once more, now seeing theirs.
+        with transaction.atomic():
+            return _insert_batch(submissions, keys, submitted_by, scopes, patterns)
+
+
+def _insert_batch(
+    submissions: list[dict[str, Any]],
+    keys: set[str],
+    submitted_by: str,
+    scopes: list[str] | None,
+    patterns: list[str],
+) -> list[tuple[Task, bool]]:
+    by_key: dict[str, Task] = {}
+    if keys:
+        existing = Task.objects.filter(submitted_by=submitted_by, idempotency_key__in=keys)
+        by_key = {task.idempotency_key: task for task in existing}
+    now = timezone.now()
+    placed: list[tuple[Task, bool]] = []
+    new: list[Task] = []
+    for submission in submissions:
+        key = submission["idempotency_key"]
+        if key is not None and key in by_key:
+            placed.append((by_key[key], False))
+            continue
+        task = Task(
+            queue=submission["queue"],
+            tool_name=submission["tool"],
+            arguments=submission["arguments"] or {},
+            target_peer=submission["target_peer"] or "",
+            priority=submission["priority"],
+            idempotency_key=key,
+            max_attempts=submission["max_attempts"],
+            backoff_seconds=submission["backoff_seconds"],
+            lease_seconds=submission["lease_seconds"],
+            next_run_at=now,
+            submitted_by=submitted_by,
+            submitter_scopes=scopes,
+            submitter_tool_patterns=patterns,
+        )
+        if key is not None:
+            by_key[key] = task
+        new.append(task)
+        placed.append((task, True))
+    if new:
+        open_tasks = Task.objects.filter(status__in=(TaskStatus.QUEUED, TaskStatus.RUNNING)).count()
+        if open_tasks + len(new) > _max_open_tasks():
+            raise QueueFull(
+                f"the task queue holds {open_tasks} open tasks; {len(new)} more exceed its maximum"
+            )
+        Task.objects.bulk_create(new)
+    return placed
 
 
 def is_paused() -> bool:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pydantic
 import trio
 
 from apps.access.principals import SCOPE_ADMIN
@@ -52,9 +53,25 @@ async def p2p_node_status() -> dict:
 # ---------------------------------------------------------------- task queue
 
 
+class QueuedCall(pydantic.BaseModel):
+    """One task of a batch submission: the single form's fields, for one tool call."""
+
+    model_config = pydantic.ConfigDict(extra="forbid")
+
+    tool: str
+    arguments: dict[str, Any] | None = None
+    priority: int = 5
+    peer_id: str | None = None
+    idempotency_key: str | None = None
+    max_attempts: int = 3
+    backoff_seconds: float = 1.0
+    lease_seconds: float = 30.0
+    queue: str = "default"
+
+
 @tool(**P2P, title="Submit a task")
 async def p2p_taskqueue_submit(
-    tool: str,
+    tool: str | None = None,
     arguments: dict[str, Any] | None = None,
     priority: int = 5,
     peer_id: str | None = None,
@@ -63,12 +80,21 @@ async def p2p_taskqueue_submit(
     backoff_seconds: float = 1.0,
     lease_seconds: float = 30.0,
     queue: str = "default",
+    tasks: list[QueuedCall] | None = None,
     ctx: ToolContext | None = None,
-) -> dict:
+) -> dict | ToolResult:
     """Queue a tool call, durably. `peer_id` runs it on that peer over P2P; the same
     `idempotency_key` returns the task it first created. Higher `priority` (0-10) runs first;
     a failing task is retried with backoff and dead-lettered after `max_attempts`. The caller
-    must itself be allowed to call `tool`."""
+    must itself be allowed to call `tool`. Or, instead of `tool`, `tasks`: a list of up to 1000
+    such calls (each with its own fields), queued all or none in one transaction; the reply's
+    `task_ids` are in the order given."""
+    if tasks is not None:
+        if tool is not None:
+            return _error("give either `tool` (one task) or `tasks` (a batch), not both")
+        return await _submit_batch(tasks, ctx)
+    if tool is None:
+        return _error("`tool` is required (or `tasks`, a list of calls)")
     if ctx is not None:
         ctx.require_call_permission(tool)
     submitter = ctx.principal if ctx is not None else None
@@ -90,6 +116,33 @@ async def p2p_taskqueue_submit(
     if created:
         _nudge_workers()
     return {"created": created, **selectors.task_dict(task)}
+
+
+async def _submit_batch(calls: list[QueuedCall], ctx: ToolContext | None) -> dict:
+    if ctx is not None:
+        for name in dict.fromkeys(call.tool for call in calls):
+            ctx.require_call_permission(name)
+    submissions = []
+    for call in calls:
+        fields = call.model_dump()
+        fields["target_peer"] = fields.pop("peer_id") or ""
+        submissions.append(fields)
+    placed = await run_blocking(
+        lambda: services.submit_tasks(
+            tasks=submissions,
+            submitted_by="p2p_taskqueue_submit",
+            submitter=ctx.principal if ctx is not None else None,
+        )
+    )
+    created = [was_created for _, was_created in placed]
+    if any(created):
+        _nudge_workers()
+    # Ids and whether each was new, not every task's full row: a batch of 1,000 stays small.
+    return {
+        "count": len(placed),
+        "created": created,
+        "task_ids": [str(task.id) for task, _ in placed],
+    }
 
 
 @tool(**READ, title="Get a task")
