@@ -14,6 +14,7 @@ from apps.access.principals import SCOPE_ADMIN
 from apps.peers.node import live_node
 from apps.taskqueue import selectors, services, workflows
 from apps.taskqueue.workers import current_pool
+from apps.tools.call_service import ToolResult
 from apps.tools.registry import ToolContext, tool
 from mcp_platform.concurrency import run_blocking
 
@@ -22,6 +23,13 @@ READ = {**P2P, "read_only_hint": True}
 # Tools that act as the node itself (its queue, its connections, its bootstrap list): admin only.
 NODE_ADMIN = {**P2P, "required_scope": SCOPE_ADMIN}
 WAIT_POLL_SECONDS = 0.1
+
+
+def _error(message: str, **structured: Any) -> ToolResult:
+    """A tool error the caller reads as JSON too (`status: "error"`)."""
+    result = ToolResult.error(message)
+    result.structured_content = {"status": "error", "error": message, **structured}
+    return result
 
 
 def _nudge_workers() -> None:
