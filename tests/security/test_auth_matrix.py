@@ -158,9 +158,13 @@ def test_call_routes_refuse_a_read_only_token_and_a_token_outside_its_patterns(
 
 
 def _asgi(requests):
-    from mcp_platform.asgi import application, mounts
+    from starlette.routing import Route
 
-    assert set(mounts) == {"/mcp"}, "a new ASGI mount: add it to this matrix"
+    from mcp_platform.asgi import application, mcp_endpoints
+
+    assert set(mcp_endpoints()) == {"/mcp"}, "a new MCP endpoint: add it to this matrix"
+    routed = {route.path for route in application.routes if isinstance(route, Route)}
+    assert routed == {"/mcp", "/mcp/"}, "a new ASGI route: add it to this matrix"
 
     async def run():
         transport = httpx.ASGITransport(app=application)
