@@ -2,7 +2,7 @@
 
 Routes (first match wins), inside `BodyLimit` (413 past MCP_PLATFORM_MAX_BODY_BYTES):
 
-    /mcp              the MCP endpoint(s): `mcp_endpoints()`, the one place they are mounted
+    /mcp              the MCP endpoint(s): `mcp_endpoints()`, the one place they are listed
     /static/...       the collected static files
     websockets        Channels (the status pages' live updates, /ws/status/)
     API paths         `api_app`: Django with MCP_PLATFORM_API_MIDDLEWARE only (no sessions, CSRF,
@@ -17,11 +17,12 @@ the parent watch of a Uvicorn worker (`lifeline`), which must run before any req
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import logging
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mcp_platform.settings")
 
@@ -45,6 +46,9 @@ from starlette.staticfiles import StaticFiles  # noqa: E402
 from mcp_platform.concurrency import run_blocking  # noqa: E402
 from mcp_platform.errors import now_iso  # noqa: E402
 from mcp_platform.lifeline import watch_parent_if_grandchild  # noqa: E402
+
+if TYPE_CHECKING:
+    from apps.tools.mcp_http import McpHttpEndpoint
 
 watch_parent_if_grandchild()  # a Uvicorn worker process exits with the web process that forked it
 
@@ -145,21 +149,16 @@ class DjangoRoute(BaseRoute):
 # --- the MCP endpoints -----------------------------------------------------------------------
 
 
-def mcp_endpoints() -> dict[str, ASGIApp]:
-    """Every MCP endpoint of the web process by exact path (`/mcp`; `/mcp/` is the same one).
-    Add an endpoint here, with its session managers in `mcp_lifespans()`, and its path to
+@functools.cache
+def mcp_endpoints() -> dict[str, McpHttpEndpoint]:
+    """Every MCP endpoint of the web process by exact path (`/mcp`; `/mcp/` is the same one),
+    set up once. Add an endpoint here (the lifespan runs its session managers), and its path to
     apps.oauth.selectors.MCP_ENDPOINT_PATHS and the auth matrix."""
-    from apps.tools.mcp_http import web_endpoint
-
-    return {"/mcp": web_endpoint}
-
-
-def mcp_lifespans() -> list[Callable[[], contextlib.AbstractAsyncContextManager]]:
     from apps.jobs.mcp_tasks import install_task_support
     from apps.tools.mcp_http import web_endpoint
 
     install_task_support(web_endpoint.catalogue.server)  # MCP tasks, backed by jobs
-    return [web_endpoint.lifespan]
+    return {"/mcp": web_endpoint}
 
 
 def mcp_routes() -> list[BaseRoute]:
@@ -302,8 +301,8 @@ async def lifespan(app: object = None) -> AsyncIterator[None]:
         )
         stack.push_async_callback(bridge.close)  # the keep-alive connections to the Trio runtime
         # The MCP endpoints' session managers, last up and first down (they drain their calls).
-        for endpoint_lifespan in mcp_lifespans():
-            await stack.enter_async_context(endpoint_lifespan())
+        for endpoint in mcp_endpoints().values():
+            await stack.enter_async_context(endpoint.lifespan())
         yield
 
 
