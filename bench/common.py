@@ -22,7 +22,6 @@ import os
 import secrets
 import shutil
 import signal
-import socket
 import string
 import subprocess
 import sys
@@ -36,19 +35,19 @@ from typing import Any
 
 import httpx
 
+from mcp_platform.processes import (
+    ChildProcess,
+    ProcessInfo,
+    free_port,
+    process_tree,
+)
+
 BENCH_DIR = Path(__file__).resolve().parent
 REPO = BENCH_DIR.parent
 HOST = "127.0.0.1"
 PYTHON = sys.executable
 
 Operation = Callable[[], Awaitable[Any]]
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that was free a moment ago."""
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return sock.getsockname()[1]
 
 
 def random_secret_key(length: int = 50) -> str:
@@ -112,69 +111,9 @@ def uvicorn_command(app: str, port: int, *, app_dir: Path = REPO, workers: int =
     ]
 
 
-@dataclass
-class ProcessInfo:
-    pid: int
-    ppid: int
-    cmdline: str
-    cpu_seconds: float
-    rss_bytes: int
-
-    @property
-    def pss_bytes(self) -> int:
-        """Proportional set size: shared pages split among their sharers (a prefork worker's
-        children share most of their memory), so sums of it do not count a page twice."""
-        try:
-            for line in Path(f"/proc/{self.pid}/smaps_rollup").read_text().splitlines():
-                if line.startswith("Pss:"):
-                    return int(line.split()[1]) * 1024
-        except (OSError, ValueError, IndexError):
-            pass
-        return self.rss_bytes
-
-
-def _all_processes() -> list[ProcessInfo]:
-    found = []
-    ticks = os.sysconf("SC_CLK_TCK")
-    page = os.sysconf("SC_PAGE_SIZE")
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode().strip()
-            rss_pages = int((entry / "statm").read_text().split()[1])
-        except (OSError, IndexError, ValueError):
-            continue  # gone meanwhile, or not ours to read
-        fields = stat.rsplit(")", 1)[1].split()  # after "pid (comm)": state, ppid, ...
-        found.append(
-            ProcessInfo(
-                pid=int(entry.name),
-                ppid=int(fields[1]),
-                cmdline=cmdline,
-                cpu_seconds=(int(fields[11]) + int(fields[12])) / ticks,  # utime + stime
-                rss_bytes=rss_pages * page,
-            )
-        )
-    return found
-
-
-def process_tree(root: int) -> list[ProcessInfo]:
-    """`root` and every live descendant of it (Linux /proc; empty elsewhere). A descendant in
-    its own session (runplatform's children) is still found: the tree follows parents."""
-    processes = _all_processes()
-    children: dict[int, list[ProcessInfo]] = {}
-    for p in processes:
-        children.setdefault(p.ppid, []).append(p)
-    tree = [p for p in processes if p.pid == root]
-    for p in tree:  # grows while it is walked
-        tree.extend(children.get(p.pid, []))
-    return tree
-
-
-class ServerProcess:
-    """A server in a child process (own session, so its whole tree can be stopped), with its
-    output kept in a temporary file for the error message when it fails."""
+class ServerProcess(ChildProcess):
+    """A server in a child process (mcp_platform/processes.py: own session, so its whole tree
+    can be stopped, output kept for the error message when it fails)."""
 
     def __init__(
         self,
@@ -185,15 +124,10 @@ class ServerProcess:
         env: Mapping[str, str] | None = None,
         cwd: Path = REPO,
     ) -> None:
-        self.name = name
+        super().__init__(env, cwd=cwd)
+        self.name = self.label = name
         self.command = list(command)
         self.health_url = health_url
-        self.env = dict(os.environ if env is None else env)
-        self.env.setdefault("PYTHONUNBUFFERED", "1")
-        self.cwd = cwd
-        self.process: subprocess.Popen[bytes] | None = None
-        # Lives as long as this object: the output is read after the process has gone.
-        self._log = tempfile.TemporaryFile(prefix=f"bench-{name}-")  # noqa: SIM115
 
     @classmethod
     def uvicorn(
@@ -221,24 +155,10 @@ class ServerProcess:
         parsed = httpx.URL(self.health_url)
         return f"{parsed.scheme}://{parsed.host}:{parsed.port}"
 
-    @property
-    def output(self) -> str:
-        self._log.flush()
-        self._log.seek(0)
-        return self._log.read().decode(errors="replace")
-
     def start(self, *, timeout: float = 60) -> ServerProcess:
         """Start the process and wait until its health URL answers 200; raises RuntimeError."""
         _install_exit_handlers()
-        self.process = subprocess.Popen(
-            self.command,
-            cwd=self.cwd,
-            env=self.env,
-            stdin=subprocess.DEVNULL,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+        self.spawn(self.command)
         with _live_lock:
             _live.add(self)
         try:
@@ -249,24 +169,7 @@ class ServerProcess:
         return self
 
     def wait_healthy(self, *, timeout: float = 60) -> None:
-        deadline = time.monotonic() + timeout
-        last_error = "no answer yet"
-        while time.monotonic() < deadline:
-            if self.process is None or self.process.poll() is not None:
-                code = None if self.process is None else self.process.returncode
-                raise RuntimeError(f"{self.name} exited early ({code}):\n{self.output}")
-            try:
-                reply = httpx.get(self.health_url, timeout=2)
-                if reply.status_code == 200:
-                    return
-                last_error = f"HTTP {reply.status_code}"
-            except httpx.HTTPError as exc:
-                last_error = repr(exc)
-            time.sleep(0.1)
-        raise RuntimeError(
-            f"{self.name} not healthy at {self.health_url} after {timeout}s ({last_error}):\n"
-            f"{self.output}"
-        )
+        self.wait_http_health(self.health_url, timeout=timeout)
 
     def cpu_seconds(self) -> float:
         """User + system CPU time the server has used so far, all its live processes added up
@@ -287,17 +190,7 @@ class ServerProcess:
         """SIGTERM the process group, then SIGKILL it if it has not exited within `timeout`."""
         with _live_lock:
             _live.discard(self)
-        process = self.process
-        if process is None or process.poll() is not None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=5)
+        super().stop(timeout, group=True)
 
     def __enter__(self) -> ServerProcess:
         return self.start()

@@ -1,24 +1,28 @@
-"""One ASGI router for the web process: lifespan, /mcp, websockets, static files, Django.
+"""The web process, read top to bottom: one Starlette app, its routes and its one lifespan.
 
-API requests (the REST legacy paths and /api/v2) go to `api_app`: Django with only the API's
-async-native middleware, no sessions, CSRF, messages or Django auth, and no per-request thread;
-the admin and the status pages go through `django_app` with Django's full stack.
+Routes (first match wins), inside `BodyLimit` (413 past MCP_PLATFORM_MAX_BODY_BYTES):
 
-Apps add to it without editing it: `lifespan_contexts` holds async context managers entered at
-startup (in order) and left at shutdown; `mounts` maps an exact path to an ASGI app (the MCP
-endpoint); `websocket_app` serves every websocket.
+    /mcp              the MCP endpoint(s): `mcp_endpoints()`, the one place they are listed
+    /static/...       the collected static files
+    websockets        Channels (the status pages' live updates, /ws/status/)
+    API paths         `api_app`: Django with MCP_PLATFORM_API_MIDDLEWARE only (no sessions, CSRF,
+                      messages or Django auth, no per-request thread)
+    everything else   `django_app`: Django's full stack (the admin, the status pages)
+
+`lifespan` starts every background thread and task of the web process, in order, and stops them
+in reverse order at shutdown, flushing what they hold. Nothing here starts at import time except
+the parent watch of a Uvicorn worker (`lifeline`), which must run before any request.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import logging
 import os
-from collections.abc import Awaitable, Callable
-from typing import Any
-
-import anyio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import TYPE_CHECKING, Any
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mcp_platform.settings")
 
@@ -29,33 +33,32 @@ from django.core.handlers.asgi import ASGIHandler, get_script_prefix
 
 django_app = get_asgi_application()
 
+import anyio  # noqa: E402
 from django.conf import settings  # noqa: E402
 from django.core.exceptions import RequestAborted  # noqa: E402
 from django.urls import set_script_prefix  # noqa: E402
+from starlette.applications import Starlette  # noqa: E402
+from starlette.exceptions import HTTPException  # noqa: E402
+from starlette.middleware import Middleware  # noqa: E402
+from starlette.routing import BaseRoute, Match, Mount, Route  # noqa: E402
+from starlette.staticfiles import StaticFiles  # noqa: E402
 
+from mcp_platform.concurrency import run_blocking  # noqa: E402
+from mcp_platform.errors import now_iso  # noqa: E402
 from mcp_platform.lifeline import watch_parent_if_grandchild  # noqa: E402
 
-watch_parent_if_grandchild()  # a web worker process exits with the web process that spawned it
+if TYPE_CHECKING:
+    from apps.tools.mcp_http import McpHttpEndpoint
+
+watch_parent_if_grandchild()  # a Uvicorn worker process exits with the web process that forked it
 
 logger = logging.getLogger(__name__)
 
 Scope = dict[str, Any]
 ASGIApp = Callable[[Scope, Callable, Callable], Awaitable[None]]
 
-lifespan_contexts: list[Callable[[], contextlib.AbstractAsyncContextManager]] = []
-mounts: dict[str, ASGIApp] = {}
-# Apps that serve a family of paths (e.g. /mcp/<slug>): (claims(path), app), after `mounts`.
-path_mounts: list[tuple[Callable[[str], bool], ASGIApp]] = []
-websocket_app: ASGIApp | None = None
 
-
-def _status_websockets() -> ASGIApp:
-    from apps.peers.routing import websocket_application
-
-    return websocket_application()
-
-
-websocket_app = _status_websockets()
+# --- Django: the API paths and the pages -----------------------------------------------------
 
 
 class ApiHandler(ASGIHandler):
@@ -122,96 +125,128 @@ def is_api_path(path: str) -> bool:
     return path.startswith(settings.MCP_PLATFORM_API_PATH_PREFIXES)
 
 
-@contextlib.asynccontextmanager
-async def _db_threads_lifespan():
-    from mcp_platform import concurrency
+class DjangoRoute(BaseRoute):
+    """Every HTTP path not routed before it: the API paths to `api_app`, the rest to
+    `django_app`; every websocket to Channels."""
 
-    concurrency.start_db_threads(threads=settings.MCP_PLATFORM_DB_THREADS)
-    try:
-        yield
-    finally:
-        await asyncio.get_running_loop().run_in_executor(None, concurrency.stop_db_threads)
+    def __init__(self) -> None:
+        from apps.peers.routing import websocket_application
 
+        self.websockets = websocket_application()
 
-lifespan_contexts.append(_db_threads_lifespan)
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        return (Match.FULL, {}) if scope["type"] in ("http", "websocket") else (Match.NONE, {})
 
-
-@contextlib.asynccontextmanager
-async def _versions_lifespan():
-    """Watch the cache versions, so a request finds principals and tools without a query."""
-    # The apps' versions register on import; the call path imports them all.
-    import apps.access.principal_cache
-    import apps.tools.call_service  # noqa: F401
-    from mcp_platform import versions
-    from mcp_platform.concurrency import run_blocking
-
-    await run_blocking(versions.start_watching, interval=settings.MCP_PLATFORM_VERSION_POLL_SECONDS)
-    try:
-        yield
-    finally:
-        await run_blocking(versions.stop_watching)
+    async def handle(self, scope: Scope, receive: Callable, send: Callable) -> None:
+        if scope["type"] == "websocket":
+            await self.websockets(scope, receive, send)
+        elif is_api_path(scope["path"]):
+            await api_app(scope, receive, send)
+        else:
+            await django_app(scope, receive, send)
 
 
-lifespan_contexts.append(_versions_lifespan)
+# --- the MCP endpoints -----------------------------------------------------------------------
 
 
-@contextlib.asynccontextmanager
-async def _call_log_lifespan():
-    yield
-    from apps.tools import call_log
-    from mcp_platform.concurrency import run_blocking
+@functools.cache
+def mcp_endpoints() -> dict[str, McpHttpEndpoint]:
+    """Every MCP endpoint of the web process by exact path (`/mcp`; `/mcp/` is the same one),
+    set up once. Add an endpoint here (the lifespan runs its session managers), and its path to
+    apps.oauth.selectors.MCP_ENDPOINT_PATHS and the auth matrix."""
+    from apps.jobs.mcp_tasks import install_task_support
+    from apps.tools.mcp_http import web_endpoint
 
-    await run_blocking(call_log.stop)
-
-
-lifespan_contexts.append(_call_log_lifespan)
-
-
-@contextlib.asynccontextmanager
-async def _bridge_lifespan():
-    yield
-    from apps.routing import bridge
-
-    await bridge.close()  # the keep-alive connections to the Trio runtime
+    install_task_support(web_endpoint.catalogue.server)  # MCP tasks, backed by jobs
+    return {"/mcp": web_endpoint}
 
 
-lifespan_contexts.append(_bridge_lifespan)
+class ToolsetRoute(BaseRoute):
+    """`/mcp/<slug>`: one MCP endpoint per toolset (apps.toolsets.mcp), started on its first
+    request. Only the paths the toolsets claim: the legacy /mcp/tools/..., /mcp/discover and
+    /mcp/p2p/... routes below /mcp/ stay Django's."""
+
+    def __init__(self) -> None:
+        from apps.toolsets.mcp import toolset_endpoints
+
+        self.endpoints = toolset_endpoints
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        claimed = scope["type"] == "http" and self.endpoints.claims(scope["path"])
+        return (Match.FULL, {}) if claimed else (Match.NONE, {})
+
+    async def handle(self, scope: Scope, receive: Callable, send: Callable) -> None:
+        await self.endpoints(scope, receive, send)
 
 
-async def _lifespan(scope: Scope, receive: Callable, send: Callable) -> None:
-    stack = contextlib.AsyncExitStack()
-    message = await receive()
-    assert message["type"] == "lifespan.startup"
-    try:
-        for factory in lifespan_contexts:
-            await stack.enter_async_context(factory())
-    except Exception as exc:
-        logger.exception("startup failed")
-        await stack.aclose()
-        await send({"type": "lifespan.startup.failed", "message": str(exc)})
-        return
-    await send({"type": "lifespan.startup.complete"})
-    message = await receive()
-    try:
-        await stack.aclose()
-    except Exception as exc:
-        logger.exception("shutdown failed")
-        await send({"type": "lifespan.shutdown.failed", "message": str(exc)})
-        return
-    await send({"type": "lifespan.shutdown.complete"})
+def mcp_routes() -> list[BaseRoute]:
+    # Exact paths, then the toolsets' own: the rest below /mcp/ (the legacy /mcp/tools/call,
+    # ...) is Django's.
+    return [
+        *(
+            route
+            for path, endpoint in mcp_endpoints().items()
+            for route in (Route(path, endpoint), Route(f"{path}/", endpoint))
+        ),
+        ToolsetRoute(),
+    ]
 
 
-async def _reply(
-    send: Callable, status: int, body: bytes, content_type: bytes = b"application/json"
-) -> None:
-    await send(
+# --- static files, the body limit -------------------------------------------------------------
+
+
+def _error(status: int, body: dict[str, Any]) -> tuple[dict, dict]:
+    return (
         {
             "type": "http.response.start",
             "status": status,
-            "headers": [(b"content-type", content_type)],
-        }
+            "headers": [(b"content-type", b"application/json")],
+        },
+        {"type": "http.response.body", "body": json.dumps(body).encode()},
     )
-    await send({"type": "http.response.body", "body": body})
+
+
+async def _reply(send: Callable, status: int, body: dict[str, Any]) -> None:
+    for message in _error(status, body):
+        await send(message)
+
+
+class StaticFilesOr404(StaticFiles):
+    """The collected static files; a missing one (or no collectstatic yet) is our JSON 404."""
+
+    def __init__(self) -> None:
+        super().__init__(directory=settings.STATIC_ROOT, check_dir=False)
+
+    async def __call__(self, scope: Scope, receive: Callable, send: Callable) -> None:
+        try:
+            if not await anyio.Path(settings.STATIC_ROOT).is_dir():
+                raise HTTPException(404, "Not Found")
+            await super().__call__(scope, receive, send)
+        except HTTPException as exc:  # a missing file: 404 (405, ...), not a 500
+            body = {"error": exc.detail, "status_code": exc.status_code, "timestamp": now_iso()}
+            await _reply(send, exc.status_code, body)
+
+
+class BodyLimit:
+    """413 for a declared body past MCP_PLATFORM_MAX_BODY_BYTES, 400 for a bad Content-Length,
+    before any route reads it."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Callable, send: Callable) -> None:
+        if scope["type"] == "http":
+            length = _declared_length(scope)
+            limit = settings.MCP_PLATFORM_MAX_BODY_BYTES
+            if length is not None and length < 0:
+                body = {"error": "Invalid Content-Length header", "status_code": 400}
+                await _reply(send, 400, {**body, "timestamp": now_iso()})
+                return
+            if length is not None and length > limit:
+                body = {"error": "Request body too large", "max_bytes": limit, "status_code": 413}
+                await _reply(send, 413, {**body, "timestamp": now_iso()})
+                return
+        await self.app(scope, receive, send)
 
 
 def _declared_length(scope: Scope) -> int | None:
@@ -224,92 +259,88 @@ def _declared_length(scope: Scope) -> int | None:
     return None
 
 
-async def application(scope: Scope, receive: Callable, send: Callable) -> None:
-    kind = scope["type"]
-    if kind == "lifespan":
-        await _lifespan(scope, receive, send)
-        return
-    if kind == "websocket":
-        if websocket_app is None:
-            await send({"type": "websocket.close", "code": 4404})
-            return
-        await websocket_app(scope, receive, send)
-        return
-    length = _declared_length(scope)
-    limit = settings.MCP_PLATFORM_MAX_BODY_BYTES
-    if length is not None and (length < 0 or length > limit):
-        import json
-
-        from mcp_platform.errors import now_iso
-
-        body = {
-            "error": "Request body too large",
-            "max_bytes": limit,
-            "status_code": 413,
-            "timestamp": now_iso(),
-        }
-        if length < 0:
-            body = {
-                "error": "Invalid Content-Length header",
-                "status_code": 400,
-                "timestamp": now_iso(),
-            }
-        await _reply(send, 413 if length >= 0 else 400, json.dumps(body).encode())
-        return
-    path = scope["path"]
-    mounted = mounts.get(path.rstrip("/") or "/")
-    mounted = mounted or next((app for claims, app in path_mounts if claims(path)), None)
-    if mounted is not None:
-        await mounted(scope, receive, send)
-        return
-    if path.startswith(settings.STATIC_URL):
-        await _static(scope, receive, send)
-        return
-    if is_api_path(path):
-        await api_app(scope, receive, send)
-        return
-    await django_app(scope, receive, send)
+# --- the lifespan: every background thread and task of the web process -----------------------
 
 
-_static_app: ASGIApp | None = None
+@contextlib.asynccontextmanager
+async def _started(name: str, start: Callable[[], Any], stop: Callable[[], Any]):
+    """Run blocking `start` now and blocking `stop` when the lifespan ends."""
+    await run_blocking(start)
+    logger.debug("started %s", name)
+    try:
+        yield
+    finally:
+        await run_blocking(stop)
+        logger.debug("stopped %s", name)
 
 
-async def _static(scope: Scope, receive: Callable, send: Callable) -> None:
-    global _static_app
-    if _static_app is None:
-        from starlette.staticfiles import StaticFiles
+@contextlib.asynccontextmanager
+async def lifespan(app: object = None) -> AsyncIterator[None]:
+    """Start in order, stop in reverse: the DB threads first up and last down, since every
+    other part's blocking work runs on them."""
+    import apps.access.principal_cache as principal_cache
+    import apps.tools.call_service  # noqa: F401  (its caches' versions register on import)
+    from apps.audit import calls as audit_calls
+    from apps.peers import services as peers
+    from apps.routing import announce, bridge
+    from apps.tools import call_log
+    from mcp_platform import concurrency, versions
 
-        served = StaticFiles(directory=settings.STATIC_ROOT, check_dir=False)
+    flush_every = settings.MCP_PLATFORM_CALL_LOG_FLUSH_SECONDS
+    async with contextlib.AsyncExitStack() as stack:
+        # Long-lived threads for blocking work (ORM), each keeping its connection.
+        concurrency.start_db_threads(threads=settings.MCP_PLATFORM_DB_THREADS)
+        stack.push_async_callback(
+            asyncio.get_running_loop().run_in_executor, None, concurrency.stop_db_threads
+        )
+        # Watches the cache versions: requests find principals and tools without a query.
+        poll = settings.MCP_PLATFORM_VERSION_POLL_SECONDS
+        await stack.enter_async_context(
+            _started(
+                "version watcher",
+                lambda: versions.start_watching(interval=poll),
+                versions.stop_watching,
+            )
+        )
+        # Batch writers off the call path; each writes what it holds when stopped.
+        for name, module in (("call log writer", call_log), ("audit call writer", audit_calls)):
+            await stack.enter_async_context(
+                _started(name, lambda m=module: m.start(interval=flush_every), module.stop)
+            )
+        await stack.enter_async_context(
+            _started(
+                "token last-used writer",
+                principal_cache.start_last_used_writer,
+                principal_cache.stop_last_used_writer,
+            )
+        )
+        # Announcers: routing versions to the Trio runtime(s), status changes to the pages.
+        await stack.enter_async_context(
+            _started("routing announcer", announce.start, announce.stop)
+        )
+        await stack.enter_async_context(
+            _started("status announcer", peers.start_announcer, peers.stop_announcer)
+        )
+        stack.push_async_callback(bridge.close)  # the keep-alive connections to the Trio runtime
+        # The MCP endpoints' session managers, last up and first down (they drain their calls).
+        for endpoint in mcp_endpoints().values():
+            await stack.enter_async_context(endpoint.lifespan())
+        from apps.toolsets.mcp import toolset_endpoints  # /mcp/<slug>, each started on first use
 
-        async def strip_prefix(scope, receive, send):
-            from starlette.exceptions import HTTPException
-
-            from mcp_platform.errors import now_iso
-
-            inner = dict(scope, path=scope["path"][len(settings.STATIC_URL) - 1 :], root_path="")
-            try:
-                if not await anyio.Path(settings.STATIC_ROOT).is_dir():  # no collectstatic yet
-                    raise HTTPException(404, "Not Found")
-                await served(inner, receive, send)
-            except HTTPException as exc:  # a missing file: 404 (405, ...), not a 500
-                body = {"error": exc.detail, "status_code": exc.status_code, "timestamp": now_iso()}
-                await _reply(send, exc.status_code, json.dumps(body).encode())
-
-        _static_app = strip_prefix
-    await _static_app(scope, receive, send)
+        await stack.enter_async_context(toolset_endpoints.lifespan())
+        yield
 
 
-def _mount_mcp() -> None:
-    from apps.jobs.mcp_tasks import install_task_support
-    from apps.tools.mcp_http import web_endpoint
-
-    install_task_support(web_endpoint.catalogue.server)  # MCP tasks, backed by jobs
-    mounts["/mcp"] = web_endpoint
-    lifespan_contexts.append(web_endpoint.lifespan)
-    from apps.toolsets.mcp import toolset_endpoints  # /mcp/<slug>: one endpoint per toolset
-
-    path_mounts.append((toolset_endpoints.claims, toolset_endpoints))
-    lifespan_contexts.append(toolset_endpoints.lifespan)
+# --- the application ---------------------------------------------------------------------------
 
 
-_mount_mcp()
+def build_application() -> Starlette:
+    routes: list[BaseRoute] = [
+        *mcp_routes(),
+        Mount(settings.STATIC_URL.rstrip("/"), app=StaticFilesOr404()),
+        DjangoRoute(),
+    ]
+    return Starlette(routes=routes, middleware=[Middleware(BodyLimit)], lifespan=lifespan)
+
+
+application = build_application()

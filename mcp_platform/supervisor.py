@@ -16,7 +16,6 @@ import logging
 import os
 import signal
 import socket
-import subprocess
 import sys
 import threading
 import time
@@ -26,6 +25,7 @@ from pathlib import Path
 
 from mcp_platform.backoff import backoff_delay
 from mcp_platform.lifeline import SUPERVISOR_PID_ENV
+from mcp_platform.processes import ChildProcess, describe_exit
 
 logger = logging.getLogger("runplatform")
 
@@ -90,17 +90,6 @@ def check_ports_free(host: str, ports: list[int]) -> None:
                 ) from None
 
 
-def describe_exit(returncode: int) -> str:
-    """`exited with 3` / `was killed by SIGKILL`, in words rather than a negative number."""
-    if returncode < 0:
-        try:
-            name = signal.Signals(-returncode).name
-        except ValueError:
-            name = f"signal {-returncode}"
-        return f"was killed by {name}"
-    return f"exited with {returncode}"
-
-
 @dataclass
 class ChildSpec:
     name: str
@@ -112,8 +101,7 @@ class ChildSpec:
 @dataclass
 class Child:
     spec: ChildSpec
-    process: subprocess.Popen | None = None
-    started_at: float = 0.0
+    process: ChildProcess | None = None
     crashes: int = 0  # in a row, without a healthy run between: sets the backoff
     restart_at: float = 0.0
     restarts: int = 0
@@ -141,34 +129,18 @@ class Supervisor:
     def say(self, message: str) -> None:
         self._out(f"[runplatform] {message}")
 
-    def _pump(self, child: Child, process: subprocess.Popen) -> None:
-        assert process.stdout is not None
-        for raw in process.stdout:
-            self._out(f"[{child.spec.name}] {raw.rstrip()}")
-
     def _start(self, child: Child) -> None:
-        env = {
-            **os.environ,
-            **child.spec.env,
-            "PYTHONUNBUFFERED": "1",
-            SUPERVISOR_PID_ENV: str(os.getpid()),
-        }
+        env = {**os.environ, **child.spec.env, SUPERVISOR_PID_ENV: str(os.getpid())}
+        name = child.spec.name
+        process = ChildProcess(env, on_line=lambda line: self._out(f"[{name}] {line}"))
         # Started from this (main) thread: PR_SET_PDEATHSIG fires when the forking thread ends.
         lifeline = [sys.executable, "-m", "mcp_platform.lifeline", str(os.getpid()), "--"]
-        process = subprocess.Popen(
+        process.spawn(
             [*lifeline, *child.spec.argv],
             pass_fds=(self.lock.fd,) if self.lock and self.lock.fd is not None else (),
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            bufsize=1,
-            start_new_session=True,  # our signals reach children only when we send them
         )
         child.process = process
-        child.started_at = time.monotonic()
-        threading.Thread(target=self._pump, args=(child, process), daemon=True).start()
-        self.say(f"started {child.spec.name} (pid {process.pid})")
+        self.say(f"started {name} (pid {process.pid})")
 
     def request_stop(self, *_: object) -> None:
         self._stopping.set()
@@ -187,14 +159,15 @@ class Supervisor:
 
     def _watch(self, child: Child, now: float) -> None:
         process = child.process
-        if process is not None and process.poll() is None:
+        if process is not None and process.alive:
             return
         if process is not None:
-            ran = now - child.started_at
+            ran = now - process.started_at
             child.crashes = 1 if ran > HEALTHY_AFTER else child.crashes + 1
             delay = backoff_delay(child.crashes, base=BACKOFF_START, cap=BACKOFF_MAX)
+            assert process.process is not None
             self.say(
-                f"{child.spec.name} {describe_exit(process.returncode)} after {ran:.1f}s; "
+                f"{child.spec.name} {describe_exit(process.process.returncode)} after {ran:.1f}s; "
                 f"restarting in {delay:.1f}s"
             )
             child.process = None
@@ -209,19 +182,14 @@ class Supervisor:
         self.say("stopping: draining in-flight calls")
         for child in self.children:
             process = child.process
-            if process is None or process.poll() is not None:
+            if process is None or not process.alive:
                 continue
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=child.spec.drain_seconds)
-            except subprocess.TimeoutExpired:
-                self.say(
-                    f"{child.spec.name} did not stop in {child.spec.drain_seconds:g}s; killing it"
-                )
-                process.kill()
-                process.wait()
-            if process.returncode in (0, -signal.SIGTERM):  # the stop we asked for
+            drain = child.spec.drain_seconds
+            returncode = process.stop(drain)  # SIGTERM; SIGKILL to its group past the limit
+            if returncode in (0, -signal.SIGTERM):  # the stop we asked for
                 self.say(f"{child.spec.name} stopped")
+            elif returncode == -signal.SIGKILL:
+                self.say(f"{child.spec.name} did not stop in {drain:g}s; killed it")
             else:
-                self.say(f"{child.spec.name} stopped: it {describe_exit(process.returncode)}")
+                self.say(f"{child.spec.name} stopped: it {describe_exit(returncode)}")
         self.say("stopped")

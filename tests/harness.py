@@ -1,12 +1,14 @@
-"""Real processes for tests: a platform node (runplatform) against the test database."""
+"""Real processes for tests: a platform node (runplatform) against the test database.
+
+The processes themselves are started, watched and stopped by mcp_platform/processes.py, as
+runplatform's and the benchmarks' are.
+"""
 
 from __future__ import annotations
 
 import os
 import re
 import secrets
-import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -14,16 +16,14 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import httpx
 from django.db import connection
 
+from mcp_platform import processes
+from mcp_platform.processes import descendants, free_port, pid_alive
+
+__all__ = ["descendants", "free_port", "pid_alive"]  # re-exported for the tests
+
 REPO = Path(__file__).resolve().parent.parent
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def test_database_url() -> str:
@@ -63,33 +63,6 @@ def wait_until(
     )
 
 
-def pid_alive(pid: int) -> bool:
-    """True while `pid` runs (a zombie, dead but not yet reaped by its new parent, is dead)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except (FileNotFoundError, ProcessLookupError):
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] not in {"Z", "X"}
-
-
-def descendants(pid: int) -> list[int]:
-    """Every live process below `pid` (children of all its threads, recursively)."""
-    found: list[int] = []
-    try:
-        tasks = list(Path(f"/proc/{pid}/task").iterdir())
-    except FileNotFoundError:
-        return found
-    for task in tasks:
-        try:
-            children = (task / "children").read_text().split()
-        except FileNotFoundError:
-            continue
-        for child in map(int, children):
-            found.append(child)
-            found.extend(descendants(child))
-    return [p for p in found if pid_alive(p)]
-
-
 def child_env(data_dir: Path, **extra: str) -> dict[str, str]:
     """The environment of a child process of ours: the real settings, the test database."""
     inherited = {
@@ -111,92 +84,11 @@ def child_env(data_dir: Path, **extra: str) -> dict[str, str]:
     }
 
 
-class ChildProcess:
-    """A process of ours started by a test, in its own process group, its output kept."""
-
-    label = "process"
+class ChildProcess(processes.ChildProcess):
+    """A process of ours started by a test (from the repository's root), its output kept."""
 
     def __init__(self, env: dict[str, str]):
-        self.env = env
-        self.process: subprocess.Popen | None = None
-        self.lines: list[str] = []
-        self._lock = threading.Lock()
-
-    def spawn(self, argv: list[str]) -> None:
-        self.process = subprocess.Popen(
-            argv,
-            cwd=REPO,
-            env=self.env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            start_new_session=True,
-        )
-        threading.Thread(target=self._pump, daemon=True).start()
-
-    def _pump(self) -> None:
-        assert self.process is not None and self.process.stdout is not None
-        for line in self.process.stdout:
-            with self._lock:
-                self.lines.append(line.rstrip())
-
-    @property
-    def output(self) -> str:
-        with self._lock:
-            return "\n".join(self.lines)
-
-    @property
-    def alive(self) -> bool:
-        return self.process is not None and self.process.poll() is None
-
-    def wait_http_health(self, url: str, *, timeout: float) -> None:
-        """Poll `url` until it answers 200; fail with the output if the process dies first."""
-
-        def healthy() -> bool:
-            if self.process is not None and self.process.poll() is not None:
-                raise AssertionError(f"{self.label} exited early:\n{self.output}")
-            return httpx.get(url, timeout=2).status_code == 200
-
-        try:
-            wait_until(healthy, timeout=timeout, what=f"{self.label}'s {url}")
-        except AssertionError as exc:
-            raise AssertionError(f"{exc}\n--- {self.label} output ---\n{self.output}") from None
-
-    def signal(self, signum: int) -> None:
-        assert self.process is not None
-        self.process.send_signal(signum)
-
-    def kill(self) -> None:
-        """SIGKILL the whole process group at once: no chance to clean up."""
-        assert self.process is not None
-        os.killpg(self.process.pid, signal.SIGKILL)
-        self.process.wait(timeout=10)
-
-    def kill_leader(self) -> None:
-        """SIGKILL only the process we started, not its children (as `kill -9 <pid>`)."""
-        assert self.process is not None
-        self.process.send_signal(signal.SIGKILL)
-        self.process.wait(timeout=10)
-
-    def wait_exit(self, *, timeout: float) -> int:
-        assert self.process is not None
-        try:
-            return self.process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            raise AssertionError(
-                f"{self.label} still running after {timeout}s:\n{self.output}"
-            ) from None
-
-    def stop(self, timeout: float = 60) -> int:
-        """SIGTERM (the process drains), then SIGKILL to the group past `timeout`."""
-        if self.process is None or self.process.poll() is not None:
-            return self.process.returncode if self.process else 0
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            return self.process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            return self.process.wait()
+        super().__init__(env, cwd=REPO)
 
 
 class PlatformProcess(ChildProcess):

@@ -4,7 +4,7 @@
 - `POST /internal/bridge/call`: the web process's trio-routed calls (shared secret);
 - `POST /internal/control/reload`: reload routing now (shared secret);
 - `POST /internal/control/cancel`: cancel an in-flight bridged call by request id (shared secret);
-- `mounts`: other endpoints added by other parts (the MCP endpoint at /mcp).
+- `mounts`: the other endpoints `serve_runtime` passes in (the MCP endpoint at /mcp).
 """
 
 from __future__ import annotations
@@ -31,9 +31,6 @@ from trio_runtime.state import RuntimeState
 
 logger = logging.getLogger(__name__)
 
-# Extra ASGI apps served by the runtime, by path prefix (e.g. "/mcp": the MCP endpoint).
-mounts: dict[str, Any] = {}
-
 
 def _refused(message: str, status: int, **extra: Any) -> JSONResponse:
     """A call the runtime did not start: the web process may run it elsewhere."""
@@ -44,7 +41,11 @@ def _authorized(request: Request) -> bool:
     return shared_secret.is_valid(request.headers.get("authorization"))
 
 
-def build_app(state: RuntimeState, reloader: RoutingReloader) -> Starlette:
+def build_app(
+    state: RuntimeState, reloader: RoutingReloader, *, mounts: dict[str, Any]
+) -> Starlette:
+    """The runtime's routes; `mounts`: other ASGI apps by path (e.g. "/mcp": the endpoint)."""
+
     async def health(request: Request) -> JSONResponse:
         return JSONResponse(state.health(), status_code=200 if state.status == "up" else 503)
 

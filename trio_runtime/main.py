@@ -6,9 +6,13 @@
     │   ├── routing reloader: poll         safety net for missed announcements
     │   ├── routing reloader: redis        when REDIS_URL is set
     │   ├── P2P (p2p/service.py)           libp2p host + peer manager, task-queue workers
-    │   └── extra services                 (libp2p host, peer prober, queue workers, ...)
+    │   └── MCP endpoint (mcp_endpoint.py) its session managers; list_changed on reloads
+    ├── threads, started before and stopped after the nurseries
+    │   ├── version watcher                mcp_platform/versions.py
+    │   └── call log + audit call writers  apps/tools/call_log.py, apps/audit/calls.py
     └── serving (nursery)
-        ├── HTTP server (Hypercorn, trio)  /health, /internal/bridge/call, /internal/control/*
+        ├── HTTP server (Hypercorn, trio)  /health, /internal/bridge/call, /internal/control/*,
+        │                                  /mcp and its OAuth metadata (mcp_endpoint.mcp_mounts)
         └── stop on SIGTERM/SIGINT         refuse new calls, drain in-flight ones, stop HTTP
 
 Stopping: a signal makes the runtime refuse new bridge calls (they fall back or fail without
@@ -20,7 +24,6 @@ from __future__ import annotations
 
 import logging
 import signal
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from functools import partial
 
@@ -29,18 +32,17 @@ from django.conf import settings
 from hypercorn.config import Config as HypercornConfig
 from hypercorn.trio import serve as hypercorn_serve
 
+from apps.audit import calls as audit_calls
 from apps.tools import call_log
 from mcp_platform import versions
 from trio_runtime import heartbeat
 from trio_runtime.app import build_app
+from trio_runtime.mcp_endpoint import mcp_mounts, serve_mcp
 from trio_runtime.p2p.service import run_p2p
 from trio_runtime.reloader import RoutingReloader
 from trio_runtime.state import RuntimeState
 
 logger = logging.getLogger("trio_runtime")
-
-# Started in the services nursery with the runtime state; other parts append to it.
-extra_services: list[Callable[[RuntimeState, RoutingReloader], Awaitable[None]]] = []
 
 
 @dataclass(frozen=True)
@@ -93,7 +95,11 @@ async def serve_runtime(config: RuntimeConfig) -> None:
     await trio.to_thread.run_sync(
         partial(versions.start_watching, interval=settings.MCP_PLATFORM_VERSION_POLL_SECONDS)
     )
-    app = build_app(state, reloader)
+    # The calls it runs (bridged, P2P, its /mcp) are recorded in batches off the call path.
+    flush_every = settings.MCP_PLATFORM_CALL_LOG_FLUSH_SECONDS
+    call_log.start(interval=flush_every)
+    audit_calls.start(interval=flush_every)
+    app = build_app(state, reloader, mounts=mcp_mounts())
     stop_http = trio.Event()
     with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
         try:
@@ -105,8 +111,7 @@ async def serve_runtime(config: RuntimeConfig) -> None:
                 if config.redis_url:
                     services.start_soon(reloader.listen_redis, config.redis_url)
                 services.start_soon(run_p2p, state, reloader)
-                for service in extra_services:
-                    services.start_soon(service, state, reloader)
+                services.start_soon(serve_mcp, state, reloader)
                 async with trio.open_nursery() as serving:
                     binds = await serving.start(
                         partial(
@@ -137,11 +142,10 @@ async def serve_runtime(config: RuntimeConfig) -> None:
                 # The calls this runtime ran are on record before it goes (every exit path that
                 # runs Python; a SIGKILL loses at most the last flush interval).
                 await trio.to_thread.run_sync(call_log.stop)
+                await trio.to_thread.run_sync(audit_calls.stop)
+                await trio.to_thread.run_sync(versions.stop_watching)
     logger.info("Trio runtime stopped")
 
 
 def run(config: RuntimeConfig) -> None:
     trio.run(serve_runtime, config)
-
-
-from trio_runtime import mcp_endpoint  # noqa: E402, F401  (mounts /mcp, adds its service)

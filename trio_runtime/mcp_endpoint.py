@@ -14,8 +14,6 @@ from apps.routing.router import TRIO, cache, explain_route
 from apps.tools.mcp_http import McpHttpEndpoint, stateless_from_env
 from apps.tools.mcp_server import CatalogueServer
 from apps.tools.models import Tool
-from trio_runtime.app import mounts
-from trio_runtime.main import extra_services
 from trio_runtime.reloader import RoutingReloader
 from trio_runtime.state import RuntimeState
 
@@ -34,7 +32,8 @@ endpoint = McpHttpEndpoint(
 
 
 async def serve_mcp(state: RuntimeState, reloader: RoutingReloader) -> None:
-    """Run the endpoint's session managers for the runtime's life (a services-nursery child)."""
+    """Run the endpoint's session managers for the runtime's life (started by `serve_runtime`
+    in its services nursery)."""
 
     async def tools_changed(table) -> None:
         await endpoint.catalogue.watcher.notify()
@@ -44,6 +43,7 @@ async def serve_mcp(state: RuntimeState, reloader: RoutingReloader) -> None:
         await trio.sleep_forever()
 
 
-mounts["/mcp"] = endpoint
-mounts.update(metadata_mounts())  # RFC 9728: where OAuth clients learn to get a token for it
-extra_services.append(serve_mcp)
+def mcp_mounts() -> dict[str, object]:
+    """The runtime's MCP paths (served by trio_runtime/app.py): the endpoint, and where OAuth
+    clients learn to get a token for it (RFC 9728)."""
+    return {"/mcp": endpoint, **metadata_mounts()}

@@ -125,9 +125,10 @@ def _valid_until(principal: Principal, header: str) -> float | None:
 # --- last_used_at, off the request ---------------------------------------------------------
 
 _last_noted: dict[int, float] = {}
-_used: queue.SimpleQueue[tuple[int, Any]] = queue.SimpleQueue()
+_used: queue.SimpleQueue[tuple[int, Any] | None] = queue.SimpleQueue()  # None: stop
 _writer: threading.Thread | None = None
 _writer_lock = threading.Lock()
+_resident = False  # started by a lifespan: runs until stopped rather than until idle
 
 
 def _note_used(principal: Principal, *, inline: bool = False) -> None:
@@ -142,13 +143,31 @@ def _note_used(principal: Principal, *, inline: bool = False) -> None:
         ApiToken.objects.filter(pk=token_id).update(last_used_at=timezone.now())
         return
     _used.put((token_id, timezone.now()))
-    _ensure_writer()
+    if _writer is None or not _writer.is_alive():
+        _start_writer()  # a process with no lifespan: the writer lives while it has work
 
 
-def _ensure_writer() -> None:
+def start_last_used_writer() -> None:
+    """Start the writer for the process's life (the web process's lifespan)."""
+    global _resident
+    _resident = True
+    _start_writer()
+
+
+def stop_last_used_writer() -> None:
+    """Stop the writer, then write what it had not written yet."""
+    global _resident, _writer
+    _resident = False
+    with _writer_lock:
+        writer, _writer = _writer, None
+    if writer is not None and writer.is_alive():
+        _used.put(None)
+        writer.join(timeout=10)
+    flush_last_used()
+
+
+def _start_writer() -> None:
     global _writer
-    if _writer is not None and _writer.is_alive():
-        return
     with _writer_lock:
         if _writer is None or not _writer.is_alive():
             _writer = threading.Thread(target=_write_used, name="token-last-used", daemon=True)
@@ -158,9 +177,14 @@ def _ensure_writer() -> None:
 def _write_used() -> None:
     while True:
         try:
-            token_id, when = _used.get(timeout=60)
+            item = _used.get(timeout=60)
         except queue.Empty:
+            if _resident:
+                continue
             return  # idle: the next use starts a new writer
+        if item is None:
+            return
+        token_id, when = item
         try:
             ApiToken.objects.filter(pk=token_id).update(last_used_at=when)
         except Exception as exc:  # only a timestamp; the next minute writes it again
@@ -173,7 +197,10 @@ def flush_last_used() -> None:
     """Write every noted use now, in the calling thread (tests, shutdown)."""
     while True:
         try:
-            token_id, when = _used.get_nowait()
+            item = _used.get_nowait()
         except queue.Empty:
             return
+        if item is None:
+            continue
+        token_id, when = item
         ApiToken.objects.filter(pk=token_id).update(last_used_at=when)

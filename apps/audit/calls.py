@@ -45,13 +45,15 @@ _pending: queue.SimpleQueue[ToolCalled] = queue.SimpleQueue()
 _writer: threading.Thread | None = None
 _writer_lock = threading.Lock()
 _stop = threading.Event()
+_exit_flush_registered = False
 
 
 def tool_called(**fields: Any) -> None:
     """Queue the call's event (called from the call service; never raises)."""
     try:
         _pending.put(ToolCalled(**fields))
-        _ensure_writer()
+        if _writer is None:
+            _start_on_first_use()
     except Exception:
         logger.exception("could not queue the audit event of a tool call")
 
@@ -142,10 +144,11 @@ def flush() -> int:
             logger.exception("could not write %d tool-call audit events; dropped", len(batch))
 
 
-def _ensure_writer() -> None:
+def start(*, interval: float) -> None:
+    """Start the writer thread (idempotent; none when `interval` <= 0). Started by the web
+    process's lifespan (mcp_platform/asgi.py) and the Trio runtime's `serve_runtime`."""
     global _writer
-    interval = settings.MCP_PLATFORM_CALL_LOG_FLUSH_SECONDS
-    if interval <= 0 or (_writer is not None and _writer.is_alive()):
+    if interval <= 0:
         return
     with _writer_lock:
         if _writer is None or not _writer.is_alive():
@@ -154,7 +157,16 @@ def _ensure_writer() -> None:
                 target=_write_loop, args=(interval,), name="audit-writer", daemon=True
             )
             _writer.start()
-            atexit.register(stop)
+
+
+def _start_on_first_use() -> None:
+    """A process with no lifespan (a Celery worker, a command): the first event starts the
+    writer, and the process's exit writes what is left."""
+    global _exit_flush_registered
+    start(interval=settings.MCP_PLATFORM_CALL_LOG_FLUSH_SECONDS)
+    if not _exit_flush_registered:
+        _exit_flush_registered = True
+        atexit.register(stop)
 
 
 def _write_loop(interval: float) -> None:
@@ -166,7 +178,10 @@ def _write_loop(interval: float) -> None:
 
 def stop() -> None:
     """Stop the writer after a last flush."""
+    global _writer
     _stop.set()
-    if _writer is not None:
-        _writer.join(timeout=10)
+    with _writer_lock:
+        writer, _writer = _writer, None
+    if writer is not None:
+        writer.join(timeout=10)
     flush()

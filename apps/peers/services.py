@@ -371,14 +371,40 @@ def _sent(group: str, future: concurrent.futures.Future) -> None:
 _lock = threading.Lock()
 _in_flight: set[str] = set()
 _loop: asyncio.AbstractEventLoop | None = None
+_loop_thread: threading.Thread | None = None
+
+
+def start_announcer() -> None:
+    """Start the announcer's loop for the process's life (the web process's lifespan); without
+    Redis there is nothing to announce to. Other processes start it on their first change."""
+    if settings.REDIS_URL:
+        _announcer_loop()
+
+
+def stop_announcer() -> None:
+    """Stop the announcer's loop (an announcement still in flight is dropped: pages poll)."""
+    global _loop, _loop_thread
+    with _lock:
+        loop, thread, _loop, _loop_thread = _loop, _loop_thread, None, None
+        _in_flight.clear()
+    if loop is None:
+        return
+    loop.call_soon_threadsafe(loop.stop)
+    if thread is not None:
+        thread.join(timeout=5)
+    if not loop.is_running():
+        loop.close()
 
 
 def _announcer_loop() -> asyncio.AbstractEventLoop:
     """One event loop per process, on a daemon thread, that owns the channel layer's Redis
     connections for announcements from sync code and from the Trio runtime."""
-    global _loop
+    global _loop, _loop_thread
     with _lock:
         if _loop is None or _loop.is_closed():
             _loop = asyncio.new_event_loop()
-            threading.Thread(target=_loop.run_forever, name="status-announcer", daemon=True).start()
+            _loop_thread = threading.Thread(
+                target=_loop.run_forever, name="status-announcer", daemon=True
+            )
+            _loop_thread.start()
         return _loop

@@ -25,6 +25,8 @@ _latest = 0
 _wake = threading.Event()
 _lock = threading.Lock()
 _thread: threading.Thread | None = None
+_resident = False  # started by a lifespan: runs until stopped rather than until idle
+_stopping = threading.Event()
 
 
 def trio_base_url() -> str:
@@ -36,26 +38,54 @@ def trio_base_url() -> str:
 
 def routing_changed(version: int) -> None:
     """Queue an announcement of `version` (called on commit)."""
-    global _latest, _thread
+    global _latest
     with _lock:
         _latest = max(_latest, version)
+    if _thread is None or not _thread.is_alive():
+        _start_thread()  # a process with no lifespan: the thread lives while it has work
+    _wake.set()
+
+
+def start() -> None:
+    """Start the announcer for the process's life (the web process's lifespan)."""
+    global _resident
+    _resident = True
+    _start_thread()
+
+
+def stop() -> None:
+    """Send the last queued version, then stop the announcer."""
+    global _resident, _thread
+    _resident = False
+    _stopping.set()
+    _wake.set()
+    with _lock:
+        thread, _thread = _thread, None
+    if thread is not None:
+        thread.join(timeout=2 * CONTROL_TIMEOUT + 1)
+    _stopping.clear()
+
+
+def _start_thread() -> None:
+    global _thread
+    with _lock:
         if _thread is None or not _thread.is_alive():
             _thread = threading.Thread(target=_run, name="routing-announcer", daemon=True)
             _thread.start()
-    _wake.set()
 
 
 def _run() -> None:
     sent = 0
     while True:
-        if not _wake.wait(timeout=60):
+        if not _wake.wait(timeout=60) and not _resident:
             return  # idle: the next change starts a new thread
         _wake.clear()
         version = _latest
-        if version <= sent:
-            continue
-        send(version)
-        sent = version
+        if version > sent:
+            send(version)
+            sent = version
+        if _stopping.is_set():
+            return
 
 
 def send(version: int) -> None:

@@ -39,9 +39,10 @@ _stop = threading.Event()
 
 
 def record(entry: CallRecord) -> None:
-    """Queue a record; a background thread writes it (or `flush()` does)."""
+    """Queue a record; the writer thread writes it (or `flush()` does)."""
     _pending.put(entry)
-    _ensure_writer()
+    if _writer is None:  # a process with no lifespan (a Celery worker, a command): first use
+        start(interval=settings.MCP_PLATFORM_CALL_LOG_FLUSH_SECONDS)
 
 
 def flush() -> int:
@@ -65,10 +66,11 @@ def flush() -> int:
             logger.exception("could not write %d call records; they are dropped", len(batch))
 
 
-def _ensure_writer() -> None:
+def start(*, interval: float) -> None:
+    """Start the writer thread (idempotent; none when `interval` <= 0). Started by the web
+    process's lifespan (mcp_platform/asgi.py) and the Trio runtime's `serve_runtime`."""
     global _writer
-    interval = settings.MCP_PLATFORM_CALL_LOG_FLUSH_SECONDS
-    if interval <= 0 or (_writer is not None and _writer.is_alive()):
+    if interval <= 0:
         return
     with _writer_lock:
         if _writer is None or not _writer.is_alive():
@@ -88,7 +90,10 @@ def _write_loop(interval: float) -> None:
 
 def stop() -> None:
     """Stop the writer after a last flush (called at shutdown)."""
+    global _writer
     _stop.set()
-    if _writer is not None:
-        _writer.join(timeout=10)
+    with _writer_lock:
+        writer, _writer = _writer, None
+    if writer is not None:
+        writer.join(timeout=10)
     flush()

@@ -247,7 +247,7 @@ class McpHttpEndpoint:
         a task of the first request's loop, for the rest of the process's life."""
         import asyncio
 
-        if self._lazy_start is None:
+        if self._lazy_start is None or self._lazy_start[0].done():  # none, or its loop ended
             ready = asyncio.Event()
 
             async def hold() -> None:

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
 import sys
 from pathlib import Path
 
@@ -95,15 +92,7 @@ class WorkerProcess(ChildProcess):
 
     def stop(self, timeout: float = 15) -> int:
         """SIGTERM to the whole group (the pool too), SIGKILL past `timeout`."""
-        if not self.alive:
-            return self.process.returncode if self.process else 0
-        assert self.process is not None
-        os.killpg(self.process.pid, signal.SIGTERM)
-        try:
-            return self.process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            return self.process.wait()
+        return super().stop(timeout, group=True)
 
 
 @pytest.fixture

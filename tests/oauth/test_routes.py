@@ -99,4 +99,4 @@ def test_nul_bytes_anywhere_are_a_400_not_a_500(client):
 def test_metadata_describes_the_endpoints_the_web_process_mounts():
     from mcp_platform import asgi
 
-    assert set(MCP_ENDPOINT_PATHS) == set(asgi.mounts)
+    assert set(MCP_ENDPOINT_PATHS) == set(asgi.mcp_endpoints())

@@ -185,12 +185,15 @@ def test_edit_routes_refuse_a_token_without_admin(matrix_db, make_token, client_
 
 
 def _asgi(requests):
-    from apps.toolsets.mcp import toolset_endpoints
-    from mcp_platform.asgi import application, mounts, path_mounts
+    from starlette.routing import Route
 
-    assert set(mounts) == {"/mcp"}, "a new ASGI mount: add it to this matrix"
+    from mcp_platform.asgi import ToolsetRoute, application, mcp_endpoints
+
+    assert set(mcp_endpoints()) == {"/mcp"}, "a new MCP endpoint: add it to this matrix"
+    routed = {route.path for route in application.routes if isinstance(route, Route)}
+    assert routed == {"/mcp", "/mcp/"}, "a new ASGI route: add it to this matrix"
     # /mcp/<slug>: one MCP endpoint per toolset (the legacy /mcp/tools... routes are not it).
-    assert [app for _, app in path_mounts] == [toolset_endpoints], "add it to this matrix"
+    assert sum(isinstance(route, ToolsetRoute) for route in application.routes) == 1
 
     async def run():
         transport = httpx.ASGITransport(app=application)

@@ -79,9 +79,7 @@ async def web_process():
     """The web process's ASGI application, started as Uvicorn starts it (its lifespan)."""
     from mcp_platform import asgi
 
-    async with contextlib.AsyncExitStack() as stack:
-        for factory in asgi.lifespan_contexts:
-            await stack.enter_async_context(factory())
+    async with asgi.lifespan():
         transport = httpx.ASGITransport(app=asgi.application)
         async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as http:
             yield http
