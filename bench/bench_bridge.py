@@ -25,11 +25,13 @@ was routed to, or the tasks do not all complete.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -262,9 +264,11 @@ def report_bridge(results: dict[str, LoadResult]) -> None:
     )
 
 
-def main(argv: list[str]) -> int:
-    args = parse_args(argv)
-    with tempfile.TemporaryDirectory(prefix="mcp-bench-bridge-") as tmp:
+@contextlib.contextmanager
+def running_node(prefix: str) -> Iterator[tuple[ServerProcess, httpx.Client, str]]:
+    """One node (`runplatform`, one web worker: the memory and the bridge of one web process)
+    on a fresh data dir, its Trio runtime up: the node, an admin client of it and its token."""
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
         port = free_port()
         env = platform_env(Path(tmp), web_port=port)
         manage(env, "migrate", "--noinput")
@@ -272,7 +276,6 @@ def main(argv: list[str]) -> int:
         token = create_api_token(env, scopes=["admin"])
         node = ServerProcess(
             "runplatform",
-            # One web worker: the memory and the bridge of one web process.
             [PYTHON, "manage.py", "runplatform", "--host", HOST, "--port", str(port), *WORKERS],
             health_url=f"http://{HOST}:{port}/health",
             env=env,
@@ -284,55 +287,61 @@ def main(argv: list[str]) -> int:
             ) as http,
         ):
             wait_for_trio(http)
-            time.sleep(args.settle)
-            report_memory(idle_memory(node))
-            report_bridge(bridge_overhead(http, args))
-            set_runtime(http, "auto")
-            tasks, tasks_per_second, submits_per_second = task_queue(
-                node, http, token, args.queue_seconds
-            )
-            print(
-                f"task queue, one node: {tasks} echo tasks submitted by wrk over REST "
-                f"({WRK_CONNECTIONS} connections, {args.queue_seconds:g}s), run by the Trio "
-                f"runtime's workers: {tasks_per_second:.1f} tasks/s submit→complete "
-                f"(submission alone {submits_per_second:.1f}/s)",
-                flush=True,
-            )
-            report_target(
-                "task queue submit→complete, 16 concurrent submitters",
-                tasks_per_second,
-                unit=" tasks/s",
-                target=">= 350 tasks/s",
-                met=tasks_per_second >= 350,
-            )
-            cpu_before = part_cpu(node)
-            batch_done, batch_per_second, batch_submits_per_second = batch_task_queue(
-                http, args.batch_tasks, args.batch_size, args.batch_drain_seconds
-            )
-            cpu_after = part_cpu(node)
-            print(
-                f"task queue, batch submit: {args.batch_tasks} echo tasks in lists of "
-                f"{args.batch_size} (one call each, one client), {batch_done} completed: "
-                f"{batch_per_second:.1f} tasks/s "
-                f"submit→complete (submission alone {batch_submits_per_second:.1f} tasks/s)",
-                flush=True,
-            )
-            # Where a batched task's cost lies: CPU per task of each part, submit to complete.
-            print(
-                "  CPU per task, submit→complete: "
-                + ", ".join(
-                    f"{part} {1000 * (cpu_after[part] - cpu_before[part]) / max(batch_done, 1):.2f} ms"
-                    for part in ("web", "Trio runtime")
-                ),
-                flush=True,
-            )
-            report_target(
-                f"task queue submit→complete, batch submit ({args.batch_size} per call)",
-                batch_per_second,
-                unit=" tasks/s",
-                target=">= 1000 tasks/s",
-                met=batch_per_second >= 1000,
-            )
+            yield node, http, token
+
+
+def main(argv: list[str]) -> int:
+    args = parse_args(argv)
+    with running_node("mcp-bench-bridge-") as (node, http, token):
+        time.sleep(args.settle)
+        report_memory(idle_memory(node))
+        report_bridge(bridge_overhead(http, args))
+        set_runtime(http, "auto")
+        tasks, tasks_per_second, submits_per_second = task_queue(
+            node, http, token, args.queue_seconds
+        )
+        print(
+            f"task queue, one node: {tasks} echo tasks submitted by wrk over REST "
+            f"({WRK_CONNECTIONS} connections, {args.queue_seconds:g}s), run by the Trio "
+            f"runtime's workers: {tasks_per_second:.1f} tasks/s submit→complete "
+            f"(submission alone {submits_per_second:.1f}/s)",
+            flush=True,
+        )
+        report_target(
+            "task queue submit→complete, 16 concurrent submitters",
+            tasks_per_second,
+            unit=" tasks/s",
+            target=">= 350 tasks/s",
+            met=tasks_per_second >= 350,
+        )
+        cpu_before = part_cpu(node)
+        batch_done, batch_per_second, batch_submits_per_second = batch_task_queue(
+            http, args.batch_tasks, args.batch_size, args.batch_drain_seconds
+        )
+        cpu_after = part_cpu(node)
+        print(
+            f"task queue, batch submit: {args.batch_tasks} echo tasks in lists of "
+            f"{args.batch_size} (one call each, one client), {batch_done} completed: "
+            f"{batch_per_second:.1f} tasks/s "
+            f"submit→complete (submission alone {batch_submits_per_second:.1f} tasks/s)",
+            flush=True,
+        )
+        # Where a batched task's cost lies: CPU per task of each part, submit to complete.
+        print(
+            "  CPU per task, submit→complete: "
+            + ", ".join(
+                f"{part} {1000 * (cpu_after[part] - cpu_before[part]) / max(batch_done, 1):.2f} ms"
+                for part in ("web", "Trio runtime")
+            ),
+            flush=True,
+        )
+        report_target(
+            f"task queue submit→complete, batch submit ({args.batch_size} per call)",
+            batch_per_second,
+            unit=" tasks/s",
+            target=">= 1000 tasks/s",
+            met=batch_per_second >= 1000,
+        )
     return 0
 
 

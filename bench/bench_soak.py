@@ -19,21 +19,11 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import tempfile
 import time
-from pathlib import Path
 
-import httpx
-from bench_bridge import NODE_PARTS, TOOL, WORKERS, idle_memory, set_runtime, wait_for_trio
+from bench_bridge import NODE_PARTS, TOOL, idle_memory, running_node, set_runtime
 from common import (
-    HOST,
-    PYTHON,
-    ServerProcess,
     WrkTarget,
-    create_api_token,
-    free_port,
-    manage,
-    platform_env,
     report_target,
     run_wrk,
 )
@@ -49,51 +39,33 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 def main(argv: list[str]) -> int:
     args = parse_args(argv)
     rounds = max(2, round(args.seconds / args.round_seconds))
-    with tempfile.TemporaryDirectory(prefix="mcp-bench-soak-") as tmp:
-        port = free_port()
-        env = platform_env(Path(tmp), web_port=port)
-        manage(env, "migrate", "--noinput")
-        manage(env, "sync_tools")
-        token = create_api_token(env, scopes=["admin"])
-        node = ServerProcess(
-            "runplatform",
-            [PYTHON, "manage.py", "runplatform", "--host", HOST, "--port", str(port), *WORKERS],
-            health_url=f"http://{HOST}:{port}/health",
-            env=env,
+    with running_node("mcp-bench-soak-") as (node, http, token):
+        target = WrkTarget(
+            f"{TOOL} over REST",
+            f"{node.url}/api/v2/tools/{TOOL}/call",
+            json.dumps({"message": "soak"}).encode(),
+            {"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+            node.cpu_seconds,
         )
-        with (
-            node,
-            httpx.Client(
-                base_url=node.url, headers={"Authorization": f"Bearer {token}"}, timeout=30
-            ) as http,
-        ):
-            wait_for_trio(http)
-            target = WrkTarget(
-                f"{TOOL} over REST",
-                f"{node.url}/api/v2/tools/{TOOL}/call",
-                json.dumps({"message": "soak"}).encode(),
-                {"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
-                node.cpu_seconds,
+        samples: list[dict[str, tuple[float, float]]] = []
+        calls = errors = 0
+        first_error = ""
+        for number in range(rounds):
+            runtime = ("asyncio", "trio")[number % 2]
+            set_runtime(http, runtime)
+            time.sleep(1)  # the change reaches every process (version poll 0.25 s)
+            result = run_wrk(target, seconds=args.round_seconds)
+            calls += result.ok
+            errors += result.errors
+            first_error = first_error or result.first_error or ""
+            time.sleep(1)
+            samples.append(idle_memory(node))
+            rss = "  ".join(f"{part} {samples[-1][part][0]:6.1f}" for part in NODE_PARTS)
+            print(
+                f"round {number + 1}/{rounds} on {runtime:<7}: {result.ok} calls, "
+                f"{result.errors} errors, RSS MB: {rss}",
+                flush=True,
             )
-            samples: list[dict[str, tuple[float, float]]] = []
-            calls = errors = 0
-            first_error = ""
-            for number in range(rounds):
-                runtime = ("asyncio", "trio")[number % 2]
-                set_runtime(http, runtime)
-                time.sleep(1)  # the change reaches every process (version poll 0.25 s)
-                result = run_wrk(target, seconds=args.round_seconds)
-                calls += result.ok
-                errors += result.errors
-                first_error = first_error or result.first_error or ""
-                time.sleep(1)
-                samples.append(idle_memory(node))
-                rss = "  ".join(f"{part} {samples[-1][part][0]:6.1f}" for part in NODE_PARTS)
-                print(
-                    f"round {number + 1}/{rounds} on {runtime:<7}: {result.ok} calls, "
-                    f"{result.errors} errors, RSS MB: {rss}",
-                    flush=True,
-                )
     print(f"soak: {calls} calls in {rounds} rounds of {args.round_seconds:g}s, {errors} errors")
     if first_error:
         print(f"  first error: {first_error}")
