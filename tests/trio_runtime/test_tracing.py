@@ -29,12 +29,12 @@ from apps.jobs.models import Job
 from apps.peers.models import Peer
 from apps.routing import shared_secret
 from apps.taskqueue import services as taskqueue
+from apps.taskqueue.workers import execute_locally
 from apps.tools import call_log, services
 from apps.tools.models import Tool
 from mcp_platform import tracing
 from tests.harness import TrioRuntimeProcess, free_port, wait_until
 from trio_runtime.p2p.protocol import McpP2PServer
-from trio_runtime.p2p.workers import execute_locally
 
 from .conftest import FIXTURE_MODULES
 
@@ -77,9 +77,7 @@ async def web_process():
     """The web process's ASGI application, started as Uvicorn starts it (its lifespan)."""
     from mcp_platform import asgi
 
-    async with contextlib.AsyncExitStack() as stack:
-        for factory in asgi.lifespan_contexts:
-            await stack.enter_async_context(factory())
+    async with asgi.lifespan():
         transport = httpx.ASGITransport(app=asgi.application)
         async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as http:
             yield http
