@@ -108,8 +108,8 @@ def test_a_push_reaches_pages_open_on_two_web_processes(admin_user, client, sett
     from tests.conftest import require_service
     from tests.harness import PlatformProcess
 
-    if not settings.REDIS_URL:
-        require_service("Redis", "run with REDIS_URL=redis://127.0.0.1:6379/<db>")
+    if not settings.REDIS_URL:  # the embedded profile has no Redis, by design
+        pytest.skip("the Redis channel layer is the scaled-out profile's (CI's second pass)")
     import redis
 
     try:
