@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from django.core.exceptions import RequestDataTooBig
+from django.core.exceptions import DisallowedHost, RequestDataTooBig
 from django.db import DataError
 from django.http import Http404, HttpRequest
 from ninja import NinjaAPI
@@ -34,7 +34,11 @@ class BearerAuth(HttpBearer):
             raise Unauthorized(str(exc)) from None
         if not principal.is_authenticated and not principal.scopes:
             raise Unauthorized("Missing bearer token")
-        if not token_serves(principal, request.build_absolute_uri(request.path)):
+        try:
+            here = request.build_absolute_uri(request.path)
+        except DisallowedHost as exc:  # a Host not in ALLOWED_HOSTS: the client's mistake
+            raise ApiError(f"Invalid Host header: {exc}", 400) from None
+        if not token_serves(principal, here):
             raise Unauthorized("Token was issued for another resource")  # OAuth: MCP only
         return principal
 

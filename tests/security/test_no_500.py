@@ -36,6 +36,24 @@ def test_a_jobs_offset_past_the_database_range_is_422(make_token, client_for):
     assert client_for(make_token()).get("/api/v2/jobs?offset=-1").status_code == 422
 
 
+@pytest.mark.django_db(transaction=True)
+def test_a_valid_token_with_a_host_not_allowed_is_400_not_500(make_token):
+    """The API paths skip Django's host-checking middleware: the bearer check meets the bad
+    Host itself (served through the real ASGI app, as Uvicorn serves it)."""
+    from mcp_platform.asgi import application
+
+    token = make_token()
+
+    async def get():
+        transport = httpx.ASGITransport(app=application)
+        async with httpx.AsyncClient(transport=transport, base_url="http://evil.example") as http:
+            return await http.get("/tools/list", headers={"Authorization": f"Bearer {token}"})
+
+    reply = asyncio.run(get())
+    assert reply.status_code == 400, reply.content[:300]
+    assert "Invalid Host header" in reply.json()["error"]
+
+
 def test_a_new_api_tokens_secret_is_shown_but_never_put_in_a_cookie(admin_user):
     from django.test import Client
 
