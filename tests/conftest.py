@@ -112,12 +112,6 @@ def platform(transactional_db, tmp_path):
 def no_queued_audit_events():
     """Each test starts with no queued tool-call audit events: calls of earlier tests are
     not its own (the writer thread is off in tests; flush() writes what is queued)."""
-    import queue
-
     from apps.audit import calls
 
-    while True:
-        try:
-            calls._pending.get_nowait()
-        except queue.Empty:
-            break
+    calls.writer.discard()

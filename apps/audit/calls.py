@@ -3,27 +3,21 @@ background thread (like the call log): the call never waits for the chain's lock
 
 from __future__ import annotations
 
-import atexit
 import hashlib
 import logging
-import queue
 import re
-import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from django.conf import settings
-from django.db import close_old_connections
-
 from apps.audit import chain
 from apps.audit.capture import REDACTED
 from apps.audit.models import Origin
+from mcp_platform.batches import BatchWriter
 
 logger = logging.getLogger(__name__)
 
-MAX_BATCH = 500
 # Argument names that hold secrets whatever their schema says.
 SECRET_NAME = re.compile(r"pass(word|phrase)?|secret|token|api_?key|private_?key|credential", re.I)
 
@@ -41,19 +35,10 @@ class ToolCalled:
     arguments: Any
 
 
-_pending: queue.SimpleQueue[ToolCalled] = queue.SimpleQueue()
-_writer: threading.Thread | None = None
-_writer_lock = threading.Lock()
-_stop = threading.Event()
-_exit_flush_registered = False
-
-
 def tool_called(**fields: Any) -> None:
     """Queue the call's event (called from the call service; never raises)."""
     try:
-        _pending.put(ToolCalled(**fields))
-        if _writer is None:
-            _start_on_first_use()
+        writer.put(ToolCalled(**fields))
     except Exception:
         logger.exception("could not queue the audit event of a tool call")
 
@@ -125,63 +110,14 @@ def _drafts(batch: list[ToolCalled]) -> list[chain.Draft]:
     return drafts
 
 
-def flush() -> int:
-    """Write every queued call event now, in the calling thread; returns how many."""
-    written = 0
-    while True:
-        batch: list[ToolCalled] = []
-        while len(batch) < MAX_BATCH:
-            try:
-                batch.append(_pending.get_nowait())
-            except queue.Empty:
-                break
-        if not batch:
-            return written
-        try:
-            chain.append(_drafts(batch))
-            written += len(batch)
-        except Exception:
-            logger.exception("could not write %d tool-call audit events; dropped", len(batch))
+def _write(batch: list[ToolCalled]) -> None:
+    chain.append(_drafts(batch))
 
 
-def start(*, interval: float) -> None:
-    """Start the writer thread (idempotent; none when `interval` <= 0). Started by the web
-    process's lifespan (mcp_platform/asgi.py) and the Trio runtime's `serve_runtime`."""
-    global _writer
-    if interval <= 0:
-        return
-    with _writer_lock:
-        if _writer is None or not _writer.is_alive():
-            _stop.clear()
-            _writer = threading.Thread(
-                target=_write_loop, args=(interval,), name="audit-writer", daemon=True
-            )
-            _writer.start()
-
-
-def _start_on_first_use() -> None:
-    """A process with no lifespan (a Celery worker, a command): the first event starts the
-    writer, and the process's exit writes what is left."""
-    global _exit_flush_registered
-    start(interval=settings.MCP_PLATFORM_CALL_LOG_FLUSH_SECONDS)
-    if not _exit_flush_registered:
-        _exit_flush_registered = True
-        atexit.register(stop)
-
-
-def _write_loop(interval: float) -> None:
-    while not _stop.wait(interval):
-        flush()
-        close_old_connections()
-    flush()
-
-
-def stop() -> None:
-    """Stop the writer after a last flush."""
-    global _writer
-    _stop.set()
-    with _writer_lock:
-        writer, _writer = _writer, None
-    if writer is not None:
-        writer.join(timeout=10)
-    flush()
+writer: BatchWriter[ToolCalled] = BatchWriter(
+    name="audit-writer", what="tool-call audit events", write=_write
+)
+# The writer's verbs, as the rest of the platform calls them.
+flush = writer.flush
+start = writer.start
+stop = writer.stop
