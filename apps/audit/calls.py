@@ -15,6 +15,7 @@ from apps.audit import chain
 from apps.audit.capture import REDACTED
 from apps.audit.models import Origin
 from mcp_platform.batches import BatchWriter
+from mcp_platform.storable import NUL
 
 logger = logging.getLogger(__name__)
 
@@ -82,7 +83,8 @@ def register_tool_policies(lookup: ToolPolicies) -> None:
 
 
 def _drafts(batch: list[ToolCalled]) -> list[chain.Draft]:
-    tools = _tool_policies({entry.tool for entry in batch})
+    # A name with a NUL byte names no tool; PostgreSQL cannot even compare it.
+    tools = _tool_policies({entry.tool for entry in batch if NUL not in entry.tool})
     drafts = []
     for entry in batch:
         tool = tools.get(entry.tool)

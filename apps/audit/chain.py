@@ -12,6 +12,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from apps.audit.models import AuditChain, AuditEvent, Origin
+from mcp_platform.storable import storable
 
 GENESIS = "0" * 64
 VERIFY_BATCH = 2000
@@ -35,8 +36,9 @@ def canonical(value: Any) -> str:
 
 
 def plain(value: Any) -> Any:
-    """`value` as the database's JSON gives it back, so a hash covers exactly what is stored."""
-    return json.loads(canonical(value))
+    """`value` as the database's JSON gives it back (NUL bytes replaced, see
+    mcp_platform/storable.py), so a hash covers exactly what is stored."""
+    return json.loads(canonical(storable(value)))
 
 
 def event_hash(
@@ -94,11 +96,11 @@ def append(drafts: list[Draft]) -> list[AuditEvent]:
             event = AuditEvent(
                 seq=seq,
                 at=at,
-                actor=draft.actor[:200],
+                actor=storable(draft.actor)[:200],
                 origin=draft.origin,
-                source=draft.source[:200],
+                source=storable(draft.source)[:200],
                 action=draft.action[:32],
-                target=draft.target[:300],
+                target=storable(draft.target)[:300],
                 changes=changes,
                 prev_hash=head.last_hash,
             )

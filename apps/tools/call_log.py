@@ -6,6 +6,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 
 from mcp_platform.batches import BatchWriter
+from mcp_platform.storable import storable
 
 
 @dataclass(frozen=True)
@@ -27,7 +28,7 @@ class CallRecord:
 def _write(batch: list[CallRecord]) -> None:
     from apps.tools.models import ToolCall
 
-    ToolCall.objects.bulk_create([ToolCall(**asdict(entry)) for entry in batch])
+    ToolCall.objects.bulk_create([ToolCall(**storable(asdict(entry))) for entry in batch])
 
 
 writer: BatchWriter[CallRecord] = BatchWriter(

@@ -163,6 +163,37 @@ def test_tool_with_audit_arguments_stores_them_with_secrets_redacted(client_for,
     }
 
 
+def test_nul_bytes_a_client_sends_are_stored_replaced_and_lose_no_record(
+    client_for, token, catalogue
+):
+    """PostgreSQL refuses NUL in text and JSON: one such call must not fail the whole batch
+    (the call log's and the audit trail's) on the embedded database or on PostgreSQL."""
+    from apps.tools import call_log
+    from apps.tools.models import ToolCall
+
+    call_log.writer.discard()  # earlier tests' records
+    Tool.objects.filter(name="echo").update(audit_arguments=True)
+    authed = client_for(token)
+    assert post_json(authed, "/tools/execute/echo", {"message": "a\x00b"}).status_code == 200
+    assert post_json(authed, "/tools/execute/echo", {"message": "plain"}).status_code == 200
+    assert (
+        authed.post("/tools/execute/%00", data="{}", content_type="application/json").status_code
+        == 404
+    )
+    assert calls.flush() == 3
+    assert call_log.flush() == 3
+    nul_call, plain_call, missing = AuditEvent.objects.filter(action="tool.call").order_by("seq")
+    assert nul_call.changes["arguments"] == {"message": "a\ufffdb"}
+    assert plain_call.changes["arguments"] == {"message": "plain"}
+    assert missing.target == "tool:\ufffd"
+    assert sorted(ToolCall.objects.values_list("tool_name", flat=True)) == [
+        "echo",
+        "echo",
+        "\ufffd",
+    ]
+    assert chain.verify().ok
+
+
 def _three_events():
     for n in range(3):
         services.record_event(actor="user:a", origin="api", action="test", target=f"t:{n}")

@@ -20,7 +20,8 @@ pytestmark = pytest.mark.slow
 
 LIMIT = 40  # served calls: enough that both workers serve some (a worker may take a run)
 CALLS = 60
-ROUND = 10  # calls at once: overlapping calls keep both workers busy
+STAGGER = 0.02  # seconds between the starts of calls that each last 0.2 s
+ATTEMPTS = 3
 
 
 @pytest.fixture
@@ -49,33 +50,46 @@ def test_two_web_workers_share_one_count(redis_url, transactional_db, tmp_path):
     )
     node.start(timeout=180)
     try:
-        statuses: list[int] = []
-        pids: set[int] = set()
-
-        async def one() -> None:
-            # A connection per call: the kernel hands each to whichever worker accepts it;
-            # calls that overlap in time keep both workers busy.
-            async with httpx.AsyncClient(timeout=60) as http:
-                reply = await http.post(
-                    f"{node.url}/api/v2/tools/sleep/call",
-                    json={"seconds": 0.2},
-                    headers={"Authorization": f"Bearer {secret}", "Connection": "close"},
-                )
-            statuses.append(reply.status_code)
-            if reply.status_code == 200:
-                pids.add(reply.json()["meta"]["pid"])
-            else:
-                assert reply.status_code == 429 and int(reply.headers["Retry-After"]) >= 1
-
-        async def scenario() -> None:
-            for _ in range(CALLS // ROUND):
-                async with anyio.create_task_group() as group:
-                    for _ in range(ROUND):
-                        group.start_soon(one)
-
-        anyio.run(scenario)
+        # Which worker accepts a connection is the kernel's choice: an attempt whose served
+        # calls all ran on one worker proves nothing and is run again (a bounded number of
+        # times) on a fresh count.
+        for _ in range(ATTEMPTS):
+            limiter.reset()
+            statuses, pids = _calls(node.url, secret)
+            assert statuses.count(200) == LIMIT, statuses
+            assert statuses.count(429) == CALLS - LIMIT, statuses
+            if len(pids) == 2:
+                break
     finally:
         node.stop()
-    assert statuses.count(200) == LIMIT, statuses
-    assert statuses.count(429) == CALLS - LIMIT, statuses
-    assert len(pids) == 2, f"every served call ran on one worker: {pids}"
+    assert len(pids) == 2, f"in {ATTEMPTS} attempts every served call ran on one worker: {pids}"
+
+
+def _calls(url: str, secret: str) -> tuple[list[int], set[int]]:
+    statuses: list[int] = []
+    pids: set[int] = set()
+
+    async def one() -> None:
+        # A connection per call: the kernel hands each to whichever worker accepts it.
+        async with httpx.AsyncClient(timeout=60) as http:
+            reply = await http.post(
+                f"{url}/api/v2/tools/sleep/call",
+                json={"seconds": 0.2},
+                headers={"Authorization": f"Bearer {secret}", "Connection": "close"},
+            )
+        statuses.append(reply.status_code)
+        if reply.status_code == 200:
+            pids.add(reply.json()["meta"]["pid"])
+        else:
+            assert reply.status_code == 429 and int(reply.headers["Retry-After"]) >= 1
+
+    async def scenario() -> None:
+        # Staggered, overlapping calls: connections that arrive together are all accepted by
+        # the worker that wakes first; arrivals spread out keep both workers accepting.
+        async with anyio.create_task_group() as group:
+            for _ in range(CALLS):
+                group.start_soon(one)
+                await anyio.sleep(STAGGER)
+
+    anyio.run(scenario)
+    return statuses, pids
