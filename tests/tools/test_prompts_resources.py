@@ -113,9 +113,10 @@ def test_what_cannot_be_served_is_a_json_rpc_error(content, mode):
         READER, mode, lambda c: c.get_prompt("summarize", {"text": "t", "x": "y"})
     )
     assert surplus == -32602
-    assert _error_code(READER, mode, lambda c: c.read_resource("platform://nope")) == -32002
+    not_found = -32002 if mode == "legacy" else -32602  # SEP-2164 from 2026-07-28
+    assert _error_code(READER, mode, lambda c: c.read_resource("platform://nope")) == not_found
     unknown_tool = _error_code(READER, mode, lambda c: c.read_resource("platform://tools/nope"))
-    assert unknown_tool == -32002
+    assert unknown_tool == not_found
     # Reading prompts and resources needs tools:read, as listing tools does.
     assert _error_code(CALLER_ONLY, mode, lambda c: c.read_resource("platform://status")) == -32001
     assert _error_code(CALLER_ONLY, mode, lambda c: c.get_prompt("summarize", {"text": "t"})) == (
@@ -126,6 +127,17 @@ def test_what_cannot_be_served_is_a_json_rpc_error(content, mode):
         return (await client.list_prompts()).prompts, (await client.list_resources()).resources
 
     assert _session(CALLER_ONLY, mode, lists) == ([], [])
+
+
+@pytest.mark.parametrize(("mode", "code"), [("legacy", -32002), ("auto", -32602)])
+def test_an_unknown_resource_is_an_error_naming_its_uri(content, mode, code):
+    async def scenario(client):
+        with pytest.raises(MCPError) as error:
+            await client.read_resource("platform://nope")
+        return error.value.error
+
+    error = _session(READER, mode, scenario)
+    assert (error.code, error.data) == (code, {"uri": "platform://nope"})
 
 
 def test_disabled_prompts_and_resources_are_neither_listed_nor_served(content):

@@ -1,0 +1,279 @@
+"""The tools, prompts and resources the official MCP conformance suite's server scenarios call
+by name (`@modelcontextprotocol/conformance`, pinned in tests/mcp/conformance/package.json),
+each behaving as its scenario's description asks. Loaded into a node with
+MCP_PLATFORM_TOOL_MODULES=tests.mcp.conformance_fixtures (tests/mcp/test_conformance.py).
+
+Not here yet, because the platform cannot serve them yet (issue 15 item 3; the scenarios are
+in tests/mcp/conformance-expected-failures.yml): `test_sampling`, `test_elicitation`,
+`test_elicitation_sep1034_defaults`, `test_elicitation_sep1330_enums` (the tool context asks
+the client), the `test_input_required_result_*` tools (2026 era), `json_schema_2020_12_tool`
+(a declared JSON Schema 2020-12 input schema), the `x-mcp-header` tools and
+`test_tool_with_task` (SEP-2663 tasks).
+"""
+
+from __future__ import annotations
+
+import base64
+import inspect
+import json
+
+import anyio
+
+from apps.tools import registry
+from apps.tools.call_service import ToolResult
+from apps.tools.registry import ToolContext, prompt, resource, resource_template, tool
+
+# A 1x1 red PNG and an 8-sample silent WAV: the smallest real image and audio.
+PNG = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAIAAACQd1PeAAAADElEQVR4nGP4z8AAAAMBAQDJ/pLvAAAAAElFTkSuQmCC"
+WAV = "UklGRiwAAABXQVZFZm10IBAAAAABAAEAQB8AAEAfAAABAAgAZGF0YQgAAACAgICAgICAgA=="
+
+TESTING = {"category": "conformance"}
+
+
+def _content(*blocks: dict) -> ToolResult:
+    return ToolResult(content=list(blocks))
+
+
+@tool(**TESTING)
+def test_simple_text() -> ToolResult:
+    """Return one text block."""
+    return _content({"type": "text", "text": "This is a simple text response for testing."})
+
+
+@tool(**TESTING)
+def test_image_content() -> ToolResult:
+    """Return one PNG image block."""
+    return _content({"type": "image", "data": PNG, "mimeType": "image/png"})
+
+
+@tool(**TESTING)
+def test_audio_content() -> ToolResult:
+    """Return one WAV audio block."""
+    return _content({"type": "audio", "data": WAV, "mimeType": "audio/wav"})
+
+
+@tool(**TESTING)
+def test_embedded_resource() -> ToolResult:
+    """Return one embedded text resource."""
+    return _content(
+        {
+            "type": "resource",
+            "resource": {
+                "uri": "test://embedded-resource",
+                "mimeType": "text/plain",
+                "text": "This is an embedded resource content.",
+            },
+        }
+    )
+
+
+@tool(**TESTING)
+def test_multiple_content_types() -> ToolResult:
+    """Return a text, an image and an embedded resource block."""
+    return _content(
+        {"type": "text", "text": "Multiple content types test:"},
+        {"type": "image", "data": PNG, "mimeType": "image/png"},
+        {
+            "type": "resource",
+            "resource": {
+                "uri": "test://mixed-content-resource",
+                "mimeType": "application/json",
+                "text": json.dumps({"test": "data", "value": 123}),
+            },
+        },
+    )
+
+
+@tool(**TESTING)
+def test_error_handling() -> None:
+    """Always fail: the result carries isError and the message."""
+    raise RuntimeError("This tool intentionally returns an error for testing")
+
+
+@tool(**TESTING)
+async def test_tool_with_progress(ctx: ToolContext) -> str:
+    """Report progress 0, 50 and 100 of 100, about 50 ms apart."""
+    for done in (0, 50, 100):
+        await ctx.report_progress(done, 100)
+        if done < 100:
+            await anyio.sleep(0.05)
+    return "Progress test completed"
+
+
+async def _log_three(ctx: ToolContext) -> str:
+    # `ctx.log(level, message)` is issue 15 item 3's API; until it exists the call is a tool
+    # error (the scenarios that need the messages are expected failures).
+    log = getattr(ctx, "log", None)
+    if log is None:
+        raise NotImplementedError("the tool context cannot log to the client yet")
+    for index, message in enumerate(
+        ("Tool execution started", "Tool processing data", "Tool execution completed")
+    ):
+        if index:
+            await anyio.sleep(0.05)
+        sent = log("info", message)
+        if inspect.isawaitable(sent):
+            await sent
+    return "Logging test completed"
+
+
+@tool(**TESTING)
+async def test_tool_with_logging(ctx: ToolContext) -> str:
+    """Send three info log messages, about 50 ms apart."""
+    return await _log_three(ctx)
+
+
+@tool(**TESTING)
+async def test_logging_tool(ctx: ToolContext) -> str:
+    """Log like test_tool_with_logging: server-stateless checks that a 2026-era request that
+    set no log level hears none of it."""
+    return await _log_three(ctx)
+
+
+@tool(**TESTING, title="Changing tool")
+def test_changing_tool() -> str:
+    """Enabled and disabled in turn by test_trigger_tool_change."""
+    return "still here"
+
+
+# The two triggers change the catalogue through the services an admin's edit goes through, so
+# connected clients hear list_changed as they would after a real edit. They run in the web
+# process (asyncio), whose watcher is poked when the change commits.
+@tool(**TESTING, runtime="asyncio")
+def test_trigger_tool_change() -> str:
+    """Change the tool list: disable test_changing_tool, or enable it again."""
+    from apps.tools.models import Tool
+    from apps.tools.services import set_tools_enabled
+
+    rows = Tool.objects.filter(name="test_changing_tool")
+    enabled = not rows.get().enabled
+    set_tools_enabled(tools=rows, enabled=enabled, actor="conformance")
+    return f"test_changing_tool {'enabled' if enabled else 'disabled'}"
+
+
+@tool(**TESTING, runtime="asyncio")
+def test_trigger_prompt_change() -> str:
+    """Change the prompt list: disable test_changing_prompt, or enable it again."""
+    from apps.tools.models import Prompt
+    from apps.tools.services import set_enabled
+
+    rows = Prompt.objects.filter(name="test_changing_prompt")
+    enabled = not rows.get().enabled
+    set_enabled(rows=rows, enabled=enabled, actor="conformance")
+    return f"test_changing_prompt {'enabled' if enabled else 'disabled'}"
+
+
+@prompt(title="Simple prompt")
+def test_simple_prompt() -> str:
+    """A prompt without arguments."""
+    return "This is a simple prompt for testing."
+
+
+@prompt(
+    title="Prompt with arguments",
+    arguments={"arg1": "First test argument", "arg2": "Second test argument"},
+    completions={"arg1": ["paris", "park", "party", "testValue1"]},
+)
+def test_prompt_with_arguments(arg1: str, arg2: str) -> str:
+    """A prompt with two required arguments, substituted into its text."""
+    return f"Prompt with arguments: arg1='{arg1}', arg2='{arg2}'"
+
+
+@prompt(
+    title="Prompt with an embedded resource",
+    arguments={"resourceUri": "URI of the resource to embed"},
+)
+def test_prompt_with_embedded_resource(resourceUri: str) -> list[dict]:
+    """A prompt whose first message embeds the resource named by `resourceUri`."""
+    return [
+        {
+            "role": "user",
+            "content": {
+                "type": "resource",
+                "resource": {
+                    "uri": resourceUri,
+                    "mimeType": "text/plain",
+                    "text": "Embedded resource content for testing.",
+                },
+            },
+        },
+        {"role": "user", "content": "Please process the embedded resource above."},
+    ]
+
+
+@prompt(title="Prompt with an image")
+def test_prompt_with_image() -> list[dict]:
+    """A prompt whose first message is a PNG image."""
+    return [
+        {"role": "user", "content": {"type": "image", "data": PNG, "mimeType": "image/png"}},
+        {"role": "user", "content": "Please analyze the image above."},
+    ]
+
+
+@prompt(title="Changing prompt")
+def test_changing_prompt() -> str:
+    """Enabled and disabled in turn by test_trigger_prompt_change."""
+    return "still here"
+
+
+@resource("test://static-text", name="static_text", title="Static text")
+def static_text() -> str:
+    """A fixed text resource."""
+    return "This is the content of the static text resource."
+
+
+@resource("test://static-binary", name="static_binary", mime_type="image/png")
+def static_binary() -> bytes:
+    """A fixed binary resource (a PNG, read as a base64 blob)."""
+    return base64.b64decode(PNG)
+
+
+@resource("test://watched-resource", name="watched_resource")
+def watched_resource() -> str:
+    """A resource clients subscribe to."""
+    return "This resource is watched for updates."
+
+
+@resource_template(
+    "test://template/{id}/data",
+    name="template_data",
+    mime_type="application/json",
+    completions={"id": ["123", "456"]},
+)
+def template_data(id: str) -> dict:
+    """Data for one id, read through a URI template."""
+    return {"id": id, "templateTest": True, "data": f"Data for ID: {id}"}
+
+
+TOOLS = [
+    "test_simple_text",
+    "test_image_content",
+    "test_audio_content",
+    "test_embedded_resource",
+    "test_multiple_content_types",
+    "test_error_handling",
+    "test_tool_with_progress",
+    "test_tool_with_logging",
+    "test_logging_tool",
+    "test_changing_tool",
+    "test_trigger_tool_change",
+    "test_trigger_prompt_change",
+]
+PROMPTS = [
+    "test_simple_prompt",
+    "test_prompt_with_arguments",
+    "test_prompt_with_embedded_resource",
+    "test_prompt_with_image",
+    "test_changing_prompt",
+]
+RESOURCES = ["static_text", "static_binary", "watched_resource", "template_data"]
+
+
+def unregister_all() -> None:
+    """Forget every registration of this module (the test process, after the test)."""
+    for name in TOOLS:
+        registry.unregister(name)
+    for name in PROMPTS:
+        registry.unregister_prompt(name)
+    for name in RESOURCES:
+        registry.unregister_resource(name)
