@@ -19,7 +19,6 @@ import json
 
 import anyio
 
-from apps.tools import registry
 from apps.tools.call_service import ToolResult
 from apps.tools.registry import ToolContext, prompt, resource, resource_template, tool
 
@@ -243,37 +242,3 @@ def watched_resource() -> str:
 def template_data(id: str) -> dict:
     """Data for one id, read through a URI template."""
     return {"id": id, "templateTest": True, "data": f"Data for ID: {id}"}
-
-
-TOOLS = [
-    "test_simple_text",
-    "test_image_content",
-    "test_audio_content",
-    "test_embedded_resource",
-    "test_multiple_content_types",
-    "test_error_handling",
-    "test_tool_with_progress",
-    "test_tool_with_logging",
-    "test_logging_tool",
-    "test_changing_tool",
-    "test_trigger_tool_change",
-    "test_trigger_prompt_change",
-]
-PROMPTS = [
-    "test_simple_prompt",
-    "test_prompt_with_arguments",
-    "test_prompt_with_embedded_resource",
-    "test_prompt_with_image",
-    "test_changing_prompt",
-]
-RESOURCES = ["static_text", "static_binary", "watched_resource", "template_data"]
-
-
-def unregister_all() -> None:
-    """Forget every registration of this module (the test process, after the test)."""
-    for name in TOOLS:
-        registry.unregister(name)
-    for name in PROMPTS:
-        registry.unregister_prompt(name)
-    for name in RESOURCES:
-        registry.unregister_resource(name)
