@@ -247,8 +247,12 @@ def authenticate_bearer(token: str) -> Principal:
     for prefix, resolve in _bearer_schemes.items():  # e.g. apps.oauth's access tokens
         if token.startswith(prefix):
             return resolve(token)
-    user = _user_for_jwt(token)
-    return Principal(name=f"user:{user.get_username()}", kind="jwt", scopes=scopes_for_user(user))
+    return principal_for_user(_user_for_jwt(token))
+
+
+def principal_for_user(user: Any, *, kind: str = "jwt") -> Principal:
+    """A Django user as a caller: by a JWT, or signed in to the admin (`kind="admin"`)."""
+    return Principal(name=f"user:{user.get_username()}", kind=kind, scopes=scopes_for_user(user))
 
 
 def anonymous_principal() -> Principal:
@@ -277,5 +281,6 @@ __all__ = [
     "authenticate_bearer",
     "create_api_token",
     "login",
+    "principal_for_user",
     "refresh_jwt",
 ]
