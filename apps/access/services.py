@@ -66,6 +66,18 @@ def create_api_token(
     return token, secret
 
 
+@transaction.atomic
+def revoke_api_tokens(*, tokens: Any) -> int:
+    """Revoke the tokens of the `tokens` queryset not revoked yet; returns how many. Each is
+    saved (not updated in bulk), so every process drops its cached principal of it."""
+    revoked = 0
+    for token in tokens.select_for_update().filter(revoked=False):
+        token.revoked = True
+        token.save(update_fields=["revoked"])
+        revoked += 1
+    return revoked
+
+
 def _principal_for_api_token(secret: str) -> Principal:
     token = ApiToken.objects.filter(token_hash=_hash(secret)).first()
     if token is None or not token.is_active:
@@ -283,4 +295,5 @@ __all__ = [
     "login",
     "principal_for_user",
     "refresh_jwt",
+    "revoke_api_tokens",
 ]
