@@ -71,7 +71,8 @@ def revoke_api_tokens(*, tokens: Any) -> int:
     """Revoke the tokens of the `tokens` queryset not revoked yet; returns how many. Each is
     saved (not updated in bulk), so every process drops its cached principal of it."""
     revoked = 0
-    for token in tokens.select_for_update().filter(revoked=False):
+    # select_related(None): a lock cannot take in the nullable joins a listing may bring.
+    for token in tokens.filter(revoked=False).select_related(None).select_for_update():
         token.revoked = True
         token.save(update_fields=["revoked"])
         revoked += 1
