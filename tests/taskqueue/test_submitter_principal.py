@@ -42,12 +42,12 @@ def submit(principal: Principal, tool: str, arguments: dict):
     return result.structured_content
 
 
-def run_queue_until_settled(*, seconds: float = 30.0) -> None:
+def run_queue_until_settled(*, seconds: float = 30.0, remote: bool = False) -> None:
     """Run the worker pool until every task is finished (bounded)."""
 
     async def main() -> None:
         pool = WorkerPool(
-            WorkerConfig(prefix="principal-test", concurrency=2, remote=False, poll_seconds=0.05),
+            WorkerConfig(prefix="principal-test", concurrency=2, remote=remote, poll_seconds=0.05),
             execute_task,
         )
         deadline = time.monotonic() + seconds
@@ -78,6 +78,17 @@ def test_a_task_of_a_submitter_denied_a_tool_cannot_run_that_tool(tools):
         tool="echo", arguments={"message": "x"}, max_attempts=1, submitter=DENIED_ECHO
     )
     run_queue_until_settled()
+    task.refresh_from_db()
+    assert task.status == TaskStatus.DEAD
+    assert task.error == "Caller 'token:no-echo' may not call tool 'echo'"
+
+
+def test_a_task_for_a_peer_is_not_sent_when_its_submitter_is_denied_the_tool(tools):
+    """The peer trusts this node, not the submitter: the submitter's rights are checked here."""
+    task, _ = services.submit_task(
+        tool="echo", target_peer="12D3KooWsomepeer", max_attempts=1, submitter=DENIED_ECHO
+    )
+    run_queue_until_settled(remote=True)
     task.refresh_from_db()
     assert task.status == TaskStatus.DEAD
     assert task.error == "Caller 'token:no-echo' may not call tool 'echo'"
