@@ -8,7 +8,10 @@ it moved in two ways:
   transaction commits, so nothing loaded from before the commit survives it);
 - a change made by any other process (another web worker, the Trio runtime, a management
   command) is seen by the watcher thread, which reads every version each `interval` seconds:
-  one query per interval per process, never one per request.
+  one query per interval per process, never one per request. When the watcher falls behind
+  (its last read older than `interval` + STALE_AFTER_SECONDS), stamps are read from the
+  database again until it catches up: a change counts everywhere within `interval` +
+  STALE_AFTER_SECONDS, a second at the default interval.
 
 A process without a running watcher (tests, one-off commands, job workers) reads the version on
 each `stamp()`: one small query, and still correct.
@@ -69,10 +72,16 @@ class Version:
         self._seen = self._read()
 
 
+# How late past its interval the watcher's last read may be before it is no longer trusted:
+# a watcher held up (a slow database, a loaded machine) never lets a change be missed for
+# longer than its interval and this, one second at the default interval.
+STALE_AFTER_SECONDS = 0.75
+
+
 def watching() -> bool:
     """Whether the watcher runs and read the versions recently (else stamps need a query)."""
     alive = _watcher is not None and _watcher.is_alive()
-    return alive and time.monotonic() - _last_poll < max(2.0, 8 * _interval)
+    return alive and time.monotonic() - _last_poll < _interval + STALE_AFTER_SECONDS
 
 
 def start_watching(*, interval: float) -> None:

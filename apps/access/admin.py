@@ -61,5 +61,6 @@ class ApiTokenAdmin(admin.ModelAdmin):
 
     @admin.action(description="Revoke selected tokens", permissions=["change"])
     def revoke(self, request, queryset) -> None:
-        count = queryset.update(revoked=True)
+        # Not a bulk update: that would leave the revoked tokens in every process's cache.
+        count = services.revoke_api_tokens(tokens=queryset)
         self.message_user(request, f"Revoked {count} tokens.", messages.SUCCESS)

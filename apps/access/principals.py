@@ -45,21 +45,6 @@ class Principal:
             return False
         return not self.tool_patterns or any(fnmatchcase(tool_name, p) for p in self.tool_patterns)
 
-    @property
-    def stored_tool_patterns(self) -> tuple[str, ...]:
-        """One list of patterns for a caller kept with work that runs later (a job, a queued
-        task, a workflow), which stores a single list: the toolsets' patterns within
-        `tool_patterns` (a pattern of one side that the other side's pattern takes in whole).
-        Never empty for a toolset-bound caller: '' matches no tool, where () would allow all."""
-        if self.toolset_patterns is None:
-            return self.tool_patterns
-        if not self.tool_patterns:
-            return self.toolset_patterns or ("",)
-        toolsets, own = self.toolset_patterns, self.tool_patterns
-        kept = {p for p in toolsets if any(fnmatchcase(p, q) for q in own)}
-        kept |= {q for q in own if any(fnmatchcase(q, p) for p in toolsets)}
-        return tuple(sorted(kept)) or ("",)
-
     def may_call(self, tool_name: str) -> bool:
         return self.has_scope(SCOPE_CALL) and self.may_use_tool(tool_name)
 

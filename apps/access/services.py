@@ -66,6 +66,19 @@ def create_api_token(
     return token, secret
 
 
+@transaction.atomic
+def revoke_api_tokens(*, tokens: Any) -> int:
+    """Revoke the tokens of the `tokens` queryset not revoked yet; returns how many. Each is
+    saved (not updated in bulk), so every process drops its cached principal of it."""
+    revoked = 0
+    # select_related(None): a lock cannot take in the nullable joins a listing may bring.
+    for token in tokens.filter(revoked=False).select_related(None).select_for_update():
+        token.revoked = True
+        token.save(update_fields=["revoked"])
+        revoked += 1
+    return revoked
+
+
 def _principal_for_api_token(secret: str) -> Principal:
     token = ApiToken.objects.filter(token_hash=_hash(secret)).first()
     if token is None or not token.is_active:
@@ -247,8 +260,12 @@ def authenticate_bearer(token: str) -> Principal:
     for prefix, resolve in _bearer_schemes.items():  # e.g. apps.oauth's access tokens
         if token.startswith(prefix):
             return resolve(token)
-    user = _user_for_jwt(token)
-    return Principal(name=f"user:{user.get_username()}", kind="jwt", scopes=scopes_for_user(user))
+    return principal_for_user(_user_for_jwt(token))
+
+
+def principal_for_user(user: Any, *, kind: str = "jwt") -> Principal:
+    """A Django user as a caller: by a JWT, or signed in to the admin (`kind="admin"`)."""
+    return Principal(name=f"user:{user.get_username()}", kind=kind, scopes=scopes_for_user(user))
 
 
 def anonymous_principal() -> Principal:
@@ -277,5 +294,7 @@ __all__ = [
     "authenticate_bearer",
     "create_api_token",
     "login",
+    "principal_for_user",
     "refresh_jwt",
+    "revoke_api_tokens",
 ]

@@ -8,15 +8,10 @@ from django.contrib import admin, messages
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
-from apps.access.principals import Principal
-from apps.access.services import scopes_for_user
+from apps.access.services import principal_for_user
 from apps.jobs import selectors, services
 from apps.jobs.models import Job, JobStatus
 from mcp_platform.admin import ReadOnlyAdminMixin
-
-
-def admin_principal(user) -> Principal:
-    return Principal(name=f"user:{user.get_username()}", kind="admin", scopes=scopes_for_user(user))
 
 
 @admin.register(Job)
@@ -119,7 +114,7 @@ class JobAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
     @admin.action(description="Cancel selected jobs")
     def cancel_jobs(self, request, queryset):
-        principal = admin_principal(request.user)
+        principal = principal_for_user(request.user, kind="admin")
         asked = skipped = 0
         for job in queryset.filter(status__in=[JobStatus.QUEUED, JobStatus.RUNNING]):
             services.cancel_job(job=job, principal=principal)

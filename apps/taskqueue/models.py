@@ -17,14 +17,15 @@ TERMINAL_TASK_STATUSES = (TaskStatus.SUCCEEDED, TaskStatus.DEAD, TaskStatus.CANC
 
 
 class Submitted(models.Model):
-    """Who queued the work: a task runs as its submitter, with the submitter's scopes and tool
-    patterns, so the queue never lets a caller reach a tool it could not call itself."""
+    """Who queued the work: a task runs as its submitter, the whole principal (scopes, tool
+    patterns, denied tools, toolsets), so the queue never lets a caller reach a tool it could
+    not call itself."""
 
     submitted_by = models.CharField(max_length=200, blank=True)
-    submitter_scopes = models.JSONField(
-        null=True, blank=True, help_text="Empty (null): queued by the platform's own code."
+    # No default: work stored without whom it runs as is refused by the database.
+    submitter_principal = models.JSONField(
+        help_text="Principal.to_dict() of the submitter (or of the queue itself)."
     )
-    submitter_tool_patterns = models.JSONField(default=list, blank=True)
 
     class Meta:
         abstract = True

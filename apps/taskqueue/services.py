@@ -29,6 +29,7 @@ from apps.taskqueue.models import (
     TaskStatus,
     Worker,
 )
+from apps.taskqueue.principals import submitter_of
 from apps.tools.registry import NAME_RE
 from mcp_platform import tracing
 from mcp_platform.backoff import backoff_delay
@@ -91,12 +92,12 @@ def submit_task(
     queue: str = "default",
     submitted_by: str = "",
     submitter: Principal | None = None,
-    submitter_grants: tuple[list[str] | None, list[str]] | None = None,
 ) -> tuple[Task, bool]:
     """Queue a tool call; returns (task, created). The same idempotency key returns the task
-    it first created, whatever its state. The task runs as `submitter` (its scopes and tool
-    patterns; or `submitter_grants` = (scopes, patterns) copied from a workflow); with neither,
-    as the platform itself. Raises TaskQueueError for bad input, QueueFull."""
+    it first created, whatever its state. The task runs as `submitter`, the whole principal
+    (stored with `to_dict`); without one, as the queue itself (`apps.taskqueue.principals`).
+    `submitted_by` (whose task it is: listings, idempotency keys) defaults to the submitter's
+    name. Raises TaskQueueError for bad input, QueueFull."""
     _check_submission(
         tool=tool,
         arguments=arguments,
@@ -105,11 +106,8 @@ def submit_task(
         backoff_seconds=backoff_seconds,
         lease_seconds=lease_seconds,
     )
-    scopes, patterns = submitter_grants or (None, [])
-    if submitter is not None:
-        scopes, patterns = sorted(submitter.scopes), list(submitter.stored_tool_patterns)
+    submitter, submitted_by = submitter_of(submitter, submitted_by)
     key = idempotency_key or None
-    submitted_by = (submitter.name if submitter else submitted_by)[:200]
     # Keys are per submitter: one caller's key never returns (or blocks) another's task.
     same_key = Task.objects.filter(submitted_by=submitted_by, idempotency_key=key)
     if key is not None:
@@ -133,8 +131,7 @@ def submit_task(
                 lease_seconds=lease_seconds,
                 next_run_at=timezone.now(),
                 submitted_by=submitted_by,
-                submitter_scopes=scopes,
-                submitter_tool_patterns=patterns,
+                submitter_principal=submitter.to_dict(),
                 trace_context=tracing.carrier(),
             )
     except IntegrityError:
@@ -232,27 +229,24 @@ def submit_tasks(
             raise TaskQueueError(f"tasks[{index}]: {exc}") from None
         submission["idempotency_key"] = submission["idempotency_key"] or None
         submissions.append(submission)
-    scopes, patterns = (None, [])
-    if submitter is not None:
-        scopes, patterns = sorted(submitter.scopes), list(submitter.tool_patterns)
-    submitted_by = (submitter.name if submitter else submitted_by)[:200]
+    submitter, submitted_by = submitter_of(submitter, submitted_by)
     keys = {s["idempotency_key"] for s in submissions} - {None}
     try:
         with transaction.atomic():
-            return _insert_batch(submissions, keys, submitted_by, scopes, patterns)
+            return _insert_batch(submissions, keys, submitted_by, submitter)
     except IntegrityError:
         # Another submitter won the race for one of the keys: once more, now seeing theirs.
         with transaction.atomic():
-            return _insert_batch(submissions, keys, submitted_by, scopes, patterns)
+            return _insert_batch(submissions, keys, submitted_by, submitter)
 
 
 def _insert_batch(
     submissions: list[dict[str, Any]],
     keys: set[str],
     submitted_by: str,
-    scopes: list[str] | None,
-    patterns: list[str],
+    submitter: Principal,
 ) -> list[tuple[Task, bool]]:
+    runs_as = submitter.to_dict()
     by_key: dict[str, Task] = {}
     if keys:
         existing = Task.objects.filter(submitted_by=submitted_by, idempotency_key__in=keys)
@@ -277,8 +271,7 @@ def _insert_batch(
             lease_seconds=submission["lease_seconds"],
             next_run_at=now,
             submitted_by=submitted_by,
-            submitter_scopes=scopes,
-            submitter_tool_patterns=patterns,
+            submitter_principal=runs_as,
         )
         if key is not None:
             by_key[key] = task

@@ -10,9 +10,10 @@ from typing import Any
 import pydantic
 import trio
 
-from apps.access.principals import SCOPE_ADMIN
+from apps.access.principals import SCOPE_ADMIN, Principal
 from apps.peers.node import live_node
 from apps.taskqueue import selectors, services, workflows
+from apps.taskqueue.principals import queue_principal
 from apps.taskqueue.workers import current_pool
 from apps.tools.call_service import ToolResult
 from apps.tools.registry import ToolContext, tool
@@ -36,6 +37,14 @@ def _nudge_workers() -> None:
     pool = current_pool()
     if pool is not None:
         pool.nudge()
+
+
+def _submitter(ctx: ToolContext | None) -> Principal:
+    """Whom queued work runs as: the caller, whole (its denied tools and toolsets too); the
+    queue itself for the platform's own calls."""
+    if ctx is None or ctx.principal is None:
+        return queue_principal("p2p")
+    return ctx.principal
 
 
 def _owner(ctx: ToolContext | None) -> str | None:
@@ -105,7 +114,7 @@ async def p2p_taskqueue_submit(
         return _error("`tool` is required (or `tasks`, a list of calls)")
     if ctx is not None:
         ctx.require_call_permission(tool)
-    submitter = ctx.principal if ctx is not None else None
+    submitter = _submitter(ctx)
     task, created = await run_blocking(
         lambda: services.submit_task(
             tool=tool,
@@ -117,7 +126,6 @@ async def p2p_taskqueue_submit(
             backoff_seconds=backoff_seconds,
             lease_seconds=lease_seconds,
             queue=queue,
-            submitted_by="p2p_taskqueue_submit",
             submitter=submitter,
         )
     )
@@ -138,8 +146,7 @@ async def _submit_batch(calls: list[QueuedCall], ctx: ToolContext | None) -> dic
     placed = await run_blocking(
         lambda: services.submit_tasks(
             tasks=submissions,
-            submitted_by="p2p_taskqueue_submit",
-            submitter=ctx.principal if ctx is not None else None,
+            submitter=_submitter(ctx),
         )
     )
     created = [was_created for _, was_created in placed]
@@ -256,11 +263,9 @@ async def p2p_workflow_submit(
         for step in steps:
             if isinstance(step, dict) and isinstance(step.get("tool"), str):
                 ctx.require_call_permission(step["tool"])
-    submitter = ctx.principal if ctx is not None else None
+    submitter = _submitter(ctx)
     workflow = await run_blocking(
-        lambda: workflows.submit_workflow(
-            steps=steps, name=name, submitted_by="p2p", submitter=submitter
-        )
+        lambda: workflows.submit_workflow(steps=steps, name=name, submitter=submitter)
     )
     _nudge_workers()
     return await run_blocking(selectors.workflow_dict, workflow)

@@ -32,9 +32,9 @@ from typing import Any
 import trio
 from django.db import close_old_connections
 
-from apps.access.principals import SCOPE_CALL, SCOPE_READ, Principal
 from apps.taskqueue import services
 from apps.taskqueue.models import Task
+from apps.taskqueue.principals import runs_as
 from apps.tools.call_service import CallError, call_tool
 from mcp_platform import tracing
 
@@ -59,22 +59,6 @@ class WorkerConfig:
     track: Callable[[], contextlib.AbstractContextManager] = field(default=contextlib.nullcontext)
 
 
-def task_principal(task: Task) -> Principal:
-    """Whom a queued task runs as: its submitter, with the submitter's scopes and tool
-    patterns; a task the platform's own code queued (no recorded scopes) runs as the queue."""
-    name = f"taskqueue:{task.submitted_by or 'anonymous'}"[:200]
-    if task.submitter_scopes is None:
-        return Principal(name=name, kind="system", scopes=frozenset({SCOPE_READ, SCOPE_CALL}))
-    return Principal.from_dict(
-        {
-            "name": name,
-            "kind": "task",
-            "scopes": task.submitter_scopes,
-            "tool_patterns": task.submitter_tool_patterns,
-        }
-    )
-
-
 def result_value(mcp_result: dict[str, Any]) -> Any:
     """What a task stores from an MCP result: its structured content, else its text."""
     structured = mcp_result.get("structuredContent")
@@ -92,7 +76,7 @@ async def execute_locally(task: Task) -> tuple[bool, Any]:
             result = await call_tool(
                 task.tool_name,
                 task.arguments,
-                task_principal(task),
+                runs_as(task),
                 "taskqueue",
                 request_id=f"task-{task.pk}-{task.fencing_token}",
             )

@@ -29,6 +29,7 @@ from apps.taskqueue.models import (
     WorkflowStatus,
     WorkflowStep,
 )
+from apps.taskqueue.principals import runs_as, submitter_of
 from apps.tools.registry import NAME_RE
 
 logger = logging.getLogger(__name__)
@@ -156,8 +157,8 @@ def submit_workflow(
     submitted_by: str = "",
     submitter: Principal | None = None,
 ) -> Workflow:
-    """Persist a workflow and queue its first steps, which run as `submitter` (else as the
-    platform itself); raises WorkflowError for a bad DAG."""
+    """Persist a workflow and queue its first steps, which run as `submitter`, whole (else as
+    the queue itself); raises WorkflowError for a bad DAG."""
     from apps.peers.models import P2PSettings
 
     clean = _validate(steps)
@@ -165,11 +166,9 @@ def submit_workflow(
     limit = settings.workflow_max if settings else 100
     if Workflow.objects.filter(status=WorkflowStatus.RUNNING).count() >= limit:
         raise WorkflowError(f"{limit} workflows are running already (the configured maximum)")
+    submitter, submitted_by = submitter_of(submitter, submitted_by)
     workflow = Workflow.objects.create(
-        name=name[:200],
-        submitted_by=(submitter.name if submitter else submitted_by)[:200],
-        submitter_scopes=sorted(submitter.scopes) if submitter else None,
-        submitter_tool_patterns=list(submitter.stored_tool_patterns) if submitter else [],
+        name=name[:200], submitted_by=submitted_by, submitter_principal=submitter.to_dict()
     )
     WorkflowStep.objects.bulk_create(WorkflowStep(workflow=workflow, **s) for s in clean)
     advance(workflow)
@@ -212,10 +211,7 @@ def _queue_step(step: WorkflowStep, results: dict[str, Any]) -> None:
         max_attempts=step.max_attempts,
         idempotency_key=f"workflow:{step.workflow_id}:{step.step_id}",
         submitted_by=f"workflow:{step.workflow_id}",
-        submitter_grants=(
-            step.workflow.submitter_scopes,
-            step.workflow.submitter_tool_patterns,
-        ),
+        submitter=runs_as(step.workflow),
     )
     step.task, step.status = task, StepStatus.QUEUED
     step.save(update_fields=["task", "status"])

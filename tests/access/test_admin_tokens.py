@@ -59,3 +59,32 @@ def test_two_tokens_with_the_same_name_are_different_callers():
     second = authenticate_bearer(create_api_token(name="ci", scopes=["tools:call"])[1])
     assert first.name != second.name
     assert first.name.startswith("token:ci:") and second.name.startswith("token:ci:")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_tokens_revoked_by_the_admin_action_are_refused_where_they_were_cached(client, admin_user):
+    """The bulk action goes through the service, which moves the access version: a process
+    that cached the token's principal (a serving process: its version watcher runs) refuses it
+    on the next call."""
+    from apps.access import principal_cache
+    from apps.access.services import AuthenticationFailed, create_api_token
+    from mcp_platform import versions
+
+    secrets = [create_api_token(name=f"bot-{n}", scopes=["tools:call"])[1] for n in range(2)]
+    versions.start_watching(interval=0.05)
+    try:
+        for secret in secrets:
+            principal_cache.resolve_principal(f"Bearer {secret}")
+            assert principal_cache.cached_principal(f"Bearer {secret}") is not None
+        client.force_login(admin_user)
+        reply = client.post(
+            reverse("admin:access_apitoken_changelist"),
+            {"action": "revoke", "_selected_action": [t.pk for t in ApiToken.objects.all()]},
+            follow=True,
+        )
+        assert "Revoked 2 tokens." in reply.content.decode()
+        for secret in secrets:
+            with pytest.raises(AuthenticationFailed):
+                principal_cache.resolve_principal(f"Bearer {secret}")
+    finally:
+        versions.stop_watching()

@@ -10,18 +10,24 @@ from __future__ import annotations
 
 import contextlib
 import re
-from collections.abc import AsyncIterator
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
 
 import anyio
 import httpx
 import httpx2
 import mcp_types as types
 import pytest
+from django.contrib.auth import get_user_model
+from django.contrib.auth.hashers import PBKDF2PasswordHasher
 from django.db import connection
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.subscriptions import ToolsListChanged
 
+from apps.access.models import ApiToken
+from apps.access.services import revoke_api_tokens
 from apps.tools.models import Tool
 from apps.tools.services import set_tools_enabled
 from tests.harness import PlatformProcess
@@ -31,6 +37,10 @@ pytestmark = pytest.mark.slow
 
 CALL_META = "dev.mcp-platform/call"
 MAX_CALLS = 60  # calls a test makes at most to see both workers answer
+# The mechanism refuses a changed credential within a second (the version watcher polls every
+# 0.25 s); the test waits longer before it fails, as the machine may be loaded.
+REFUSED_WITHIN = 10.0
+FURTHER_CALLS = 5  # calls per worker after the first refusal, each refused too
 
 
 @contextlib.asynccontextmanager
@@ -272,3 +282,111 @@ def test_a_shared_session_stays_bound_to_the_token_that_opened_it(two_worker_nod
     forged = session.split(".")[0] + "." + "0" * 32
     assert post_as(owner, forged).status_code == 404
     assert post_as(owner, "not-a-session").status_code == 404
+
+
+# ---------------------------------------------------------------- credentials changed elsewhere
+
+
+def echo_on(http: httpx.Client, bearer: str) -> httpx.Response:
+    return http.post(
+        "/api/v2/tools/echo/call",
+        json={"message": "who"},
+        headers={"Authorization": f"Bearer {bearer}"},
+    )
+
+
+def local_address(reply: httpx.Response) -> tuple:
+    """The client end of the connection that carried `reply`: the same one means the same
+    worker (a kept-alive connection stays with the worker that accepted it)."""
+    return reply.extensions["network_stream"].get_extra_info("client_addr")
+
+
+@contextlib.contextmanager
+def one_connection_per_worker(url: str, bearer: str) -> Iterator[dict[int, httpx.Client]]:
+    """A kept-alive connection to each of the two workers, by worker pid: new connections are
+    opened, each making a call with `bearer`, until both workers have answered (bounded)."""
+    pinned: dict[int, httpx.Client] = {}
+    with contextlib.ExitStack() as stack:
+        for _ in range(MAX_CALLS):
+            http = stack.enter_context(
+                httpx.Client(
+                    base_url=url,
+                    timeout=30,
+                    limits=httpx.Limits(max_connections=1, max_keepalive_connections=1),
+                )
+            )
+            reply = echo_on(http, bearer)
+            assert reply.status_code == 200, reply.text
+            pinned.setdefault(reply.json()["meta"]["pid"], http)
+            if len(pinned) == 2:
+                break
+        assert len(pinned) == 2, f"in {MAX_CALLS} connections only worker {set(pinned)} answered"
+        yield pinned
+
+
+def assert_refused_on_both_workers(
+    node, bearer: str, change: Callable[[], None], control: str
+) -> None:
+    """`bearer` works on both workers (and is cached by each); after `change`, every call with
+    it is refused on either worker, from the first refusal on. `control`, a credential left
+    alone, shows at the end that each connection still reached the same worker."""
+    with one_connection_per_worker(node.url, bearer) as pinned:
+        addresses = {}
+        for pid, http in pinned.items():
+            reply = echo_on(http, bearer)  # served from that worker's principal cache
+            assert reply.status_code == 200 and reply.json()["meta"]["pid"] == pid, reply.text
+            addresses[pid] = local_address(reply)
+        change()
+        statuses: dict[int, list[int]] = {pid: [] for pid in pinned}
+        deadline = time.monotonic() + REFUSED_WITHIN
+        while time.monotonic() < deadline and not all(401 in s for s in statuses.values()):
+            for pid, http in pinned.items():
+                reply = echo_on(http, bearer)
+                assert local_address(reply) == addresses[pid], "the connection changed worker"
+                statuses[pid].append(reply.status_code)
+            time.sleep(0.02)
+        for pid, http in pinned.items():
+            for _ in range(FURTHER_CALLS):
+                reply = echo_on(http, bearer)
+                assert local_address(reply) == addresses[pid], "the connection changed worker"
+                statuses[pid].append(reply.status_code)
+            seen = statuses[pid]
+            assert 401 in seen, f"worker {pid} still served the credential: {seen}"
+            after = seen[seen.index(401) :]
+            assert after == [401] * len(after), f"worker {pid} served it again: {seen}"
+            assert set(seen) <= {200, 401}, seen
+            reply = echo_on(http, control)
+            assert reply.status_code == 200 and reply.json()["meta"]["pid"] == pid, reply.text
+            assert local_address(reply) == addresses[pid]
+
+
+def test_a_revoked_token_is_refused_by_both_workers(two_worker_node, new_token):
+    secret, control = new_token(), new_token()
+
+    def revoke() -> None:
+        assert revoke_api_tokens(tokens=ApiToken.objects.filter(prefix=secret[:11])) == 1
+
+    assert_refused_on_both_workers(two_worker_node, secret, revoke, control)
+
+
+def test_a_deactivated_users_jwt_is_refused_by_both_workers(two_worker_node, new_token):
+    name = f"user-{uuid.uuid4().hex[:6]}"
+    user = get_user_model().objects.create_user(name, "")
+    # Hashed with a hasher the node knows (the tests' own fast one is not among its hashers).
+    hasher = PBKDF2PasswordHasher()
+    user.password = hasher.encode("a-long-password-1", hasher.salt(), iterations=1000)
+    user.save()
+    login = httpx.post(
+        f"{two_worker_node.url}/auth/login",
+        json={"username": name, "password": "a-long-password-1"},
+        timeout=30,
+    )
+    assert login.status_code == 200, login.text
+
+    def deactivate() -> None:
+        user.is_active = False
+        user.save()
+
+    assert_refused_on_both_workers(
+        two_worker_node, login.json()["access_token"], deactivate, new_token()
+    )

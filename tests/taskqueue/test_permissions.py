@@ -60,7 +60,7 @@ def test_a_permitted_submission_is_queued_under_the_callers_name(tools):
     assert not result.is_error, result.text
     task = Task.objects.get()
     assert task.submitted_by == "token:queue-and-echo"
-    assert task.submitter_scopes == ["tools:call"]
+    assert task.submitter_principal == QUEUE_AND_ECHO.to_dict()
 
 
 def test_a_queued_task_runs_with_its_submitters_scopes_and_patterns(tools):
@@ -75,7 +75,7 @@ def test_a_queued_task_runs_with_its_submitters_scopes_and_patterns(tools):
     assert not outer.is_error, outer.text
     task = Task.objects.get()
     assert task.submitted_by == "token:queue-only"
-    assert task.submitter_tool_patterns == list(QUEUE_ONLY.tool_patterns)
+    assert task.submitter_principal == QUEUE_ONLY.to_dict()
     ok, value = trio.run(execute_locally, task)
     assert not ok
     assert "may not call tool 'echo'" in str(value)

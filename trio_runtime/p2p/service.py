@@ -24,6 +24,7 @@ from apps.peers import services as peers
 from apps.peers.node import P2PUnavailable, PeerUnreachable, RemoteError, live_node
 from apps.peers.selectors import load_p2p_config
 from apps.taskqueue.models import Task
+from apps.taskqueue.principals import runs_as
 from apps.taskqueue.workers import (
     WorkerConfig,
     WorkerPool,
@@ -47,6 +48,11 @@ async def execute_task(task: Task) -> tuple[bool, Any]:
     node made to the peer, which the peer's page lists)."""
     if not task.target_peer:
         return await execute_locally(task)
+    # The peer trusts this node, not the submitter: the submitter's own rights (denied tools
+    # and toolsets included) are checked here, as the call path checks a local task's.
+    principal = runs_as(task)
+    if not principal.may_call(task.tool_name):
+        return False, f"Caller '{principal.name}' may not call tool '{task.tool_name}'"
     try:
         node = live_node()
     except P2PUnavailable as exc:
@@ -69,7 +75,7 @@ async def execute_task(task: Task) -> tuple[bool, Any]:
         partial(
             peers.record_outbound_call,
             peer_id=task.target_peer,
-            principal_name=task.submitted_by or "taskqueue",
+            principal_name=principal.name,
             tool_name=task.tool_name,
             request_id=f"task-{task.pk}-{task.fencing_token}",
             started_at=started_at,
