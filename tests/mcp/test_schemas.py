@@ -117,3 +117,16 @@ def test_a_mismatched_or_missing_mcp_param_header_is_a_400_with_32020(mcp_node, 
             error = json.loads(refused.text)["error"]
             assert error["code"] == -32020
             assert "Mcp-Param-Region" in error["message"] and problem in error["message"]
+
+
+def test_rest_refuses_arguments_outside_a_declared_schema_with_422_naming_them(mcp_node, new_token):
+    headers = {"Authorization": f"Bearer {new_token()}"}
+    url = f"{mcp_node.url}/api/v2/tools/json_schema_2020_12_tool/call"
+    with httpx.Client(timeout=30, headers=headers) as http:
+        refused = http.post(url, json={"contactMethod": "email", "address": {"city": 7}})
+        assert refused.status_code == 422, refused.text
+        problems = {(e["field"], e["problem"]) for e in refused.json()["errors"]}
+        assert ("address.city", "7 is not of type 'string'") in problems
+        assert ("(arguments)", "'email' is a required property") in problems
+        accepted = http.post(url, json={"email": "a@b.c"})
+        assert accepted.status_code == 200, accepted.text
