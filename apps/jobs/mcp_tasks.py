@@ -221,9 +221,7 @@ class TaskHandlers:
         """2026 era: the server decides. A call becomes a task when its tool takes one and the
         request declared the tasks extension; a `required` tool without it is -32021. A
         legacy `params.task` changes nothing."""
-        spec = (
-            registry.get_spec(params.get("name")) if isinstance(params.get("name"), str) else None
-        )
+        spec = _spec(params.get("name"))
         if spec is None or spec.task_support == "forbidden":
             return False
         if spec.task_support == "required":
@@ -351,8 +349,12 @@ def _with_tasks_extension(result: HandlerResult) -> HandlerResult:
     return result
 
 
+def _spec(name: Any) -> registry.ToolSpec | None:
+    return registry.get_spec(name) if isinstance(name, str) else None
+
+
 def _task_support(name: Any) -> str:
-    spec = registry.get_spec(name) if isinstance(name, str) else None
+    spec = _spec(name)
     return spec.task_support if spec is not None else "forbidden"
 
 
@@ -372,10 +374,9 @@ def _with_task_support(result: HandlerResult) -> HandlerResult:
 
 def _check_task_allowed(params: dict) -> None:
     """2025 era: a task-augmented call of a tool that forbids tasks is -32601 (the spec's)."""
-    name = params.get("name")
-    spec = registry.get_spec(name) if isinstance(name, str) else None
+    spec = _spec(params.get("name"))
     if spec is not None and spec.task_support == "forbidden":
-        raise MCPError(METHOD_NOT_FOUND, f"Tool '{name}' cannot run as a task")
+        raise MCPError(METHOD_NOT_FOUND, f"Tool '{spec.name}' cannot run as a task")
 
 
 def _check_task_not_required(params: dict) -> None:

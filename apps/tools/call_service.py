@@ -231,8 +231,8 @@ def _validate_against_schema(spec: registry.ToolSpec, arguments: dict[str, Any])
     """Arguments checked against the tool's declared schema; InvalidArguments names each
     failing place (`address.city`, or `(arguments)` for the object itself)."""
     failures = sorted(spec.schema_validator.iter_errors(arguments), key=lambda e: list(e.path))
-    if not failures:
-        return dict(arguments)
+    if not failures:  # what the schema lets through and the function does not take is dropped
+        return {k: v for k, v in arguments.items() if spec.takes is None or k in spec.takes}
     errors = [
         {
             "field": ".".join(str(part) for part in err.path) or "(arguments)",

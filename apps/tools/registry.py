@@ -96,6 +96,9 @@ class ToolSpec:
     metadata: dict[str, Any] = field(default_factory=dict)
     output_adapter: pydantic.TypeAdapter | None = None
     schema_validator: jsonschema.protocols.Validator | None = None
+    # With a declared schema: the arguments the function takes (None: any, it has **kwargs);
+    # others the schema lets through are not passed to it.
+    takes: frozenset[str] | None = None
 
     @property
     def input_schema(self) -> dict[str, Any]:
@@ -157,7 +160,7 @@ def _build_input_model(
         if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
             continue
         annotation = hints.get(param.name, Any)
-        if annotation is ToolContext or ToolContext in typing.get_args(annotation):
+        if _is_context(annotation):
             context_param = param.name
             continue
         default = ... if param.default is inspect.Parameter.empty else param.default
@@ -171,13 +174,28 @@ def _build_input_model(
     return model, context_param
 
 
+def _is_context(annotation: Any) -> bool:
+    return annotation is ToolContext or ToolContext in typing.get_args(annotation)
+
+
 def _context_param(func: Callable[..., Any]) -> str | None:
     hints = typing.get_type_hints(func, include_extras=True)
     for param in inspect.signature(func).parameters.values():
-        annotation = hints.get(param.name, Any)
-        if annotation is ToolContext or ToolContext in typing.get_args(annotation):
+        if _is_context(hints.get(param.name, Any)):
             return param.name
     return None
+
+
+def _takes(func: Callable[..., Any], context_param: str | None) -> frozenset[str] | None:
+    """The keyword arguments `func` takes besides its context (None: any, **kwargs)."""
+    parameters = inspect.signature(func).parameters.values()
+    if any(p.kind is p.VAR_KEYWORD for p in parameters):
+        return None
+    return frozenset(
+        p.name
+        for p in parameters
+        if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD) and p.name != context_param
+    )
 
 
 def _declared_schema_validator(
@@ -203,21 +221,19 @@ def _declared_schema_validator(
             f"tool {name!r}: input_schema is not a valid JSON Schema 2020-12 document at "
             f"{where}: {exc.message}"
         ) from None
-    parameters = inspect.signature(func).parameters.values()
-    accepts_extra = any(p.kind is p.VAR_KEYWORD for p in parameters)
-    named = {
-        p.name
-        for p in parameters
-        if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD) and p.name != context_param
-    }
+    takes = _takes(func, context_param)
     properties = set(schema.get("properties") or {})
-    if not accepts_extra and properties - named:
+    if takes is not None and properties - takes:
         raise ToolDefinitionError(
-            f"tool {name!r}: input_schema properties {sorted(properties - named)} are not "
+            f"tool {name!r}: input_schema properties {sorted(properties - takes)} are not "
             "parameters of the function (add them, or **kwargs)"
         )
     without_default = {
-        p.name for p in parameters if p.name in named and p.default is inspect.Parameter.empty
+        p.name
+        for p in inspect.signature(func).parameters.values()
+        if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+        and p.name != context_param
+        and p.default is inspect.Parameter.empty
     }
     if without_default - properties:
         raise ToolDefinitionError(
@@ -331,6 +347,7 @@ def register(
         metadata=merged,
         output_adapter=output_adapter,
         schema_validator=validator,
+        takes=_takes(func, context_param) if validator is not None else None,
     )
     _registry[tool_name] = spec
     return spec

@@ -110,6 +110,8 @@ def test_a_declared_2020_12_schema_is_kept_as_declared_and_validates_calls(scrat
     spec = scratch(mark, input_schema=schema)
     assert spec.input_schema == {"$schema": DIALECT, **schema}
     assert validate_arguments(spec, {"at": {"x": 1}}) == {"at": {"x": 1}}
+    # The schema allows more properties than the function takes: those are not passed on.
+    assert validate_arguments(spec, {"at": {"x": 1}, "other": 2}) == {"at": {"x": 1}}
     for arguments, problem in (
         ({}, "(arguments): 'at' is a required property"),
         ({"at": {}}, "at: 'x' is a required property"),
