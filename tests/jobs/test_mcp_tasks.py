@@ -194,6 +194,7 @@ class ModernRpc:
         # A 2026 error says its kind in the HTTP status too (-32601 is 404, -32021 400...).
         reply = response.json()
         assert (response.status_code == 200) == ("result" in reply), response.text
+        self.last_status = response.status_code
         return reply
 
     async def __call__(self, method: str, params: dict | None = None) -> dict:
@@ -284,7 +285,7 @@ def test_2026_tasks_extension_runs_server_directed_tasks_with_sep_2663_wire(
             misrouted = await rpc.reply(
                 "tasks/get", {"taskId": task_id}, headers={"Mcp-Name": "another-task"}
             )
-            assert misrouted["error"]["code"] == -32020
+            assert misrouted["error"]["code"] == -32020 and rpc.last_status == 400
 
             # A client without the extension: plain results, and -32021 where only a task does.
             plain = ModernRpc(http, tasks=False)
