@@ -4,7 +4,7 @@ queued tasks). Each step, in order:
 - find: `prepare_call` looks the tool up (`_lookup`);
 - authorize: `prepare_call` checks the principal's scope and tool patterns; `call_tool` then
   asks the rate and concurrency limits (`admit`, apps.ratelimits);
-- validate: `validate_arguments` against the tool's input model;
+- validate: `validate_arguments` against the tool's input model (or its declared JSON Schema);
 - route: `dispatch` asks routing (`apps.routing.router`, pure) where it runs and whether a
   failed bridge may fall back;
 - run: `run_locally` here, or `apps.routing.bridge` to the Trio runtime (`run_bridged` there);
@@ -31,6 +31,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import anyio
+import jsonschema
 import pydantic
 import sniffio
 
@@ -204,6 +205,8 @@ def validate_arguments(spec: registry.ToolSpec, arguments: Any) -> dict[str, Any
             f"got {type(arguments).__name__}",
             errors=[{"field": "", "problem": "arguments must be a JSON object"}],
         )
+    if spec.schema_validator is not None:  # a declared JSON Schema 2020-12 input schema
+        return _validate_against_schema(spec, arguments)
     try:
         model = spec.input_model.model_validate(arguments)
     except pydantic.ValidationError as exc:
@@ -222,6 +225,31 @@ def validate_arguments(spec: registry.ToolSpec, arguments: Any) -> dict[str, Any
     if model.model_extra:
         values.update(model.model_extra)
     return values
+
+
+def _validate_against_schema(spec: registry.ToolSpec, arguments: dict[str, Any]) -> dict[str, Any]:
+    """Arguments checked against the tool's declared schema; InvalidArguments names each
+    failing place (`address.city`, or `(arguments)` for the object itself)."""
+    failures = sorted(spec.schema_validator.iter_errors(arguments), key=lambda e: list(e.path))
+    if not failures:  # what the schema lets through and the function does not take is dropped
+        return {k: v for k, v in arguments.items() if spec.takes is None or k in spec.takes}
+    errors = [
+        {
+            "field": ".".join(str(part) for part in err.path) or "(arguments)",
+            "problem": _schema_problem(err),
+        }
+        for err in failures
+    ]
+    summary = "; ".join(f"{e['field']}: {e['problem']}" for e in errors)
+    raise InvalidArguments(f"Invalid arguments for tool '{spec.name}': {summary}", errors=errors)
+
+
+def _schema_problem(error: Any) -> str:
+    """A failure of a combinator (`anyOf`, `if`/`then`) said through its most telling cause."""
+    if error.context:
+        best = jsonschema.exceptions.best_match(error.context)
+        return f"{error.message}: {best.message}" if best.path == error.path else error.message
+    return error.message
 
 
 def _result_from_return(spec: registry.ToolSpec, value: Any) -> ToolResult:

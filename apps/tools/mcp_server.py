@@ -43,7 +43,7 @@ from mcp_types import INTERNAL_ERROR, INVALID_PARAMS
 
 import mcp_platform
 from apps.access.principals import Principal
-from apps.tools import call_service, content_service, selectors
+from apps.tools import call_service, content_service, registry, selectors
 from apps.tools.call_errors import CallError, RateLimited, ToolNotFound
 from apps.tools.models import Tool
 from apps.tools.signals import catalogue_changed
@@ -281,6 +281,13 @@ def _on_catalogue_changed(sender: Any, **kwargs: Any) -> None:
 catalogue_changed.connect(_on_catalogue_changed, dispatch_uid="tools.mcp_server.list_changed")
 
 
+def header_schema(name: str) -> dict[str, Any] | None:
+    """The input schema of a tool that mirrors arguments into `Mcp-Param-*` headers (the SDK
+    validates those headers against it), or None when the tool declares none."""
+    spec = registry.get_spec(name)
+    return spec.input_schema if spec is not None and spec.declares_headers else None
+
+
 def _principal(ctx: ServerRequestContext[Any], default: Principal | None) -> Principal:
     request = ctx.request
     principal = request.scope.get(PRINCIPAL_SCOPE_KEY) if request is not None else None
@@ -334,9 +341,9 @@ class CatalogueServer:
             on_call_tool=self.call_tool,
             # 2026-07-28 clients hear of catalogue changes on a `subscriptions/listen` stream.
             on_subscriptions_listen=ListenHandler(self.bus),
-            # Only schemas with `x-mcp-header` properties need this, and ours (pydantic-made)
-            # have none: skip the check instead of re-listing the catalogue on every call.
-            get_tool_input_schema=lambda name: None,
+            # The SDK checks `Mcp-Param-*` headers (2026-07-28) against the called tool's
+            # schema: read from the code registry, not by re-listing the catalogue per call.
+            get_tool_input_schema=header_schema,
             on_list_prompts=self.list_prompts,
             on_get_prompt=self.get_prompt,
             on_list_resources=self.list_resources,

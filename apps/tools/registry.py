@@ -1,12 +1,16 @@
 """The code registry: tool implementations register here with the `@tool` decorator.
 
-The input schema is derived from the function's type hints with pydantic, the description from
-its docstring. A parameter annotated `ToolContext` is not part of the schema: the call service
-passes the context (progress reporting) into it.
+The input schema is derived from the function's type hints with pydantic (a JSON Schema
+2020-12 document, `$schema` included), the description from its docstring. A tool may instead
+declare its schema (`@tool(input_schema={...})`, any 2020-12 schema): arguments are then
+validated against it with `jsonschema` and passed to the function as keyword arguments. A
+parameter annotated `ToolContext` is not part of the schema: the call service passes the
+context (progress reporting) into it.
 """
 
 from __future__ import annotations
 
+import functools
 import inspect
 import re
 import typing
@@ -14,8 +18,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import jsonschema
 import pydantic
+import referencing
+import referencing.exceptions
+import referencing.jsonschema
 import typing_extensions
+from mcp.shared.inbound import find_invalid_x_mcp_header, x_mcp_header_map
 
 from apps.access.principals import ALL_SCOPES
 
@@ -23,7 +32,11 @@ NAME_PATTERN = r"^[A-Za-z0-9_.-]{1,128}$"
 NAME_RE = re.compile(NAME_PATTERN)
 RUNTIMES = ("auto", "asyncio", "trio")
 RETRY_POLICIES = ("none", "fixed", "linear", "exponential")
+# Whether an MCP client may get the tool's call as a task (a job): never, when the client can
+# take one, or only as one (docs/mcp.md, "MCP tasks").
+TASK_SUPPORT = ("forbidden", "optional", "required")
 RUNTIME_ALIASES = {"fastapi": "asyncio"}
+JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 
 
 class ToolDefinitionError(ValueError):
@@ -76,10 +89,16 @@ class ToolSpec:
     name: str
     func: Callable[..., Any]
     is_async: bool
-    input_model: type[pydantic.BaseModel]
+    # The arguments' validator: a pydantic model derived from the type hints, or, for a tool
+    # that declared its `input_schema`, a JSON Schema 2020-12 validator of that schema.
+    input_model: type[pydantic.BaseModel] | None
     context_param: str | None
     metadata: dict[str, Any] = field(default_factory=dict)
     output_adapter: pydantic.TypeAdapter | None = None
+    schema_validator: jsonschema.protocols.Validator | None = None
+    # With a declared schema: the arguments the function takes (None: any, it has **kwargs);
+    # others the schema lets through are not passed to it.
+    takes: frozenset[str] | None = None
 
     @property
     def input_schema(self) -> dict[str, Any]:
@@ -88,6 +107,15 @@ class ToolSpec:
     @property
     def output_schema(self) -> dict[str, Any] | None:
         return self.metadata["output_schema"]
+
+    @property
+    def task_support(self) -> str:
+        return self.metadata["task_support"]
+
+    @functools.cached_property
+    def declares_headers(self) -> bool:
+        """Whether an argument is mirrored into an `Mcp-Param-*` header (`x-mcp-header`)."""
+        return bool(x_mcp_header_map(self.input_schema))
 
 
 # The fields a tool declares in code; sync_tools copies them into the Tool table.
@@ -132,7 +160,7 @@ def _build_input_model(
         if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
             continue
         annotation = hints.get(param.name, Any)
-        if annotation is ToolContext or ToolContext in typing.get_args(annotation):
+        if _is_context(annotation):
             context_param = param.name
             continue
         default = ... if param.default is inspect.Parameter.empty else param.default
@@ -144,6 +172,98 @@ def _build_input_model(
     config = pydantic.ConfigDict(extra="allow" if accepts_extra else "forbid")
     model = pydantic.create_model(f"{model_name or 'Tool'}Arguments", __config__=config, **fields)
     return model, context_param
+
+
+def _is_context(annotation: Any) -> bool:
+    return annotation is ToolContext or ToolContext in typing.get_args(annotation)
+
+
+def _context_param(func: Callable[..., Any]) -> str | None:
+    hints = typing.get_type_hints(func, include_extras=True)
+    for param in inspect.signature(func).parameters.values():
+        if _is_context(hints.get(param.name, Any)):
+            return param.name
+    return None
+
+
+def _takes(func: Callable[..., Any], context_param: str | None) -> frozenset[str] | None:
+    """The keyword arguments `func` takes besides its context (None: any, **kwargs)."""
+    parameters = inspect.signature(func).parameters.values()
+    if any(p.kind is p.VAR_KEYWORD for p in parameters):
+        return None
+    return frozenset(
+        p.name
+        for p in parameters
+        if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD) and p.name != context_param
+    )
+
+
+def _declared_schema_validator(
+    name: str, func: Callable[..., Any], schema: Any, context_param: str | None
+) -> jsonschema.protocols.Validator:
+    """A 2020-12 validator of a declared input schema; ToolDefinitionError when the schema is
+    not a valid 2020-12 object schema or names properties the function cannot take."""
+    if not isinstance(schema, dict):
+        raise ToolDefinitionError(f"tool {name!r}: input_schema must be a JSON object")
+    dialect = schema.get("$schema", JSON_SCHEMA_DIALECT)
+    if dialect != JSON_SCHEMA_DIALECT:
+        raise ToolDefinitionError(
+            f"tool {name!r}: input_schema must be JSON Schema 2020-12 "
+            f"($schema {JSON_SCHEMA_DIALECT!r}), not {dialect!r}"
+        )
+    if schema.get("type") != "object":
+        raise ToolDefinitionError(f'tool {name!r}: input_schema must have "type": "object"')
+    try:
+        jsonschema.Draft202012Validator.check_schema(schema)
+    except jsonschema.SchemaError as exc:
+        where = "/".join(str(part) for part in exc.path) or "(root)"
+        raise ToolDefinitionError(
+            f"tool {name!r}: input_schema is not a valid JSON Schema 2020-12 document at "
+            f"{where}: {exc.message}"
+        ) from None
+    takes = _takes(func, context_param)
+    properties = set(schema.get("properties") or {})
+    if takes is not None and properties - takes:
+        raise ToolDefinitionError(
+            f"tool {name!r}: input_schema properties {sorted(properties - takes)} are not "
+            "parameters of the function (add them, or **kwargs)"
+        )
+    without_default = {
+        p.name
+        for p in inspect.signature(func).parameters.values()
+        if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+        and p.name != context_param
+        and p.default is inspect.Parameter.empty
+    }
+    if without_default - properties:
+        raise ToolDefinitionError(
+            f"tool {name!r}: parameters {sorted(without_default - properties)} have no default "
+            "and are not properties of input_schema"
+        )
+    # Every local $ref resolves now: a dangling one is the author's mistake, not the caller's.
+    resource = referencing.jsonschema.DRAFT202012.create_resource(schema)
+    resolver = referencing.Registry().with_resource("urn:tool", resource).resolver("urn:tool")
+    for ref in _local_refs(schema):
+        try:
+            resolver.lookup(ref)
+        except referencing.exceptions.Unresolvable:
+            raise ToolDefinitionError(
+                f"tool {name!r}: input_schema: $ref {ref!r} points at nothing"
+            ) from None
+    return jsonschema.Draft202012Validator(
+        schema, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER
+    )
+
+
+def _local_refs(node: Any) -> list[str]:
+    """The `$ref`s within the document (`#...`) anywhere in a schema."""
+    if isinstance(node, dict):
+        ref = node.get("$ref")
+        own = [ref] if isinstance(ref, str) and ref.startswith("#") else []
+        return own + [ref for value in node.values() for ref in _local_refs(value)]
+    if isinstance(node, list):
+        return [ref for item in node for ref in _local_refs(item)]
+    return []
 
 
 def _output_adapter(func: Callable[..., Any]) -> pydantic.TypeAdapter | None:
@@ -161,10 +281,21 @@ def _description(func: Callable[..., Any]) -> str:
     return inspect.cleandoc(func.__doc__ or "").strip()
 
 
-def register(func: Callable[..., Any], *, name: str | None = None, **metadata: Any) -> ToolSpec:
+def register(
+    func: Callable[..., Any],
+    *,
+    name: str | None = None,
+    input_schema: dict[str, Any] | None = None,
+    task_support: str = "optional",
+    **metadata: Any,
+) -> ToolSpec:
     """Register `func` as a tool; the keyword arguments are its metadata (see DEFAULT_METADATA).
+    `input_schema`, when given, is the tool's JSON Schema 2020-12 input schema, used as is
+    instead of the one derived from the type hints. `task_support` (TASK_SUPPORT) says whether
+    an MCP call of it may, or must, become a task.
 
-    Raises ToolDefinitionError for a bad name or an unknown metadata key or value.
+    Raises ToolDefinitionError for a bad name, an unknown metadata key or value, or an
+    input schema that is not valid JSON Schema 2020-12 (or an invalid `x-mcp-header`).
     """
     tool_name = name or func.__name__
     if not NAME_RE.match(tool_name):
@@ -185,12 +316,27 @@ def register(func: Callable[..., Any], *, name: str | None = None, **metadata: A
         raise ToolDefinitionError(
             f"tool {tool_name!r}: unknown required_scope {merged['required_scope']!r}"
         )
+    if task_support not in TASK_SUPPORT:
+        raise ToolDefinitionError(
+            f"tool {tool_name!r}: task_support must be one of {', '.join(TASK_SUPPORT)}"
+        )
     if merged["timeout_seconds"] <= 0:
         raise ToolDefinitionError(f"tool {tool_name!r}: timeout_seconds must be positive")
-    input_model, context_param = _build_input_model(tool_name, func)
+    validator = None
+    if input_schema is None:
+        input_model, context_param = _build_input_model(tool_name, func)
+        schema = {"$schema": JSON_SCHEMA_DIALECT, **input_model.model_json_schema()}
+    else:
+        input_model, context_param = None, _context_param(func)
+        validator = _declared_schema_validator(tool_name, func, input_schema, context_param)
+        schema = {"$schema": JSON_SCHEMA_DIALECT, **input_schema}
+    header_problem = find_invalid_x_mcp_header(schema)
+    if header_problem:
+        raise ToolDefinitionError(f"tool {tool_name!r}: input_schema: {header_problem}")
     output_adapter = _output_adapter(func)
     merged["description"] = description
-    merged["input_schema"] = input_model.model_json_schema()
+    merged["input_schema"] = schema
+    merged["task_support"] = task_support  # code's alone: not synced into the catalogue
     merged["output_schema"] = output_adapter.json_schema() if output_adapter else None
     spec = ToolSpec(
         name=tool_name,
@@ -200,13 +346,16 @@ def register(func: Callable[..., Any], *, name: str | None = None, **metadata: A
         context_param=context_param,
         metadata=merged,
         output_adapter=output_adapter,
+        schema_validator=validator,
+        takes=_takes(func, context_param) if validator is not None else None,
     )
     _registry[tool_name] = spec
     return spec
 
 
 def tool(func: Callable[..., Any] | None = None, /, *, name: str | None = None, **metadata: Any):
-    """Decorator: `@tool` or `@tool(name=..., category=..., timeout_seconds=..., ...)`."""
+    """Decorator: `@tool` or `@tool(name=..., category=..., timeout_seconds=..., ...)`;
+    `@tool(input_schema={...})` declares a JSON Schema 2020-12 input schema."""
 
     def decorate(f: Callable[..., Any]) -> Callable[..., Any]:
         register(f, name=name, **metadata)

@@ -62,7 +62,29 @@ async def job_once(key: str, seconds: float) -> dict:
     return await _work(key, seconds, None)
 
 
+def job_sync_only(text: str) -> dict:
+    """Answer at once; never a task (`task_support="forbidden"`)."""
+    return {"text": text}
+
+
+async def job_task_only(seconds: float) -> dict:
+    """Wait `seconds`; only ever a task (`task_support="required"`)."""
+    await anyio.sleep(seconds)
+    return {"slept": seconds}
+
+
+def job_fails(reason: str) -> dict:
+    """Raise: a tool that ran and failed (its result says `isError`)."""
+    raise RuntimeError(reason)
+
+
 TOOLS = {
+    "job_sync_only": (job_sync_only, {"category": "testing", "task_support": "forbidden"}),
+    "job_task_only": (
+        job_task_only,
+        {"category": "testing", "task_support": "required", "timeout_seconds": 120},
+    ),
+    "job_fails": (job_fails, {"category": "testing"}),
     "job_ticks": (job_ticks, {"category": "testing", "timeout_seconds": 120}),
     "job_retryable": (
         job_retryable,

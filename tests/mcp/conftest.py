@@ -26,7 +26,7 @@ from apps.access.services import create_api_token
 from apps.tools.services import sync_tools
 from tests.harness import PlatformProcess
 
-TOOL_MODULES = "tests.mcp.bulk_tools,tests.tool_fixtures"
+TOOL_MODULES = "tests.mcp.bulk_tools,tests.tool_fixtures,tests.mcp.schema_tools"
 
 
 @pytest.fixture(scope="package")
@@ -51,10 +51,13 @@ def bulk_tools(live_db):
     """The 300 bulk tools and the test tools, registered here and synced into the database."""
     bulk = importlib.import_module("tests.mcp.bulk_tools")
     importlib.import_module("tests.tool_fixtures")
+    schema_tools = importlib.import_module("tests.mcp.schema_tools")
     bulk.register_all()
+    schema_tools.register_all()
     sync_tools()
     yield bulk.NAMES
     bulk.unregister_all()
+    schema_tools.unregister_all()
 
 
 @pytest.fixture(scope="package")

@@ -1,3 +1,5 @@
+import re
+
 import pytest
 
 from apps.tools import registry
@@ -77,3 +79,77 @@ def test_bad_metadata_is_refused_with_a_reason(scratch, metadata, message):
 
     with pytest.raises(ToolDefinitionError, match=message.replace("[", r"\[").replace("]", r"\]")):
         scratch(thing, **metadata)
+
+
+DIALECT = "https://json-schema.org/draft/2020-12/schema"
+
+
+def test_a_derived_schema_names_its_dialect(scratch):
+    def greet(name: str) -> str:
+        return name
+
+    assert scratch(greet).input_schema["$schema"] == DIALECT
+
+
+def test_a_declared_2020_12_schema_is_kept_as_declared_and_validates_calls(scratch):
+    from apps.tools.call_errors import InvalidArguments
+    from apps.tools.call_service import validate_arguments
+
+    schema = {
+        "type": "object",
+        "$defs": {"point": {"$anchor": "pt", "type": "object", "required": ["x"]}},
+        "properties": {"at": {"$ref": "#pt"}, "label": {"type": "string"}},
+        "if": {"required": ["label"]},
+        "then": {"properties": {"label": {"minLength": 2}}},
+        "else": {"required": ["at"]},
+    }
+
+    def mark(at: dict | None = None, label: str = "") -> dict:
+        return {"at": at, "label": label}
+
+    spec = scratch(mark, input_schema=schema)
+    assert spec.input_schema == {"$schema": DIALECT, **schema}
+    assert validate_arguments(spec, {"at": {"x": 1}}) == {"at": {"x": 1}}
+    # The schema allows more properties than the function takes: those are not passed on.
+    assert validate_arguments(spec, {"at": {"x": 1}, "other": 2}) == {"at": {"x": 1}}
+    for arguments, problem in (
+        ({}, "(arguments): 'at' is a required property"),
+        ({"at": {}}, "at: 'x' is a required property"),
+        ({"label": "a"}, "label: 'a' is too short"),
+    ):
+        with pytest.raises(InvalidArguments) as refused:
+            validate_arguments(spec, arguments)
+        assert refused.value.message == f"Invalid arguments for tool 'mark': {problem}"
+        assert refused.value.status_code == 422
+
+
+@pytest.mark.parametrize(
+    ("schema", "message"),
+    [
+        ({"type": "object", "properties": {"a": {"type": "strin"}}}, "not a valid JSON Schema"),
+        ({"type": "object", "properties": {"a": {"$ref": "#/$defs/b"}}}, "points at nothing"),
+        ({"$schema": "http://json-schema.org/draft-07/schema#", "type": "object"}, "2020-12"),
+        ({"type": "array"}, 'must have "type": "object"'),
+        ({"type": "object", "properties": {"b": {}}}, "not parameters of the function"),
+        ({"type": "object", "properties": {}}, "parameters ['a'] have no default"),
+        (
+            {"type": "object", "properties": {"a": {"type": "number", "x-mcp-header": "A"}}},
+            "x-mcp-header is only permitted on integer/string/boolean",
+        ),
+    ],
+)
+def test_an_invalid_declared_schema_is_refused_at_registration(scratch, schema, message):
+    def tool_a(a: str) -> str:
+        return a
+
+    with pytest.raises(ToolDefinitionError, match=re.escape(message)):
+        scratch(tool_a, input_schema=schema)
+
+
+def test_task_support_must_be_known(scratch):
+    def later() -> str:
+        return ""
+
+    assert scratch(later).task_support == "optional"
+    with pytest.raises(ToolDefinitionError, match="task_support must be one of"):
+        scratch(later, task_support="sometimes")
