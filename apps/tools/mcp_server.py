@@ -17,6 +17,7 @@ from __future__ import annotations
 import base64
 import binascii
 import logging
+import warnings
 import weakref
 from collections.abc import Callable
 from typing import Any
@@ -43,7 +44,7 @@ from mcp_types import INTERNAL_ERROR, INVALID_PARAMS
 
 import mcp_platform
 from apps.access.principals import Principal
-from apps.tools import call_service, content_service, selectors
+from apps.tools import call_service, content_service, mcp_interaction, selectors
 from apps.tools.call_errors import CallError, RateLimited, ToolNotFound
 from apps.tools.models import Tool
 from apps.tools.signals import catalogue_changed
@@ -324,7 +325,18 @@ class CatalogueServer:
         self.sessions = SessionRegistry()
         self.bus = InMemorySubscriptionBus()
         self.watcher = CatalogueWatcher(self.sessions, self.bus)
-        self.server = PlatformServer(
+        self.log_levels = mcp_interaction.LogLevels()
+        with warnings.catch_warnings():  # logging/setLevel: deprecated in 2026, served in 2025
+            warnings.simplefilter("ignore", mcp_interaction.MCPDeprecationWarning)
+            self.server = self._build_server(name)
+        self.server.middleware.append(self.sessions.middleware)
+        # The 2026 era's requestState (a tool's questions, apps.tools.mcp_interaction): sealed.
+        self.server.middleware.append(
+            mcp_interaction.request_state_boundary(name, self._state_owner)
+        )
+
+    def _build_server(self, name: str) -> PlatformServer:
+        return PlatformServer(
             name,
             version=mcp_platform.__version__,
             title="MCP Platform",
@@ -344,8 +356,19 @@ class CatalogueServer:
             on_subscribe_resource=self.subscribe_resource,
             on_unsubscribe_resource=self.unsubscribe_resource,
             on_completion=self.complete,
+            on_set_logging_level=self.set_logging_level,
         )
-        self.server.middleware.append(self.sessions.middleware)
+
+    def _state_owner(self, ctx: ServerRequestContext[Any]) -> str:
+        principal = _principal(ctx, self.default_principal)
+        return f"{principal.kind}:{principal.name}"
+
+    async def set_logging_level(
+        self, ctx: ServerRequestContext[Any], params: types.SetLevelRequestParams
+    ) -> types.EmptyResult:
+        """2025 era: the least severe level of the tool log entries this session receives."""
+        self.log_levels.set(ctx, params.level)
+        return types.EmptyResult()
 
     async def list_tools(
         self, ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None
@@ -362,10 +385,11 @@ class CatalogueServer:
 
     async def call_tool(
         self, ctx: ServerRequestContext[Any], params: types.CallToolRequestParams
-    ) -> types.CallToolResult:
+    ) -> types.CallToolResult | types.InputRequiredResult:
         """Tool failures and timeouts are results with `isError`; a call that cannot be made
         leaves as the call path's table says (`DoorCodes.mcp_code`, or a result with `isError`
-        where `mcp_is_result`)."""
+        where `mcp_is_result`). A tool's log entries and questions go to the client
+        (mcp_interaction): in the 2026 era a question ends the call with an InputRequiredResult."""
         principal = _principal(ctx, self.default_principal)
 
         async def progress(done: float, total: float | None, message: str | None) -> None:
@@ -381,6 +405,7 @@ class CatalogueServer:
                     self.via,
                     progress=progress,
                     offered=self.tool_filter,
+                    asker=mcp_interaction.McpAsker(ctx, params, self.log_levels),
                 )
         except CallError as exc:
             refusal = mcp_error(exc, name=params.name)
@@ -390,6 +415,9 @@ class CatalogueServer:
         except Exception:
             logger.exception("tools/call %s failed unexpectedly", params.name)
             raise MCPError(INTERNAL_ERROR, "Internal server error") from None
+        asking = mcp_interaction.reply(ctx, result)
+        if asking is not None:
+            return asking
         reply = result.to_mcp()
         reply["_meta"] = {RESULT_META_KEY: result.meta}
         return types.CallToolResult.model_validate(reply)

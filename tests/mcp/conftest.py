@@ -26,7 +26,7 @@ from apps.access.services import create_api_token
 from apps.tools.services import sync_tools
 from tests.harness import PlatformProcess
 
-TOOL_MODULES = "tests.mcp.bulk_tools,tests.tool_fixtures"
+TOOL_MODULES = "tests.mcp.bulk_tools,tests.tool_fixtures,tests.mcp.interaction_fixtures"
 
 
 @pytest.fixture(scope="package")
@@ -51,6 +51,7 @@ def bulk_tools(live_db):
     """The 300 bulk tools and the test tools, registered here and synced into the database."""
     bulk = importlib.import_module("tests.mcp.bulk_tools")
     importlib.import_module("tests.tool_fixtures")
+    importlib.import_module("tests.mcp.interaction_fixtures").register_all()
     bulk.register_all()
     sync_tools()
     yield bulk.NAMES
