@@ -260,3 +260,53 @@ def _jsonrpc(reply: httpx.Response) -> dict:
                     return message
         raise AssertionError(f"no response in {reply.text!r}")
     return reply.json()
+
+
+def test_a_trio_routed_tool_asks_at_the_runtimes_own_mcp_but_not_over_the_bridge(
+    mcp_node, new_token, staff_user
+):
+    from tests.harness import wait_until
+    from tests.mcp.test_live import _edit_in_admin
+
+    token = new_token()
+    wait_until(
+        lambda: httpx.get(f"{mcp_node.trio_url}/health", timeout=2).status_code == 200,
+        timeout=60,
+        what="the Trio runtime's /health",
+    )
+    _edit_in_admin(staff_user, "ask_name", runtime="trio")
+
+    async def routed_to_trio() -> None:
+        async with mcp_client(f"{mcp_node.trio_url}/mcp", token, mode="legacy") as client:
+            for _ in range(60):  # the runtime hears of the change within a second or two
+                page = await client.list_tools(cache_mode="bypass")
+                if "ask_name" in [tool.name for tool in page.tools]:
+                    return
+                await anyio.sleep(0.5)
+        raise AssertionError("ask_name never reached the Trio runtime's /mcp")
+
+    async def scenario():
+        await routed_to_trio()
+        caller = Caller(name="Grace")
+        # The web process's /mcp bridges the call: the runtime cannot reach the client.
+        async with mcp_client(
+            f"{mcp_node.url}/mcp", token, mode="legacy", **caller.callbacks()
+        ) as web:
+            bridged = await web.call_tool("ask_name", {"greeting": "Hello"})
+            assert bridged.is_error
+            assert "bridged to the Trio runtime cannot ask" in bridged.content[0].text
+            assert caller.elicited == []
+        # The runtime's own /mcp runs it on Trio, with the client at hand: both eras ask.
+        for mode in ("legacy", "auto"):
+            async with mcp_client(
+                f"{mcp_node.trio_url}/mcp", token, mode=mode, **caller.callbacks()
+            ) as direct:
+                reply = await direct.call_tool("ask_name", {"greeting": "Hello"})
+                assert not reply.is_error, reply.content
+                assert reply.structured_content["greeting"] == "Hello, Grace!"
+                assert reply.meta["dev.mcp-platform/call"]["runtime"] == "trio"
+
+    try:
+        anyio.run(scenario)
+    finally:
+        _edit_in_admin(staff_user, "ask_name", runtime="auto")
