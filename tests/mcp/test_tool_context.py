@@ -209,6 +209,20 @@ def test_a_2026_multi_round_call_carries_earlier_answers_in_sealed_state(mcp_nod
         )
         assert tampered["error"]["code"] == -32602
 
+        # An answer that is no answer is refused; no answers at all is asked again.
+        junk = call(http, inputResponses={"step1": 12345})
+        assert junk["error"]["code"] == -32602
+        again = call(http, inputResponses=None)["result"]
+        assert again["resultType"] == "input_required"
+
+        # logging/setLevel belongs to the 2025 era.
+        body = {"jsonrpc": "2.0", "id": 2, "method": "logging/setLevel"}
+        body["params"] = {"level": "debug", "_meta": meta}
+        level_headers = {**headers, "Mcp-Method": "logging/setLevel"}
+        del level_headers["Mcp-Name"]
+        gone = http.post(url, json=body, headers=level_headers)
+        assert gone.status_code == 404 and gone.json()["error"]["code"] == -32601
+
 
 def test_asking_without_the_capability_is_refused_clearly_in_both_eras(mcp_node, new_token):
     token = new_token()

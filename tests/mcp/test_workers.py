@@ -272,3 +272,44 @@ def test_a_shared_session_stays_bound_to_the_token_that_opened_it(two_worker_nod
     forged = session.split(".")[0] + "." + "0" * 32
     assert post_as(owner, forged).status_code == 404
     assert post_as(owner, "not-a-session").status_code == 404
+
+
+def test_with_two_workers_a_tool_still_logs_and_asks_in_2026_and_says_why_not_in_a_2025_session(
+    two_worker_node, new_token
+):
+    """A shared 2025-era session has no way back for the client's answer (tool error naming
+    why); its log entries still ride the call's stream, and the 2026 era asks on any worker."""
+    token = new_token()
+    url = f"{two_worker_node.url}/mcp"
+    logs: list = []
+
+    async def on_log(params) -> None:
+        logs.append(params)
+
+    async def on_elicit(context, params):
+        return types.ElicitResult(action="accept", content={"name": "Lin"})
+
+    async def on_sample(context, params):
+        return types.CreateMessageResult(
+            role="assistant", content=types.TextContent(text="Nice."), model="m"
+        )
+
+    callbacks = {
+        "logging_callback": on_log,
+        "elicitation_callback": on_elicit,
+        "sampling_callback": on_sample,
+    }
+
+    async def scenario():
+        async with session_per_request_connections(url, token, **callbacks) as legacy:
+            asked = await legacy.call_tool("ask_name", {"greeting": "Hi"})
+            assert asked.is_error
+            assert "2025-era sessions statelessly" in asked.content[0].text
+            assert [entry.level for entry in logs] == ["info"]
+        async with mcp_client(url, token, mode="auto", **callbacks) as modern:
+            # Each round is a new request: it may land on either worker.
+            for _ in range(3):
+                reply = await modern.call_tool("ask_name", {"greeting": "Hi"})
+                assert reply.structured_content["greeting"] == "Hi, Lin!"
+
+    anyio.run(scenario)
