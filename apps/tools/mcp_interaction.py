@@ -96,12 +96,12 @@ def is_modern(ctx: ServerRequestContext[Any]) -> bool:
 
 
 class McpAsker(interaction.Asker):
-    """One `tools/call`'s way back to its MCP client."""
+    """One `tools/call`'s (or `prompts/get`'s) way back to its MCP client."""
 
     def __init__(
         self,
         ctx: ServerRequestContext[Any],
-        params: types.CallToolRequestParams,
+        params: types.InputResponseRequestParams,
         levels: LogLevels,
     ):
         super().__init__(STATELESS_SESSION)
@@ -226,19 +226,28 @@ def reply(ctx: ServerRequestContext[Any], result: Any) -> types.InputRequiredRes
     the tool asked (2026 era); raises -32021 when it asked for what the client did not declare
     (2026 era; the 2025 era keeps the tool error)."""
     if result.input_required is not None:
-        return types.InputRequiredResult(
-            input_requests=_INPUT_REQUESTS.validate_python(result.input_required["requests"]),
-            request_state=result.input_required["state"],
-        )
+        return input_required(result.input_required)
     unavailable = result.meta.get("input_unavailable") or {}
-    capability = unavailable.get("missing_capability")
+    refuse_undeclared(ctx, unavailable.get("missing_capability"))
+    return None
+
+
+def input_required(pending: dict[str, Any]) -> types.InputRequiredResult:
+    """The InputRequiredResult of a tool's or prompt's questions ({"requests", "state"})."""
+    return types.InputRequiredResult(
+        input_requests=_INPUT_REQUESTS.validate_python(pending["requests"]),
+        request_state=pending["state"],
+    )
+
+
+def refuse_undeclared(ctx: ServerRequestContext[Any], capability: str | None) -> None:
+    """2026 era: a question for a capability the client did not declare is -32021."""
     if capability and is_modern(ctx):
         raise MCPError(
             types.MISSING_REQUIRED_CLIENT_CAPABILITY,
-            f"The tool needs the client's '{capability}' capability, which it did not declare",
+            f"This needs the client's '{capability}' capability, which it did not declare",
             {"requiredCapabilities": {capability: {}}},
         )
-    return None
 
 
 def request_state_boundary(

@@ -479,6 +479,8 @@ class CatalogueServer:
         """Run a content_service call; its refusals leave as JSON-RPC errors."""
         try:
             return await work
+        except (MCPError, content_service.ContentInputRequired):
+            raise
         except content_service.ContentError as exc:
             code = {
                 "denied": FORBIDDEN,
@@ -491,12 +493,23 @@ class CatalogueServer:
 
     async def get_prompt(
         self, ctx: ServerRequestContext[Any], params: types.GetPromptRequestParams
-    ) -> types.GetPromptResult:
+    ) -> types.GetPromptResult | types.InputRequiredResult:
+        """A prompt with a ToolContext may ask the client, as a tool does (mcp_interaction)."""
         principal = _principal(ctx, self.default_principal)
-        result = await self._content(
-            f"prompts/get {params.name}",
-            content_service.get_prompt(params.name, dict(params.arguments or {}), principal),
-        )
+        asker = mcp_interaction.McpAsker(ctx, params, self.log_levels)
+
+        async def rendered() -> dict[str, Any]:
+            arguments = dict(params.arguments or {})
+            try:
+                return await content_service.get_prompt(params.name, arguments, principal, asker)
+            except content_service.ContentNeedsInput as exc:
+                mcp_interaction.refuse_undeclared(ctx, exc.unavailable.missing_capability)
+                raise
+
+        try:
+            result = await self._content(f"prompts/get {params.name}", rendered())
+        except content_service.ContentInputRequired as asking:
+            return mcp_interaction.input_required(asking.pending)
         return types.GetPromptResult.model_validate(result)
 
     async def read_resource(

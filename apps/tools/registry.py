@@ -344,6 +344,8 @@ class PromptSpec:
     is_async: bool
     metadata: dict[str, Any] = field(default_factory=dict)
     completions: Completions = field(default_factory=dict)
+    # A parameter annotated ToolContext: the prompt may ask the caller (MCP) for input.
+    context_param: str | None = None
 
 
 @dataclass(frozen=True)
@@ -382,12 +384,21 @@ _resources: dict[str, ResourceSpec] = {}
 
 def _prompt_arguments(func: Callable[..., Any]) -> list[dict[str, Any]]:
     """The prompt's arguments from its signature: every parameter is a string argument,
-    required unless it has a default."""
+    required unless it has a default (but a ToolContext one)."""
+    context = _prompt_context_param(func)
     return [
         {"name": param.name, "description": "", "required": param.default is param.empty}
         for param in inspect.signature(func).parameters.values()
-        if param.kind not in (param.VAR_POSITIONAL, param.VAR_KEYWORD)
+        if param.kind not in (param.VAR_POSITIONAL, param.VAR_KEYWORD) and param.name != context
     ]
+
+
+def _prompt_context_param(func: Callable[..., Any]) -> str | None:
+    hints = typing.get_type_hints(func)
+    for name, annotation in hints.items():
+        if annotation is ToolContext or ToolContext in typing.get_args(annotation):
+            return name
+    return None
 
 
 def register_prompt(
@@ -420,6 +431,7 @@ def register_prompt(
             "arguments": declared,
         },
         completions=dict(completions or {}),
+        context_param=_prompt_context_param(func),
     )
     _prompts[prompt_name] = spec
     return spec

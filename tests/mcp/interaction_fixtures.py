@@ -5,7 +5,8 @@ Their names and behaviour are those the official conformance suite
 (@modelcontextprotocol/conformance) expects: `test_tool_with_logging`, `test_sampling`,
 `test_elicitation`, `test_elicitation_sep1034_defaults`, `test_elicitation_sep1330_enums`
 (2025-11-25), `test_logging_tool`, `test_missing_capability`, `test_streaming_elicitation` and
-the `test_input_required_result_*` tools (2026-07-28). `ask_name` is this suite's own.
+the `test_input_required_result_*` tools and the prompt `test_input_required_result_prompt`
+(2026-07-28). `ask_name` is this suite's own.
 """
 
 from __future__ import annotations
@@ -14,7 +15,13 @@ import json
 
 import anyio
 
-from apps.tools.registry import ToolContext, register, unregister
+from apps.tools.registry import (
+    ToolContext,
+    register,
+    register_prompt,
+    unregister,
+    unregister_prompt,
+)
 
 NAME_SCHEMA = {
     "type": "object",
@@ -213,6 +220,17 @@ async def ask_name(greeting: str, ctx: ToolContext) -> dict:
     }
 
 
+async def test_input_required_result_prompt(ctx: ToolContext) -> str:
+    """A prompt that asks the user for its context first."""
+    schema = {
+        "type": "object",
+        "properties": {"context": {"type": "string"}},
+        "required": ["context"],
+    }
+    answer = await ctx.elicit("What context should the prompt use?", schema, key="user_context")
+    return f"Answer with this context in mind: {(answer.content or {}).get('context')}"
+
+
 TOOLS = [
     test_tool_with_logging,
     test_logging_tool,
@@ -238,11 +256,13 @@ NAMES = [func.__name__ for func in TOOLS]
 def register_all() -> None:
     for func in TOOLS:
         register(func, category="testing")
+    register_prompt(test_input_required_result_prompt)
 
 
 def unregister_all() -> None:
     for name in NAMES:
         unregister(name)
+    unregister_prompt("test_input_required_result_prompt")
 
 
 register_all()

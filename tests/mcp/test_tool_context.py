@@ -151,6 +151,47 @@ def test_a_tool_asks_the_user_and_the_model_through_the_client_callbacks(mcp_nod
     anyio.run(scenario)
 
 
+@pytest.fixture(scope="module")
+def synced_prompts(bulk_tools):
+    """The fixture prompt in the catalogue (the package's node syncs only tools)."""
+    from apps.tools.services import sync_prompts
+
+    sync_prompts()
+
+
+@pytest.mark.parametrize("mode", ["legacy", "auto"])
+def test_a_prompt_asks_the_user_before_it_renders(mcp_node, new_token, synced_prompts, mode):
+    token = new_token()
+
+    async def ask(context, params):
+        assert params.message == "What context should the prompt use?"
+        return types.ElicitResult(action="accept", content={"context": "a birthday card"})
+
+    async def scenario():
+        async with mcp_client(
+            f"{mcp_node.url}/mcp", token, mode=mode, elicitation_callback=ask
+        ) as client:
+            listed = await client.list_prompts()
+            prompt = next(
+                p for p in listed.prompts if p.name == "test_input_required_result_prompt"
+            )
+            assert not prompt.arguments  # the ToolContext parameter is no argument
+            result = await client.get_prompt("test_input_required_result_prompt", {})
+            assert result.messages[0].content.text == (
+                "Answer with this context in mind: a birthday card"
+            )
+        async with mcp_client(f"{mcp_node.url}/mcp", token, mode=mode) as unable:
+            with pytest.raises(MCPError) as refused:
+                await unable.get_prompt("test_input_required_result_prompt", {})
+            if mode == "legacy":
+                assert refused.value.error.code == -32602
+                assert "did not declare the 'elicitation' capability" in refused.value.error.message
+            else:
+                assert refused.value.error.code == -32021
+
+    anyio.run(scenario)
+
+
 def test_a_2026_multi_round_call_carries_earlier_answers_in_sealed_state(mcp_node, new_token):
     token = new_token()
     url = f"{mcp_node.url}/mcp"
