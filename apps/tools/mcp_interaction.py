@@ -47,9 +47,9 @@ STATE_VERSION = 1
 SESSION_HEADER = "mcp-session-id"
 MAX_REMEMBERED_SESSIONS = 10_000
 STATELESS_SESSION = (
-    "this MCP session cannot be asked for input: the node serves 2025-era sessions statelessly "
-    "(several web workers), so the client's answer has no way back; use protocol 2026-07-28 "
-    "or a single web worker"
+    "this MCP connection cannot carry a question to the client and its answer back (2025-era "
+    "sessions served statelessly by several web workers, or a plain JSON reply); use protocol "
+    "2026-07-28, or a streaming session on a single web worker"
 )
 _RESULT_TYPES: dict[str, type[types.Result]] = {
     interaction.ELICIT: types.ElicitResult,

@@ -39,7 +39,7 @@ from mcp.server.subscriptions import (
     ResourceUpdated,
     ToolsListChanged,
 )
-from mcp.shared.exceptions import MCPError
+from mcp.shared.exceptions import MCPDeprecationWarning, MCPError
 from mcp_types import INTERNAL_ERROR, INVALID_PARAMS
 
 import mcp_platform
@@ -327,7 +327,7 @@ class CatalogueServer:
         self.watcher = CatalogueWatcher(self.sessions, self.bus)
         self.log_levels = mcp_interaction.LogLevels()
         with warnings.catch_warnings():  # logging/setLevel: deprecated in 2026, served in 2025
-            warnings.simplefilter("ignore", mcp_interaction.MCPDeprecationWarning)
+            warnings.simplefilter("ignore", MCPDeprecationWarning)
             self.server = self._build_server(name)
         self.server.middleware.append(self.sessions.middleware)
         # The 2026 era's requestState (a tool's questions, apps.tools.mcp_interaction): sealed.
@@ -391,6 +391,7 @@ class CatalogueServer:
         where `mcp_is_result`). A tool's log entries and questions go to the client
         (mcp_interaction): in the 2026 era a question ends the call with an InputRequiredResult."""
         principal = _principal(ctx, self.default_principal)
+        asker = mcp_interaction.McpAsker(ctx, params, self.log_levels)
 
         async def progress(done: float, total: float | None, message: str | None) -> None:
             await ctx.session.report_progress(done, total, message)
@@ -405,7 +406,7 @@ class CatalogueServer:
                     self.via,
                     progress=progress,
                     offered=self.tool_filter,
-                    asker=mcp_interaction.McpAsker(ctx, params, self.log_levels),
+                    asker=asker,
                 )
         except CallError as exc:
             refusal = mcp_error(exc, name=params.name)

@@ -304,7 +304,7 @@ def test_with_two_workers_a_tool_still_logs_and_asks_in_2026_and_says_why_not_in
         async with session_per_request_connections(url, token, **callbacks) as legacy:
             asked = await legacy.call_tool("ask_name", {"greeting": "Hi"})
             assert asked.is_error
-            assert "2025-era sessions statelessly" in asked.content[0].text
+            assert "2025-era sessions served statelessly" in asked.content[0].text
             assert [entry.level for entry in logs] == ["info"]
         async with mcp_client(url, token, mode="auto", **callbacks) as modern:
             # Each round is a new request: it may land on either worker.
