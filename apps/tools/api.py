@@ -120,6 +120,8 @@ async def execute_tool(request: HttpRequest, tool_name: str):
     result = await call_tool(tool_name, arguments, principal, "rest")
     if result.is_error:
         status = 504 if result.outcome == Outcome.TIMEOUT else 500
+        if "input_unavailable" in result.meta:  # the tool asked for input: not over REST
+            status = 422
         return error_response(f"Tool execution failed: {result.text}", status, meta=result.meta)
     return {"tool": tool_name, "status": "success", "result": _legacy_result(result)}
 

@@ -44,7 +44,7 @@ from apps.routing import metrics as routing_metrics
 from apps.routing.router import ASYNCIO, TRIO, RoutingTable, explain_route, fallback_decision
 from apps.routing.router import cache as routing_cache
 from apps.routing.selectors import ROUTING_VERSION
-from apps.tools import call_log, metrics, registry
+from apps.tools import call_log, interaction, metrics, registry
 from apps.tools.call_errors import (
     CallDenied,
     CallError,
@@ -92,6 +92,9 @@ class ToolResult:
     meta: dict[str, Any] = field(default_factory=dict)
     # Ran in another process (the Trio runtime), which recorded it: this side must not.
     recorded_elsewhere: bool = field(default=False, compare=False)
+    # 2026-07-28 MCP: the tool stopped to ask the client ({"requests": ..., "state": ...},
+    # apps.tools.interaction); the door answers with an InputRequiredResult.
+    input_required: dict[str, Any] | None = field(default=None, compare=False)
 
     @property
     def text(self) -> str:
@@ -193,6 +196,9 @@ class CallRequest:
     raw_arguments: Any = None
     # What happened to it on the way (dispatch notes `bridged` once it is handed to the runtime).
     trace: dict[str, Any] = field(default_factory=dict, compare=False)
+    # The door's way back to the caller (log entries, questions: apps.tools.interaction);
+    # None where the door cannot ask.
+    asker: interaction.Asker | None = field(default=None, compare=False)
 
 
 def validate_arguments(spec: registry.ToolSpec, arguments: Any) -> dict[str, Any]:
@@ -286,9 +292,16 @@ async def run_locally(request: CallRequest) -> ToolResult:
     """
     plan, spec = request.plan, request.spec
     kwargs = dict(request.arguments)
+    asker = request.asker or interaction.Asker(
+        f"this door ({request.via}) cannot ask the caller for input: call the tool over MCP"
+    )
     if spec.context_param:
         kwargs[spec.context_param] = registry.ToolContext(
-            request.progress, principal=request.principal, request_id=request.request_id
+            request.progress,
+            principal=request.principal,
+            request_id=request.request_id,
+            tool_name=plan.tool_name,
+            asker=asker,
         )
     attempt = 0
     while True:
@@ -309,6 +322,20 @@ async def run_locally(request: CallRequest) -> ToolResult:
                 f"Tool '{plan.tool_name}' timed out after {plan.timeout_seconds:g}s",
                 Outcome.TIMEOUT,
             )
+        except interaction.InputRequired:
+            pending = asker.pending_result()
+            if pending is None:  # raised by the tool itself, not by a question
+                result = ToolResult.error(f"Tool '{plan.tool_name}' failed: InputRequired")
+            else:
+                result = ToolResult(content=[], input_required=pending)
+        except interaction.InputUnavailable as exc:  # not retried: asking again cannot help
+            result = ToolResult.error(
+                f"Tool '{plan.tool_name}' needs input from its caller, but {exc.message}"
+            )
+            result.meta["input_unavailable"] = {
+                "reason": exc.message,
+                "missing_capability": exc.missing_capability,
+            }
         except Exception as exc:
             logger.info("tool %s failed on attempt %d: %r", plan.tool_name, attempt, exc)
             if attempt <= plan.retries:
@@ -465,6 +492,7 @@ async def prepare_call(
     progress: Any = None,
     *,
     offered: ToolFilter | None = None,
+    asker: interaction.Asker | None = None,
 ) -> CallRequest:
     """Find, authorize and validate; raises ToolNotFound, CallDenied or InvalidArguments.
 
@@ -497,6 +525,7 @@ async def prepare_call(
         plan=RunPlan.of(tool),
         progress=progress,
         raw_arguments=arguments if arguments is not None else {},
+        asker=asker,
     )
 
 
@@ -542,6 +571,10 @@ async def run_bridged(
         via=via,
         request_id=request_id,
         plan=plan,
+        asker=interaction.Asker(
+            "a tool bridged to the Trio runtime cannot ask the caller for input: call it at the "
+            "Trio runtime's own /mcp, or route it to asyncio"
+        ),
     )
     return await run_locally(request)
 
@@ -555,11 +588,14 @@ async def call_tool(
     request_id: str | None = None,
     progress: Any = None,
     offered: ToolFilter | None = None,
+    asker: interaction.Asker | None = None,
 ) -> ToolResult:
     """Call a tool: the one entry point of every door. Tool failures and timeouts come back as
     results with `is_error`; a call that cannot be made raises a CallError subclass
     (ToolNotFound, CallDenied, InvalidArguments, RuntimeUnavailable, RateLimited). `offered`
-    narrows the tools a door serves (the Trio runtime's /mcp: those routed to Trio)."""
+    narrows the tools a door serves (the Trio runtime's /mcp: those routed to Trio); `asker`
+    is the door's way back to the caller (MCP: apps.tools.mcp_interaction), for the tool's
+    log entries and questions."""
     request_id = request_id or uuid.uuid4().hex
     # The door's span: every step below is its child, in the caller's trace if one came.
     with tracing.span(f"call {name}", tool=str(name), via=via, request_id=request_id):
@@ -571,6 +607,7 @@ async def call_tool(
             request_id=request_id,
             progress=progress,
             offered=offered,
+            asker=asker,
         )
 
 
@@ -583,6 +620,7 @@ async def _call_tool(
     request_id: str,
     progress: Any,
     offered: ToolFilter | None,
+    asker: interaction.Asker | None = None,
 ) -> ToolResult:
     started_at = datetime.now(UTC)
     started = time.perf_counter()
@@ -596,7 +634,7 @@ async def _call_tool(
     try:
         with tracing.span("authorize", caller=principal.name):
             request = await prepare_call(
-                name, arguments, principal, via, request_id, progress, offered=offered
+                name, arguments, principal, via, request_id, progress, offered=offered, asker=asker
             )
         name = request.plan.tool_name
         admission = await admit(request)

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from apps.access.principals import SCOPE_READ, Principal
-from apps.tools import registry, selectors
+from apps.tools import interaction, registry, selectors
 from apps.tools.models import Prompt, Resource
 from mcp_platform.concurrency import run_blocking
 
@@ -43,6 +43,24 @@ class ContentDenied(ContentError):
 
 class InvalidContentArguments(ContentError):
     kind = "invalid"
+
+
+class ContentNeedsInput(ContentError):
+    """A prompt asked its caller for input it cannot give (`unavailable`: InputUnavailable)."""
+
+    kind = "invalid"
+
+    def __init__(self, message: str, unavailable: interaction.InputUnavailable):
+        super().__init__(message)
+        self.unavailable = unavailable
+
+
+class ContentInputRequired(Exception):
+    """2026-07-28: the prompt asked the client ({"requests", "state"}: `pending`)."""
+
+    def __init__(self, pending: dict[str, Any]):
+        super().__init__("input required")
+        self.pending = pending
 
 
 def require_read(principal: Principal) -> None:
@@ -91,8 +109,14 @@ def _check_arguments(prompt: Prompt, arguments: dict[str, str]) -> None:
         raise InvalidContentArguments(f"prompt '{prompt.name}': missing arguments {absent}")
 
 
-async def get_prompt(name: str, arguments: dict[str, str], principal: Principal) -> dict[str, Any]:
-    """The rendered prompt (`prompts/get`'s result as a dict). Raises ContentError."""
+async def get_prompt(
+    name: str,
+    arguments: dict[str, str],
+    principal: Principal,
+    asker: interaction.Asker | None = None,
+) -> dict[str, Any]:
+    """The rendered prompt (`prompts/get`'s result as a dict). Raises ContentError, and
+    ContentInputRequired when a prompt with a ToolContext asks the caller (2026 MCP era)."""
     require_read(principal)
     prompt = await run_blocking(lambda: selectors.servable_prompts().filter(name=name).first())
     if prompt is None:
@@ -102,7 +126,23 @@ async def get_prompt(name: str, arguments: dict[str, str], principal: Principal)
         spec = registry.get_prompt_spec(prompt.name)
         if spec is None:
             raise ContentNotFound(f"Unknown prompt: {name}")
-        messages = _messages(await _run(spec.func, **arguments))
+        kwargs: dict[str, Any] = dict(arguments)
+        if spec.context_param:
+            asker = asker or interaction.Asker("this door cannot ask the caller for input")
+            kwargs[spec.context_param] = registry.ToolContext(
+                principal=principal, tool_name=prompt.name, asker=asker
+            )
+        try:
+            messages = _messages(await _run(spec.func, **kwargs))
+        except interaction.InputRequired:
+            pending = asker.pending_result() if asker is not None else None
+            if pending is None:
+                raise
+            raise ContentInputRequired(pending) from None
+        except interaction.InputUnavailable as exc:
+            raise ContentNeedsInput(
+                f"prompt '{prompt.name}' needs input from its caller, but {exc.message}", exc
+            ) from None
     else:
         messages = _messages(render_template(prompt.template, arguments))
     return {"description": prompt.description, "messages": messages}

@@ -17,6 +17,7 @@ from __future__ import annotations
 import base64
 import binascii
 import logging
+import warnings
 import weakref
 from collections.abc import Callable
 from typing import Any
@@ -38,12 +39,12 @@ from mcp.server.subscriptions import (
     ResourceUpdated,
     ToolsListChanged,
 )
-from mcp.shared.exceptions import MCPError
+from mcp.shared.exceptions import MCPDeprecationWarning, MCPError
 from mcp_types import INTERNAL_ERROR, INVALID_PARAMS
 
 import mcp_platform
 from apps.access.principals import Principal
-from apps.tools import call_service, content_service, registry, selectors
+from apps.tools import call_service, content_service, mcp_interaction, registry, selectors
 from apps.tools.call_errors import CallError, RateLimited, ToolNotFound
 from apps.tools.models import Tool
 from apps.tools.signals import catalogue_changed
@@ -332,7 +333,18 @@ class CatalogueServer:
         self.sessions = SessionRegistry()
         self.bus = InMemorySubscriptionBus()
         self.watcher = CatalogueWatcher(self.sessions, self.bus)
-        self.server = PlatformServer(
+        self.log_levels = mcp_interaction.LogLevels()
+        with warnings.catch_warnings():  # logging/setLevel: deprecated in 2026, served in 2025
+            warnings.simplefilter("ignore", MCPDeprecationWarning)
+            self.server = self._build_server(name)
+        self.server.middleware.append(self.sessions.middleware)
+        # The 2026 era's requestState (a tool's questions, apps.tools.mcp_interaction): sealed.
+        self.server.middleware.append(
+            mcp_interaction.request_state_boundary(name, self._state_owner)
+        )
+
+    def _build_server(self, name: str) -> PlatformServer:
+        return PlatformServer(
             name,
             version=mcp_platform.__version__,
             title="MCP Platform",
@@ -352,8 +364,19 @@ class CatalogueServer:
             on_subscribe_resource=self.subscribe_resource,
             on_unsubscribe_resource=self.unsubscribe_resource,
             on_completion=self.complete,
+            on_set_logging_level=self.set_logging_level,
         )
-        self.server.middleware.append(self.sessions.middleware)
+
+    def _state_owner(self, ctx: ServerRequestContext[Any]) -> str:
+        principal = _principal(ctx, self.default_principal)
+        return f"{principal.kind}:{principal.name}"
+
+    async def set_logging_level(
+        self, ctx: ServerRequestContext[Any], params: types.SetLevelRequestParams
+    ) -> types.EmptyResult:
+        """2025 era: the least severe level of the tool log entries this session receives."""
+        self.log_levels.set(ctx, params.level)
+        return types.EmptyResult()
 
     async def list_tools(
         self, ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None
@@ -370,11 +393,13 @@ class CatalogueServer:
 
     async def call_tool(
         self, ctx: ServerRequestContext[Any], params: types.CallToolRequestParams
-    ) -> types.CallToolResult:
+    ) -> types.CallToolResult | types.InputRequiredResult:
         """Tool failures and timeouts are results with `isError`; a call that cannot be made
         leaves as the call path's table says (`DoorCodes.mcp_code`, or a result with `isError`
-        where `mcp_is_result`)."""
+        where `mcp_is_result`). A tool's log entries and questions go to the client
+        (mcp_interaction): in the 2026 era a question ends the call with an InputRequiredResult."""
         principal = _principal(ctx, self.default_principal)
+        asker = mcp_interaction.McpAsker(ctx, params, self.log_levels)
 
         async def progress(done: float, total: float | None, message: str | None) -> None:
             await ctx.session.report_progress(done, total, message)
@@ -389,6 +414,7 @@ class CatalogueServer:
                     self.via,
                     progress=progress,
                     offered=self.tool_filter,
+                    asker=asker,
                 )
         except CallError as exc:
             refusal = mcp_error(exc, name=params.name)
@@ -398,6 +424,9 @@ class CatalogueServer:
         except Exception:
             logger.exception("tools/call %s failed unexpectedly", params.name)
             raise MCPError(INTERNAL_ERROR, "Internal server error") from None
+        asking = mcp_interaction.reply(ctx, result)
+        if asking is not None:
+            return asking
         reply = result.to_mcp()
         reply["_meta"] = {RESULT_META_KEY: result.meta}
         return types.CallToolResult.model_validate(reply)
@@ -463,6 +492,8 @@ class CatalogueServer:
         `uri` asked for in the error's data."""
         try:
             return await work
+        except (MCPError, content_service.ContentInputRequired):
+            raise
         except content_service.ContentError as exc:
             not_found = (
                 INVALID_PARAMS if ctx.protocol_version >= STATELESS_ERA else RESOURCE_NOT_FOUND
@@ -476,13 +507,23 @@ class CatalogueServer:
 
     async def get_prompt(
         self, ctx: ServerRequestContext[Any], params: types.GetPromptRequestParams
-    ) -> types.GetPromptResult:
+    ) -> types.GetPromptResult | types.InputRequiredResult:
+        """A prompt with a ToolContext may ask the client, as a tool does (mcp_interaction)."""
         principal = _principal(ctx, self.default_principal)
-        result = await self._content(
-            ctx,
-            f"prompts/get {params.name}",
-            content_service.get_prompt(params.name, dict(params.arguments or {}), principal),
-        )
+        asker = mcp_interaction.McpAsker(ctx, params, self.log_levels)
+
+        async def rendered() -> dict[str, Any]:
+            arguments = dict(params.arguments or {})
+            try:
+                return await content_service.get_prompt(params.name, arguments, principal, asker)
+            except content_service.ContentNeedsInput as exc:
+                mcp_interaction.refuse_undeclared(ctx, exc.unavailable.missing_capability)
+                raise
+
+        try:
+            result = await self._content(ctx, f"prompts/get {params.name}", rendered())
+        except content_service.ContentInputRequired as asking:
+            return mcp_interaction.input_required(asking.pending)
         return types.GetPromptResult.model_validate(result)
 
     async def read_resource(

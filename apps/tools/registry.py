@@ -5,13 +5,14 @@ The input schema is derived from the function's type hints with pydantic (a JSON
 declare its schema (`@tool(input_schema={...})`, any 2020-12 schema): arguments are then
 validated against it with `jsonschema` and passed to the function as keyword arguments. A
 parameter annotated `ToolContext` is not part of the schema: the call service passes the
-context (progress reporting) into it.
+context (progress, log entries, questions for the caller) into it.
 """
 
 from __future__ import annotations
 
 import functools
 import inspect
+import logging
 import re
 import typing
 from collections.abc import Callable
@@ -19,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import jsonschema
+import mcp_types
 import pydantic
 import referencing
 import referencing.exceptions
@@ -27,6 +29,7 @@ import typing_extensions
 from mcp.shared.inbound import find_invalid_x_mcp_header, x_mcp_header_map
 
 from apps.access.principals import ALL_SCOPES
+from apps.tools import interaction
 
 NAME_PATTERN = r"^[A-Za-z0-9_.-]{1,128}$"
 NAME_RE = re.compile(NAME_PATTERN)
@@ -44,8 +47,10 @@ class ToolDefinitionError(ValueError):
 
 
 class ToolContext:
-    """Handed to tools that declare a parameter of this type: progress reporting, and who is
-    calling (`principal`), for tools that act on the caller's behalf (queue or forward calls)."""
+    """Handed to tools that declare a parameter of this type: progress reporting, log entries
+    and questions for the caller (`log`, `elicit`, `sample`, `list_roots`:
+    apps.tools.interaction), and who is calling (`principal`), for tools that act on the
+    caller's behalf (queue or forward calls)."""
 
     def __init__(
         self,
@@ -53,10 +58,14 @@ class ToolContext:
         *,
         principal: Any = None,
         request_id: str = "",
+        tool_name: str = "",
+        asker: interaction.Asker | None = None,
     ):
         self._report = report
         self.principal = principal
         self.request_id = request_id
+        self.tool_name = tool_name
+        self._asker = asker or interaction.Asker()
 
     def require_call_permission(self, tool_name: str) -> None:
         """Raise PermissionError unless the caller may call `tool_name` itself."""
@@ -70,6 +79,92 @@ class ToolContext:
             result = self._report(progress, total, message)
             if inspect.isawaitable(result):
                 await result
+
+    async def log(self, level: str, message: str, data: Any = None) -> None:
+        """A log entry at an MCP level (debug, info, notice, warning, error, critical, alert,
+        emergency): always in the server log; over MCP also to the client, as
+        `notifications/message`, when it asked for that level."""
+        interaction.check_level(level)
+        _tool_logger.getChild(self.tool_name or "tool").log(
+            interaction.PYTHON_LEVELS[level], "%s [request %s]", message, self.request_id
+        )
+        payload = message if data is None else {"message": message, "data": data}
+        await self._asker.log(level, payload, self.tool_name)
+
+    def can_ask(self, method: str) -> bool:
+        """Whether asking works on this call: `"elicitation/create"`, `"sampling/createMessage"`
+        or `"roots/list"` (the door can ask, and the client declared the capability)."""
+        return self._asker.supports(method)
+
+    @property
+    def can_elicit(self) -> bool:
+        return self.can_ask(interaction.ELICIT)
+
+    @property
+    def can_sample(self) -> bool:
+        return self.can_ask(interaction.SAMPLE)
+
+    async def elicit(
+        self, message: str, schema: dict[str, Any] | type[pydantic.BaseModel], *, key: str = ""
+    ) -> mcp_types.ElicitResult:
+        """Ask the user for input in a form (`schema`: a flat JSON Schema object of primitive
+        properties, or a pydantic model rendered as one). The result's `action` is "accept"
+        (with `content`), "decline" or "cancel". `key` names the question (2026 era)."""
+        if isinstance(schema, type) and issubclass(schema, pydantic.BaseModel):
+            from mcp.server.elicitation import render_elicitation_schema
+
+            schema = render_elicitation_schema(schema)
+        params = {"message": message, "requestedSchema": schema}
+        answer = await self._ask(key, interaction.ELICIT, params)
+        return mcp_types.ElicitResult.model_validate(answer)
+
+    async def sample(
+        self,
+        messages: str | list[dict[str, Any]],
+        max_tokens: int,
+        *,
+        key: str = "",
+        system_prompt: str | None = None,
+        temperature: float | None = None,
+        stop_sequences: list[str] | None = None,
+        model_preferences: dict[str, Any] | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> mcp_types.CreateMessageResult:
+        """Ask the client's model for a completion of `messages` (a text, sent as one user
+        message, or `{"role": ..., "content": {...}}` dicts). `key` names the request."""
+        if isinstance(messages, str):
+            messages = [{"role": "user", "content": {"type": "text", "text": messages}}]
+        params: dict[str, Any] = {"messages": messages, "maxTokens": max_tokens}
+        optional = {
+            "systemPrompt": system_prompt,
+            "temperature": temperature,
+            "stopSequences": stop_sequences,
+            "modelPreferences": model_preferences,
+            "metadata": metadata,
+        }
+        params.update({name: value for name, value in optional.items() if value is not None})
+        answer = await self._ask(key, interaction.SAMPLE, params)
+        return mcp_types.CreateMessageResult.model_validate(answer)
+
+    async def list_roots(self, *, key: str = "") -> list[mcp_types.Root]:
+        """The client's roots (the directories or URIs it works in)."""
+        answer = await self._ask(key, interaction.LIST_ROOTS, {})
+        return mcp_types.ListRootsResult.model_validate(answer).roots
+
+    async def gather(self, *asks: Any) -> list[Any]:
+        """Several questions at once (`ctx.gather(ctx.elicit(...), ctx.sample(...))`): one
+        round trip in the 2026 era."""
+        return await interaction.gather(*asks)
+
+    async def _ask(self, key: str, method: str, params: dict[str, Any]) -> dict[str, Any]:
+        key = key or self._asker.next_key(method)
+        answer = await self._asker.ask(key, method, params)
+        if not isinstance(answer, dict):
+            raise interaction.InputUnavailable(f"the client answered {method} with no result")
+        return answer
+
+
+_tool_logger = logging.getLogger("mcp_platform.tool")
 
 
 def normalize_runtime(value: str) -> str:
@@ -398,6 +493,8 @@ class PromptSpec:
     is_async: bool
     metadata: dict[str, Any] = field(default_factory=dict)
     completions: Completions = field(default_factory=dict)
+    # A parameter annotated ToolContext: the prompt may ask the caller (MCP) for input.
+    context_param: str | None = None
 
 
 @dataclass(frozen=True)
@@ -436,12 +533,21 @@ _resources: dict[str, ResourceSpec] = {}
 
 def _prompt_arguments(func: Callable[..., Any]) -> list[dict[str, Any]]:
     """The prompt's arguments from its signature: every parameter is a string argument,
-    required unless it has a default."""
+    required unless it has a default (but a ToolContext one)."""
+    context = _prompt_context_param(func)
     return [
         {"name": param.name, "description": "", "required": param.default is param.empty}
         for param in inspect.signature(func).parameters.values()
-        if param.kind not in (param.VAR_POSITIONAL, param.VAR_KEYWORD)
+        if param.kind not in (param.VAR_POSITIONAL, param.VAR_KEYWORD) and param.name != context
     ]
+
+
+def _prompt_context_param(func: Callable[..., Any]) -> str | None:
+    hints = typing.get_type_hints(func)
+    for name, annotation in hints.items():
+        if annotation is ToolContext or ToolContext in typing.get_args(annotation):
+            return name
+    return None
 
 
 def register_prompt(
@@ -474,6 +580,7 @@ def register_prompt(
             "arguments": declared,
         },
         completions=dict(completions or {}),
+        context_param=_prompt_context_param(func),
     )
     _prompts[prompt_name] = spec
     return spec

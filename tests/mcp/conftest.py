@@ -26,7 +26,9 @@ from apps.access.services import create_api_token
 from apps.tools.services import sync_tools
 from tests.harness import PlatformProcess
 
-TOOL_MODULES = "tests.mcp.bulk_tools,tests.tool_fixtures,tests.mcp.schema_tools"
+TOOL_MODULES = (
+    "tests.mcp.bulk_tools,tests.tool_fixtures,tests.mcp.schema_tools,tests.mcp.interaction_fixtures"
+)
 
 
 @pytest.fixture(scope="package")
@@ -52,6 +54,7 @@ def bulk_tools(live_db):
     bulk = importlib.import_module("tests.mcp.bulk_tools")
     importlib.import_module("tests.tool_fixtures")
     schema_tools = importlib.import_module("tests.mcp.schema_tools")
+    importlib.import_module("tests.mcp.interaction_fixtures").register_all()
     bulk.register_all()
     schema_tools.register_all()
     sync_tools()

@@ -390,3 +390,44 @@ def test_a_deactivated_users_jwt_is_refused_by_both_workers(two_worker_node, new
     assert_refused_on_both_workers(
         two_worker_node, login.json()["access_token"], deactivate, new_token()
     )
+
+
+def test_with_two_workers_a_tool_still_logs_and_asks_in_2026_and_says_why_not_in_a_2025_session(
+    two_worker_node, new_token
+):
+    """A shared 2025-era session has no way back for the client's answer (tool error naming
+    why); its log entries still ride the call's stream, and the 2026 era asks on any worker."""
+    token = new_token()
+    url = f"{two_worker_node.url}/mcp"
+    logs: list = []
+
+    async def on_log(params) -> None:
+        logs.append(params)
+
+    async def on_elicit(context, params):
+        return types.ElicitResult(action="accept", content={"name": "Lin"})
+
+    async def on_sample(context, params):
+        return types.CreateMessageResult(
+            role="assistant", content=types.TextContent(text="Nice."), model="m"
+        )
+
+    callbacks = {
+        "logging_callback": on_log,
+        "elicitation_callback": on_elicit,
+        "sampling_callback": on_sample,
+    }
+
+    async def scenario():
+        async with session_per_request_connections(url, token, **callbacks) as legacy:
+            asked = await legacy.call_tool("ask_name", {"greeting": "Hi"})
+            assert asked.is_error
+            assert "2025-era sessions served statelessly" in asked.content[0].text
+            assert [entry.level for entry in logs] == ["info"]
+        async with mcp_client(url, token, mode="auto", **callbacks) as modern:
+            # Each round is a new request: it may land on either worker.
+            for _ in range(3):
+                reply = await modern.call_tool("ask_name", {"greeting": "Hi"})
+                assert reply.structured_content["greeting"] == "Hi, Lin!"
+
+    anyio.run(scenario)
