@@ -107,6 +107,12 @@ MCP_CORS_ORIGINS = env_list("MCP_CORS_ORIGINS")
 MCP_PLATFORM_MCP_SESSIONS_PER_CALLER = env_int("MCP_PLATFORM_MCP_SESSIONS_PER_CALLER", 20)
 MCP_PLATFORM_MCP_MAX_SESSIONS = env_int("MCP_PLATFORM_MCP_MAX_SESSIONS", 1000)
 MCP_PLATFORM_MCP_SESSION_IDLE_SECONDS = env_int("MCP_PLATFORM_MCP_SESSION_IDLE_SECONDS", 300)
+# Resumable SSE streams of the sessions a process holds (apps.tools.mcp_events): the `retry`
+# a client is told to wait before reconnecting, and the bounds of the events kept for it.
+MCP_PLATFORM_MCP_SSE_RETRY_MS = env_int("MCP_PLATFORM_MCP_SSE_RETRY_MS", 1000)
+MCP_PLATFORM_MCP_EVENTS_PER_STREAM = env_int("MCP_PLATFORM_MCP_EVENTS_PER_STREAM", 1000)
+MCP_PLATFORM_MCP_EVENTS_MAX_AGE_SECONDS = env_int("MCP_PLATFORM_MCP_EVENTS_MAX_AGE_SECONDS", 300)
+MCP_PLATFORM_MCP_EVENTS_MAX_BYTES = env_int("MCP_PLATFORM_MCP_EVENTS_MAX_BYTES", 32 * 1024 * 1024)
 
 # CORS of the REST surface (django-cors-headers), from the same MCP_CORS_ORIGINS as /mcp. The
 # Django admin and static files stay same-origin. Bearer tokens travel in a header, so browsers

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import threading
 
+import anyio
 import sniffio
 
 from apps.tools import registry
@@ -49,11 +50,26 @@ async def test_where_async() -> dict:
     return {"pid": os.getpid(), "loop": sniffio.current_async_library()}
 
 
+async def test_resumable_stream(ctx: registry.ToolContext) -> str:
+    """Report progress 1 of 2, end this call's SSE stream (resumable MCP sessions), then answer
+    after a moment: the client hears both on the stream it resumes with Last-Event-ID."""
+    from apps.tools.mcp_events import close_sse_stream
+
+    await ctx.report_progress(1, 2, "before the stream closed")
+    closed = await close_sse_stream()
+    await anyio.sleep(0.3)
+    return f"answered after the stream {'closed' if closed else 'stayed open'}"
+
+
 TOOLS = {
     "test_counter": (test_counter, {"category": "testing", "fallback_allowed": True}),
     "test_p2p_probe": (test_p2p_probe, {"category": "testing", "requires_p2p": True}),
     "test_where_sync": (test_where_sync, {"category": "testing"}),
     "test_where_async": (test_where_async, {"category": "testing"}),
+    "test_resumable_stream": (
+        test_resumable_stream,
+        {"category": "testing", "runtime": "asyncio"},
+    ),
 }
 
 

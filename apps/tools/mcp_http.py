@@ -38,7 +38,8 @@ from apps.access.principals import SCOPE_CALL, SCOPE_READ, Principal
 from apps.access.services import AuthenticationFailed
 from apps.oauth.selectors import resource_metadata_url
 from apps.oauth.services import token_serves
-from apps.tools import mcp_sessions
+from apps.tools import mcp_events, mcp_sessions
+from apps.tools.mcp_events import ResumableSessionManager
 from apps.tools.mcp_server import PRINCIPAL_SCOPE_KEY, CatalogueServer
 
 logger = logging.getLogger(__name__)
@@ -107,6 +108,9 @@ class McpHttpEndpoint:
         self.stateless = stateless
         # Without `watch`, the process tells `catalogue.watcher.notify()` of changes itself.
         self.watch = watch
+        # A tool may end its call's SSE stream (mcp_events.close_sse_stream).
+        if mcp_events.middleware not in catalogue.server.middleware:
+            catalogue.server.middleware.append(mcp_events.middleware)
         self._manager: StreamableHTTPSessionManager | None = None
         self._json_manager: StreamableHTTPSessionManager | None = None
         self._lifespan_entered = False
@@ -119,11 +123,19 @@ class McpHttpEndpoint:
         self._lifespan_entered = True
         server = self.catalogue.server
         # Host and Origin are checked here, before the SDK (security_settings=None).
-        manager = StreamableHTTPSessionManager(
+        # Sessions held here keep their SSE events, bounded, so a client resumes a broken stream
+        # with Last-Event-ID (apps.tools.mcp_events); shared sessions are served statelessly.
+        manager = ResumableSessionManager(
             app=server,
             stateless=self.stateless,
             session_idle_timeout=settings.MCP_PLATFORM_MCP_SESSION_IDLE_SECONDS,
             max_sessions=settings.MCP_PLATFORM_MCP_MAX_SESSIONS,
+            retry_interval=settings.MCP_PLATFORM_MCP_SSE_RETRY_MS,
+            events=mcp_events.EventBuffer(
+                per_stream=settings.MCP_PLATFORM_MCP_EVENTS_PER_STREAM,
+                max_age=settings.MCP_PLATFORM_MCP_EVENTS_MAX_AGE_SECONDS,
+                max_bytes=settings.MCP_PLATFORM_MCP_EVENTS_MAX_BYTES,
+            ),
         )
         json_manager = StreamableHTTPSessionManager(app=server, stateless=True, json_response=True)
         async with manager.run(), json_manager.run(), anyio.create_task_group() as tasks:

@@ -20,6 +20,7 @@ import json
 import anyio
 
 from apps.tools.call_service import ToolResult
+from apps.tools.mcp_events import close_sse_stream
 from apps.tools.registry import ToolContext, prompt, resource, resource_template, tool
 
 # A 1x1 red PNG and an 8-sample silent WAV: the smallest real image and audio.
@@ -133,6 +134,15 @@ async def test_logging_tool(ctx: ToolContext) -> str:
 def test_changing_tool() -> str:
     """Enabled and disabled in turn by test_trigger_tool_change."""
     return "still here"
+
+
+@tool(**TESTING, runtime="asyncio")
+async def test_reconnection() -> str:
+    """End this call's SSE stream before answering (SEP-1699 polling): the client reconnects
+    with Last-Event-ID and gets the result on the resumed stream."""
+    if await close_sse_stream():
+        await anyio.sleep(0.2)  # the answer, once the client is back (or replayed, if later)
+    return "Reconnection test completed"
 
 
 # The two triggers change the catalogue through the services an admin's edit goes through, so
