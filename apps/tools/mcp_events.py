@@ -10,8 +10,8 @@ result of its call, and a broken GET stream loses no `list_changed`.
 The events live here, in this process's memory, bounded three ways (docs/configuration.md):
 `MCP_PLATFORM_MCP_EVENTS_PER_STREAM` events per stream (the oldest go first),
 `MCP_PLATFORM_MCP_EVENTS_MAX_AGE_SECONDS`, and `MCP_PLATFORM_MCP_EVENTS_MAX_BYTES` of serialized
-messages for all sessions together. A client resuming after an event that is gone gets an empty
-stream. Each session has a store of its own (`EventBuffer.session_store`): stream ids are
+messages for all sessions of all the process's endpoints together (`process_buffer`). A client
+resuming after an event that is gone gets an empty stream. Each session has a store of its own (`EventBuffer.session_store`): stream ids are
 JSON-RPC request ids, which repeat across sessions, and a client resumes only within the session
 its `Mcp-Session-Id` names (the transport checks it), never another's events.
 
@@ -147,6 +147,24 @@ class EventBuffer:
         for key in [key for key in self._streams if key[0] == owner]:
             for event_id in self._streams.pop(key):
                 self._drop(event_id)
+
+
+_process_buffer: EventBuffer | None = None
+
+
+def process_buffer() -> EventBuffer:
+    """The buffer every MCP endpoint of this process (`/mcp`, each `/mcp/<slug>`) keeps its
+    sessions' events in, so the settings bound them all together."""
+    global _process_buffer
+    if _process_buffer is None:
+        from django.conf import settings
+
+        _process_buffer = EventBuffer(
+            per_stream=settings.MCP_PLATFORM_MCP_EVENTS_PER_STREAM,
+            max_age=settings.MCP_PLATFORM_MCP_EVENTS_MAX_AGE_SECONDS,
+            max_bytes=settings.MCP_PLATFORM_MCP_EVENTS_MAX_BYTES,
+        )
+    return _process_buffer
 
 
 class SessionEventStore(EventStore):

@@ -131,11 +131,7 @@ class McpHttpEndpoint:
             session_idle_timeout=settings.MCP_PLATFORM_MCP_SESSION_IDLE_SECONDS,
             max_sessions=settings.MCP_PLATFORM_MCP_MAX_SESSIONS,
             retry_interval=settings.MCP_PLATFORM_MCP_SSE_RETRY_MS,
-            events=mcp_events.EventBuffer(
-                per_stream=settings.MCP_PLATFORM_MCP_EVENTS_PER_STREAM,
-                max_age=settings.MCP_PLATFORM_MCP_EVENTS_MAX_AGE_SECONDS,
-                max_bytes=settings.MCP_PLATFORM_MCP_EVENTS_MAX_BYTES,
-            ),
+            events=mcp_events.process_buffer(),
         )
         json_manager = StreamableHTTPSessionManager(app=server, stateless=True, json_response=True)
         async with manager.run(), json_manager.run(), anyio.create_task_group() as tasks:
