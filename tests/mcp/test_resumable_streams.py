@@ -7,6 +7,7 @@ answers."""
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Iterator
 
 import anyio
@@ -145,15 +146,16 @@ def test_a_call_whose_stream_ended_is_resumed_with_last_event_id_and_replays_wha
         assert not [e for e in _resume(http, url, session, "not-an-event") if _message(e)]
 
 
-def test_the_sdk_client_resumes_a_call_whose_stream_the_server_ended(mcp_node, new_token):
-    token = new_token()
+def _sdk_call_resumes(url: str, token: str) -> None:
+    """The official SDK client calls the tool on `url`: the server ends the stream (the answer
+    says so), the client resumes it by itself and gets the answer and the progress."""
     seen: list[float] = []
 
     async def on_progress(progress, total, message) -> None:
         seen.append(progress)
 
     async def scenario():
-        async with mcp_client(f"{mcp_node.url}/mcp", token, mode="legacy") as client:
+        async with mcp_client(url, token, mode="legacy") as client:
             with anyio.fail_after(60):
                 reply = await client.call_tool(
                     "test_resumable_stream", {}, progress_callback=on_progress
@@ -163,3 +165,21 @@ def test_the_sdk_client_resumes_a_call_whose_stream_the_server_ended(mcp_node, n
         assert seen and seen[0] == 1
 
     anyio.run(scenario)
+
+
+def test_the_sdk_client_resumes_a_call_whose_stream_the_server_ended(mcp_node, new_token):
+    _sdk_call_resumes(f"{mcp_node.url}/mcp", new_token())
+
+
+def test_a_toolset_endpoint_resumes_streams_too(mcp_node, new_token):
+    admin = new_token(scopes=("admin",))
+    slug = f"resume-{uuid.uuid4().hex[:8]}"
+    api = f"{mcp_node.url}/api/v2/toolsets"
+    auth = {"Authorization": f"Bearer {admin}"}
+    body = {"slug": slug, "title": "Resumable", "tools": ["test_resumable_stream"]}
+    created = httpx.post(api, json=body, headers=auth, timeout=30)
+    assert created.status_code == 201, created.text
+    try:
+        _sdk_call_resumes(f"{mcp_node.url}/mcp/{slug}", new_token())
+    finally:
+        httpx.delete(f"{api}/{slug}", headers=auth, timeout=30)
