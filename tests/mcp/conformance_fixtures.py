@@ -3,18 +3,17 @@ by name (`@modelcontextprotocol/conformance`, pinned in tests/mcp/conformance/pa
 each behaving as its scenario's description asks. Loaded into a node with
 MCP_PLATFORM_TOOL_MODULES=tests.mcp.conformance_fixtures (tests/mcp/test_conformance.py).
 
-Not here yet, because the platform cannot serve them yet (issue 15 item 3; the scenarios are
-in tests/mcp/conformance-expected-failures.yml): `test_sampling`, `test_elicitation`,
-`test_elicitation_sep1034_defaults`, `test_elicitation_sep1330_enums` (the tool context asks
-the client), the `test_input_required_result_*` tools (2026 era), `json_schema_2020_12_tool`
-(a declared JSON Schema 2020-12 input schema), the `x-mcp-header` tools and
-`test_tool_with_task` (SEP-2663 tasks).
+Importing it also loads the fixtures other tests share, with the suite's names:
+tests.mcp.interaction_fixtures (the tools that log and ask: `test_tool_with_logging`,
+`test_sampling`, `test_elicitation*`, the `test_input_required_result_*` tools and prompt, ...)
+and tests.mcp.schema_tools (`json_schema_2020_12_tool`, and `regional_lookup`, the tool with an
+`x-mcp-header` parameter). What still cannot pass is in
+tests/mcp/conformance-expected-failures.yml.
 """
 
 from __future__ import annotations
 
 import base64
-import inspect
 import json
 
 import anyio
@@ -22,6 +21,7 @@ import anyio
 from apps.tools.call_service import ToolResult
 from apps.tools.mcp_events import close_sse_stream
 from apps.tools.registry import ToolContext, prompt, resource, resource_template, tool
+from tests.mcp import interaction_fixtures, schema_tools  # noqa: F401 (they register on import)
 
 # A 1x1 red PNG and an 8-sample silent WAV: the smallest real image and audio.
 PNG = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAIAAACQd1PeAAAADElEQVR4nGP4z8AAAAMBAQDJ/pLvAAAAAElFTkSuQmCC"
@@ -98,36 +98,6 @@ async def test_tool_with_progress(ctx: ToolContext) -> str:
         if done < 100:
             await anyio.sleep(0.05)
     return "Progress test completed"
-
-
-async def _log_three(ctx: ToolContext) -> str:
-    # `ctx.log(level, message)` is issue 15 item 3's API; until it exists the call is a tool
-    # error (the scenarios that need the messages are expected failures).
-    log = getattr(ctx, "log", None)
-    if log is None:
-        raise NotImplementedError("the tool context cannot log to the client yet")
-    for index, message in enumerate(
-        ("Tool execution started", "Tool processing data", "Tool execution completed")
-    ):
-        if index:
-            await anyio.sleep(0.05)
-        sent = log("info", message)
-        if inspect.isawaitable(sent):
-            await sent
-    return "Logging test completed"
-
-
-@tool(**TESTING)
-async def test_tool_with_logging(ctx: ToolContext) -> str:
-    """Send three info log messages, about 50 ms apart."""
-    return await _log_three(ctx)
-
-
-@tool(**TESTING)
-async def test_logging_tool(ctx: ToolContext) -> str:
-    """Log like test_tool_with_logging: server-stateless checks that a 2026-era request that
-    set no log level hears none of it."""
-    return await _log_three(ctx)
 
 
 @tool(**TESTING, title="Changing tool")
@@ -252,3 +222,75 @@ def watched_resource() -> str:
 def template_data(id: str) -> dict:
     """Data for one id, read through a URI template."""
     return {"id": id, "templateTest": True, "data": f"Data for ID: {id}"}
+
+
+# --- The tasks extension (SEP-2663, 2026-07-28 set): the `tasks-*` scenarios' fixtures ---------
+# A call of a tool whose task_support is "optional" (the default) or "required" becomes a task
+# when the request declared the extension (apps.jobs.mcp_tasks); "forbidden" never does.
+
+CONFIRM_SCHEMA = {
+    "type": "object",
+    "properties": {"confirm": {"type": "boolean"}},
+    "required": ["confirm"],
+}
+
+
+@tool(**TESTING, task_support="forbidden")
+def greet(name: str) -> str:
+    """Sync only: greet `name`."""
+    return f"Hello, {name}!"
+
+
+@tool(**TESTING, timeout_seconds=120)
+async def slow_compute(seconds: float, label: str = "") -> str:
+    """Sleep `seconds` (the suite cancels a 60 s one), then say so."""
+    await anyio.sleep(seconds)
+    return f"Computed {label or 'result'} after {seconds:g}s"
+
+
+@tool(**TESTING, task_support="required")
+async def failing_job() -> str:
+    """A task only: fail with a tool error after about a second."""
+    await anyio.sleep(1)
+    raise RuntimeError("failing_job always fails")
+
+
+@tool(**TESTING)
+async def protocol_error_job() -> str:
+    """Crash (the suite expects a protocol-level error: a platform tool's exception is a tool
+    error, so its task completes with isError instead; see the expected failures)."""
+    raise SystemError("protocol_error_job crashed")
+
+
+@tool(**TESTING)
+async def confirm_delete(filename: str, ctx: ToolContext) -> str:
+    """Ask the user to confirm, then "delete" `filename` (nothing is deleted)."""
+    answer = await ctx.elicit(f"Delete {filename}?", CONFIRM_SCHEMA, key="confirm")
+    confirmed = answer.action == "accept" and (answer.content or {}).get("confirm")
+    return f"{'Deleted' if confirmed else 'Kept'} {filename}"
+
+
+@tool(**TESTING)
+async def multi_input(ctx: ToolContext) -> str:
+    """Ask two questions at once: a name and a confirmation."""
+    name, confirm = await ctx.gather(
+        ctx.elicit(
+            "What is your name?",
+            {"type": "object", "properties": {"name": {"type": "string"}}, "required": ["name"]},
+            key="name",
+        ),
+        ctx.elicit("Confirm?", CONFIRM_SCHEMA, key="confirm"),
+    )
+    return f"{(name.content or {}).get('name')}: confirmed={(confirm.content or {}).get('confirm')}"
+
+
+@tool(**TESTING, task_support="required")
+async def test_tool_with_task(ctx: ToolContext) -> str:
+    """A task only, that asks for the user's name first (the suite expects the question before
+    the task is created)."""
+    answer = await ctx.elicit(
+        "What is your name?",
+        {"type": "object", "properties": {"name": {"type": "string"}}, "required": ["name"]},
+        key="user_name",
+    )
+    return f"Hello, {(answer.content or {}).get('name')}!"

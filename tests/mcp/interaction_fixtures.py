@@ -142,11 +142,13 @@ async def test_streaming_elicitation(ctx: ToolContext) -> str:
 
 
 async def test_input_required_result_elicitation(ctx: ToolContext) -> str:
+    """Ask the user for a name (2026 era: an InputRequiredResult keyed `user_name`)."""
     answer = await ctx.elicit("What is your name?", NAME_SCHEMA, key="user_name")
     return f"Hello, {(answer.content or {}).get('name')}!"
 
 
 async def test_input_required_result_sampling(ctx: ToolContext) -> str:
+    """Ask the client's model a question (keyed `capital_question`)."""
     sampled = await ctx.sample(
         "What is the capital of France?", max_tokens=100, key="capital_question"
     )
@@ -154,17 +156,20 @@ async def test_input_required_result_sampling(ctx: ToolContext) -> str:
 
 
 async def test_input_required_result_list_roots(ctx: ToolContext) -> str:
+    """Ask the client for its roots (keyed `client_roots`)."""
     roots = await ctx.list_roots(key="client_roots")
     return "Roots: " + ", ".join(str(root.uri) for root in roots)
 
 
 async def test_input_required_result_request_state(ctx: ToolContext) -> str:
+    """Ask for a confirmation; the second round carries the request state back."""
     schema = {"type": "object", "properties": {"ok": {"type": "boolean"}}, "required": ["ok"]}
     answer = await ctx.elicit("Please confirm", schema, key="confirm")
     return f"state-ok: confirmed={(answer.content or {}).get('ok')}"
 
 
 async def test_input_required_result_multi_round(ctx: ToolContext) -> str:
+    """Ask twice, one question per round: a name, then a colour."""
     name = await ctx.elicit("Step 1: What is your name?", NAME_SCHEMA, key="step1")
     color_schema = {
         "type": "object",
@@ -176,6 +181,7 @@ async def test_input_required_result_multi_round(ctx: ToolContext) -> str:
 
 
 async def test_input_required_result_multiple_inputs(ctx: ToolContext) -> str:
+    """Ask three questions in one round: a name, a greeting and the roots."""
     name, greeting, roots = await ctx.gather(
         ctx.elicit("What is your name?", NAME_SCHEMA, key="user_name"),
         ctx.sample("Generate a greeting", max_tokens=50, key="greeting"),
@@ -188,6 +194,7 @@ async def test_input_required_result_multiple_inputs(ctx: ToolContext) -> str:
 
 
 async def test_input_required_result_tampered_state(ctx: ToolContext) -> str:
+    """Ask for a confirmation; a tampered request state is refused."""
     schema = {"type": "object", "properties": {"ok": {"type": "boolean"}}, "required": ["ok"]}
     answer = await ctx.elicit("Please confirm", schema, key="confirm")
     return f"confirmed={(answer.content or {}).get('ok')}"

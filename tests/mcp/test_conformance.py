@@ -1,7 +1,8 @@
 """The official MCP conformance suite (`@modelcontextprotocol/conformance`, pinned with the
 Node.js 22 it runs on in tests/mcp/conformance/package-lock.json; `make install` runs `npm ci`)
 against a running node's /mcp, for both requirement sets, with the fixtures its scenarios call
-by name (tests/mcp/conformance_fixtures.py). The node has a database of its own: the shared
+by name (tests/mcp/conformance_fixtures.py, which also loads tests/mcp/interaction_fixtures.py
+and tests/mcp/schema_tools.py). The node has a database of its own: the shared
 node's catalogue (300 bulk tools it could not run) stays out of the scenarios' way.
 
 What cannot pass yet is listed, with the reason, in tests/mcp/conformance-expected-failures.yml,
