@@ -165,13 +165,12 @@ def test_the_platforms_own_mcp_endpoint_serves_tasks(test_job_tools, job_node, m
 TASKS = "io.modelcontextprotocol/tasks"
 
 
-class ModernRpc:
+class ModernRpc(Rpc):
     """Raw 2026-07-28 JSON-RPC over HTTP: one POST per request, the envelope in `_meta`,
     declaring the tasks extension or not."""
 
     def __init__(self, http: httpx.AsyncClient, *, tasks: bool):
-        self.http = http
-        self.ids = itertools.count(1)
+        super().__init__(http)
         self.extensions = {TASKS: {}} if tasks else {}
 
     async def reply(self, method: str, params: dict | None = None, headers=None) -> dict:
@@ -196,19 +195,6 @@ class ModernRpc:
         assert (response.status_code == 200) == ("result" in reply), response.text
         self.last_status = response.status_code
         return reply
-
-    async def __call__(self, method: str, params: dict | None = None) -> dict:
-        reply = await self.reply(method, params)
-        assert "result" in reply, reply
-        return reply["result"]
-
-    async def wait_task(self, task_id: str, predicate) -> dict:
-        with anyio.fail_after(30):
-            while True:
-                task = await self("tasks/get", {"taskId": task_id})
-                if predicate(task):
-                    return task
-                await anyio.sleep(0.1)
 
 
 def test_2026_tasks_extension_runs_server_directed_tasks_with_sep_2663_wire(

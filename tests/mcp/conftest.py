@@ -13,9 +13,11 @@ import importlib
 import uuid
 from collections.abc import AsyncIterator
 
+import httpx
 import httpx2
 import pytest
 from django.contrib.auth import get_user_model
+from django.contrib.auth.hashers import PBKDF2PasswordHasher
 from django.core.management import call_command
 from django.db import connection
 from django.test.utils import setup_databases, teardown_databases
@@ -117,3 +119,20 @@ async def list_all(client: Client) -> tuple[list, int]:
         if page.next_cursor is None:
             return tools, pages
         cursor = page.next_cursor
+
+
+def log_in_new_user(node_url: str):
+    """A new user, signed in at the node's /auth/login: (the user, its JWT)."""
+    name = f"user-{uuid.uuid4().hex[:6]}"
+    user = get_user_model().objects.create_user(name, "")
+    # Hashed with a hasher the node knows (the tests' own fast one is not among its hashers).
+    hasher = PBKDF2PasswordHasher()
+    user.password = hasher.encode("a-long-password-1", hasher.salt(), iterations=1000)
+    user.save()
+    login = httpx.post(
+        f"{node_url}/auth/login",
+        json={"username": name, "password": "a-long-password-1"},
+        timeout=30,
+    )
+    assert login.status_code == 200, login.text
+    return user, login.json()["access_token"]

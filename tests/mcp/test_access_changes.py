@@ -4,15 +4,12 @@ node learns of the change from the access version, polled by its version watcher
 
 from __future__ import annotations
 
-import uuid
-
 import httpx
 import pytest
-from django.contrib.auth import get_user_model
-from django.contrib.auth.hashers import PBKDF2PasswordHasher
 
 from apps.access.models import ApiToken
 from tests.harness import wait_until
+from tests.mcp.conftest import log_in_new_user
 
 pytestmark = pytest.mark.slow
 
@@ -44,19 +41,7 @@ def test_a_revoked_token_is_refused_by_a_running_node(mcp_node, new_token):
 
 
 def test_a_deactivated_users_jwt_is_refused_by_a_running_node(mcp_node, live_db):
-    name = f"user-{uuid.uuid4().hex[:6]}"
-    user = get_user_model().objects.create_user(name, "")
-    # Hashed with a hasher the node knows (the tests' own fast one is not among its hashers).
-    hasher = PBKDF2PasswordHasher()
-    user.password = hasher.encode("a-long-password-1", hasher.salt(), iterations=1000)
-    user.save()
-    login = httpx.post(
-        f"{mcp_node.url}/auth/login",
-        json={"username": name, "password": "a-long-password-1"},
-        timeout=30,
-    )
-    assert login.status_code == 200, login.text
-    jwt = login.json()["access_token"]
+    user, jwt = log_in_new_user(mcp_node.url)
     assert _echo(mcp_node, jwt) == 200
     assert _echo(mcp_node, jwt) == 200  # now cached on the node
     user.is_active = False

@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import re
 import time
-import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 
 import anyio
@@ -19,8 +18,6 @@ import httpx
 import httpx2
 import mcp_types as types
 import pytest
-from django.contrib.auth import get_user_model
-from django.contrib.auth.hashers import PBKDF2PasswordHasher
 from django.db import connection
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
@@ -31,7 +28,7 @@ from apps.access.services import revoke_api_tokens
 from apps.tools.models import Tool
 from apps.tools.services import set_tools_enabled
 from tests.harness import PlatformProcess
-from tests.mcp.conftest import TOOL_MODULES, list_all, mcp_client
+from tests.mcp.conftest import TOOL_MODULES, list_all, log_in_new_user, mcp_client
 
 pytestmark = pytest.mark.slow
 
@@ -370,26 +367,13 @@ def test_a_revoked_token_is_refused_by_both_workers(two_worker_node, new_token):
 
 
 def test_a_deactivated_users_jwt_is_refused_by_both_workers(two_worker_node, new_token):
-    name = f"user-{uuid.uuid4().hex[:6]}"
-    user = get_user_model().objects.create_user(name, "")
-    # Hashed with a hasher the node knows (the tests' own fast one is not among its hashers).
-    hasher = PBKDF2PasswordHasher()
-    user.password = hasher.encode("a-long-password-1", hasher.salt(), iterations=1000)
-    user.save()
-    login = httpx.post(
-        f"{two_worker_node.url}/auth/login",
-        json={"username": name, "password": "a-long-password-1"},
-        timeout=30,
-    )
-    assert login.status_code == 200, login.text
+    user, jwt = log_in_new_user(two_worker_node.url)
 
     def deactivate() -> None:
         user.is_active = False
         user.save()
 
-    assert_refused_on_both_workers(
-        two_worker_node, login.json()["access_token"], deactivate, new_token()
-    )
+    assert_refused_on_both_workers(two_worker_node, jwt, deactivate, new_token())
 
 
 def test_with_two_workers_a_tool_still_logs_and_asks_in_2026_and_says_why_not_in_a_2025_session(
