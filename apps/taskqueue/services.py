@@ -337,22 +337,21 @@ def claim_tasks(
     )
     if not remote:
         candidates = candidates.filter(target_peer="")
-    won: list[tuple[Any, str]] = []
     with transaction.atomic():
-        due = (
+        due = list(
             candidates.order_by("-priority", "next_run_at", "created_at")
             .select_for_update(skip_locked=True)
             .values_list("id", "lease_seconds")[: len(worker_ids)]
         )
-        for task_id, lease_seconds in due:
-            holder = worker_ids[len(won)]
-            if LEASES.claim(
-                task_id, holder=holder, now=now, lease_seconds=lease_seconds, started_at=now
-            ):
-                won.append((task_id, holder))
-        if not won:
+        if not due:
             return []
+        # The rows are ours until commit (locked, or SQLite's write transaction): one UPDATE.
+        won = [(task_id, holder) for (task_id, _), holder in zip(due, worker_ids, strict=False)]
+        LEASES.claim_many(dict(won), now=now, lease_seconds=dict(due), started_at=now)
         tasks = Task.objects.in_bulk([task_id for task_id, _ in won])
+        won = [
+            (task_id, holder) for task_id, holder in won if _claimed(tasks[task_id], holder, now)
+        ]
         TaskAttempt.objects.bulk_create(
             [
                 TaskAttempt(
@@ -364,6 +363,15 @@ def claim_tasks(
             ]
         )
     return [Claim(task=tasks[task_id], token=tasks[task_id].fencing_token) for task_id, _ in won]
+
+
+def _claimed(task: Task, holder: str, now: datetime) -> bool:
+    """Whether this claim took the row (it always does while the rows are locked)."""
+    return (
+        task.status == TaskStatus.RUNNING
+        and task.worker_id == holder[:200]
+        and task.started_at == now
+    )
 
 
 @dataclass(frozen=True)
