@@ -1,6 +1,7 @@
 """Settings, all from the environment (see docs/configuration.md for every key)."""
 
 import os
+import sys
 from pathlib import Path
 
 import dj_database_url
@@ -163,7 +164,6 @@ MCP_PLATFORM_RUNTIME_STALE_SECONDS = float(
 )
 
 INSTALLED_APPS = [
-    "daphne",
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -188,6 +188,10 @@ INSTALLED_APPS = [
     "oauth2_provider",
     "apps.oauth",
 ]
+# Daphne adds one thing, its ASGI `runserver` (development), and importing it loads Twisted and
+# pyOpenSSL: about 15 MB of every process. So it is installed only for that command.
+if sys.argv[1:2] == ["runserver"]:
+    INSTALLED_APPS.insert(0, "daphne")
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
