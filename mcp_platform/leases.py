@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import models
-from django.db.models import F, Q
+from django.db.models import Case, F, Q, Value, When
 from django.utils import timezone
 
 EXPIRES = "expires"
@@ -79,6 +79,41 @@ class Leases:
             )
         )
 
+    def claim_many(
+        self,
+        holders: dict[Any, str],
+        *,
+        now: datetime,
+        lease_seconds: dict[Any, float],
+        **also: Any,
+    ) -> int:
+        """`claim` for several queued rows at once (pk → holder, pk → lease length), in one
+        UPDATE; how many it took. Only for rows the caller holds locked in its transaction
+        (selected FOR UPDATE; on SQLite, its write transaction): none can be taken from under
+        it, so every row still queued is claimed."""
+        if not holders:
+            return 0
+        pk = self.model._meta.pk.name
+        lease = {key: self._lease_value(now, lease_seconds.get(key)) for key in holders}
+        same_lease = len(set(lease.values())) == 1
+        fields = self.model._meta
+        return self.model.objects.filter(
+            **{f"{pk}__in": list(holders), self.status: self.queued}
+        ).update(
+            **{
+                self.status: self.running,
+                self.token: F(self.token) + 1,
+                self.attempts: F(self.attempts) + 1,
+                self.holder: _by_row(
+                    pk, {k: v[:200] for k, v in holders.items()}, fields, self.holder
+                ),
+                self.lease: next(iter(lease.values()))
+                if same_lease
+                else _by_row(pk, lease, fields, self.lease),
+            },
+            **also,
+        )
+
     def renew(
         self,
         pk: Any,
@@ -114,6 +149,18 @@ class Leases:
         """Running rows whose lease ran out (for HEARTBEAT, `lease_seconds` after it)."""
         cutoff = now - timedelta(seconds=lease_seconds or 0.0) if self.kind == HEARTBEAT else now
         return self.model.objects.filter(**{self.status: self.running, f"{self.lease}__lt": cutoff})
+
+
+def _by_row(pk: str, values: dict[Any, Any], meta: Any, field: str) -> Case:
+    """A per-row value for an UPDATE: CASE pk WHEN ... THEN ... END."""
+    output = meta.get_field(field)
+    return Case(
+        *(
+            When(**{pk: key}, then=Value(value, output_field=output))
+            for key, value in values.items()
+        ),
+        output_field=output,
+    )
 
 
 @dataclass(frozen=True)

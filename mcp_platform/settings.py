@@ -1,6 +1,7 @@
 """Settings, all from the environment (see docs/configuration.md for every key)."""
 
 import os
+import sys
 from pathlib import Path
 
 import dj_database_url
@@ -82,6 +83,9 @@ MCP_PLATFORM_WEB_PORT = env_int("MCP_PLATFORM_WEB_PORT", 8000)
 # holds its own caches, database connections and watchers (past 8 the memory outgrows the gain).
 MCP_PLATFORM_WEB_WORKERS = max(1, env_int("MCP_PLATFORM_WEB_WORKERS", min(os.cpu_count() or 1, 8)))
 MCP_PLATFORM_TRIO_PORT = env_int("MCP_PLATFORM_TRIO_PORT", 8001)
+# The runtime also serves the bridge on a Unix socket in the data directory (`trio-<port>.sock`),
+# which the web processes sharing that directory use instead of HTTP (apps/routing/bridge_wire.py).
+MCP_PLATFORM_BRIDGE_SOCKET = env_bool("MCP_PLATFORM_BRIDGE_SOCKET", True)
 # Loopback unless opened: a laptop running `make run` is not a node others can dial.
 MCP_PLATFORM_P2P_LISTEN = os.environ.get("MCP_PLATFORM_P2P_LISTEN", "/ip4/127.0.0.1/tcp/4001")
 MCP_PLATFORM_ADMIN_USER = os.environ.get("MCP_PLATFORM_ADMIN_USER", "admin")
@@ -166,7 +170,6 @@ MCP_PLATFORM_RUNTIME_STALE_SECONDS = float(
 )
 
 INSTALLED_APPS = [
-    "daphne",
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -191,6 +194,10 @@ INSTALLED_APPS = [
     "oauth2_provider",
     "apps.oauth",
 ]
+# Daphne adds one thing, its ASGI `runserver` (development), and importing it loads Twisted and
+# pyOpenSSL: about 15 MB of every process. So it is installed only for that command.
+if sys.argv[1:2] == ["runserver"]:
+    INSTALLED_APPS.insert(0, "daphne")
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",

@@ -74,8 +74,11 @@ TOOLS = {
 
 
 def register_all() -> None:
+    """Register the tools not registered yet (idempotent: several packages' fixtures use them,
+    and one package's teardown unregisters them)."""
     for name, (func, metadata) in TOOLS.items():
-        registry.register(func, name=name, **metadata)
+        if registry.get_spec(name) is None:
+            registry.register(func, name=name, **metadata)
 
 
 def unregister_all() -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -32,13 +33,113 @@ from trio_runtime.state import RuntimeState
 logger = logging.getLogger(__name__)
 
 
+def refusal(message: str, **extra: Any) -> dict[str, Any]:
+    """The body of a call the runtime did not start: the web process may run it elsewhere."""
+    return {"started": False, "error": message, **extra}
+
+
 def _refused(message: str, status: int, **extra: Any) -> JSONResponse:
-    """A call the runtime did not start: the web process may run it elsewhere."""
-    return JSONResponse({"started": False, "error": message, **extra}, status_code=status)
+    return JSONResponse(refusal(message, **extra), status_code=status)
 
 
 def _authorized(request: Request) -> bool:
     return shared_secret.is_valid(request.headers.get("authorization"))
+
+
+async def serve_bridge_call(
+    state: RuntimeState,
+    body: Any,
+    *,
+    trace: Mapping[str, Any] | None,
+    caller_gone: Callable[[], Awaitable[str]],
+) -> tuple[int, dict[str, Any]]:
+    """One bridged call, whichever way it came (HTTP here, or the bridge socket:
+    trio_runtime/bridge_socket.py): its HTTP status and JSON body. `caller_gone` returns when
+    the caller went away or asked to stop the call (the reason it returns is the call's error)."""
+    if not state.accepting:
+        return 503, refusal(f"the Trio runtime is {state.status}")
+    # The web side's trace continues here: this runtime's spans are children of its bridge.
+    with (
+        state.track_call(),
+        tracing.continued(trace),
+        tracing.span("bridged call", kind=tracing.trace.SpanKind.SERVER),
+    ):
+        return await _run_bridged(state, body, caller_gone)
+
+
+async def _run_bridged(
+    state: RuntimeState, body: Any, caller_gone: Callable[[], Awaitable[str]]
+) -> tuple[int, dict[str, Any]]:
+    try:
+        principal = Principal.from_dict(body["principal"])
+        plan = RunPlan.from_dict(body["plan"])
+        arguments = body.get("arguments") or {}
+        via, request_id = body.get("via", "bridge"), body["request_id"]
+        remaining = float(body["deadline"]) - time.time()
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        return 400, refusal(f"malformed bridge request: {exc!r}")
+    if remaining <= 0:
+        return 503, refusal("the call's deadline passed before it started")
+    started_at, started = datetime.now(UTC), time.perf_counter()
+    gone_why = ""
+
+    async def cancel_when_caller_goes(scope: trio.CancelScope) -> None:
+        # The web process (or the job's worker) died, dropped or cancelled the call: stop it.
+        nonlocal gone_why
+        gone_why = await caller_gone()
+        scope.cancel()
+
+    # The web process checked this call (find, authorize, validate: see prepare_call);
+    # it is not checked again here.
+    with state.cancellable(request_id) as cancelled, trio.move_on_after(remaining) as deadline:
+        async with trio.open_nursery() as watching:
+            watching.start_soon(cancel_when_caller_goes, cancelled)
+            try:
+                result = await run_bridged(
+                    arguments=arguments,
+                    principal=principal,
+                    via=via,
+                    request_id=request_id,
+                    plan=plan,
+                )
+            except CallError as exc:
+                watching.cancel_scope.cancel()
+                return exc.status_code, refusal(
+                    exc.message, call_error=exc.kind, details=exc.details
+                )
+            watching.cancel_scope.cancel()
+    if cancelled.cancelled_caught:
+        # Cancelled through /internal/control/cancel when the caller gave no reason.
+        result = ToolResult.error(gone_why or "cancelled by the caller", Outcome.CANCELLED)
+    elif deadline.cancelled_caught:
+        result = ToolResult.error(
+            f"Tool '{plan.tool_name}' passed its deadline on the Trio runtime",
+            Outcome.TIMEOUT,
+        )
+    if result.is_error:
+        state.errors += 1
+    result.meta.update(
+        runtime="trio",
+        pid=os.getpid(),
+        instance=state.instance_id,
+        runtime_routing_version=state.routing_version,
+    )
+    # This process ran the call, so it writes the call's one ToolCall row (the web side
+    # does not record a call it bridged).
+    record_call(
+        tool_name=plan.tool_name,
+        runtime="trio",
+        caller=principal.name,
+        via=via,
+        request_id=request_id,
+        started_at=started_at,
+        seconds=time.perf_counter() - started,
+        outcome=result.outcome,
+        error=result.text if result.is_error else "",
+        meta=result.meta,
+        arguments=arguments,
+    )
+    return 200, result.to_dict()
 
 
 def build_app(
@@ -54,88 +155,20 @@ def build_app(
             return _refused("bad or missing bridge secret", 401)
         if not state.accepting:
             return _refused(f"the Trio runtime is {state.status}", 503)
-        # The web side's trace continues here: this runtime's spans are children of its bridge.
-        with (
-            state.track_call(),
-            tracing.continued(request.headers),
-            tracing.span("bridged call", kind=tracing.trace.SpanKind.SERVER),
-        ):
-            return await _run_bridged(request)
-
-    async def _run_bridged(request: Request) -> JSONResponse:
         try:
             body = await request.json()
-            principal = Principal.from_dict(body["principal"])
-            plan = RunPlan.from_dict(body["plan"])
-            arguments = body.get("arguments") or {}
-            via, request_id = body.get("via", "bridge"), body["request_id"]
-            remaining = float(body["deadline"]) - time.time()
-        except (ValueError, KeyError, TypeError) as exc:
+        except ValueError as exc:
             return _refused(f"malformed bridge request: {exc!r}", 400)
-        if remaining <= 0:
-            return _refused("the call's deadline passed before it started", 503)
-        started_at, started = datetime.now(UTC), time.perf_counter()
-        caller_gone = False
 
-        async def cancel_when_caller_goes(scope: trio.CancelScope) -> None:
-            # The web process (or the job's worker) died or dropped the call: stop the tool.
-            nonlocal caller_gone
+        async def disconnected() -> str:
             while (await request.receive())["type"] != "http.disconnect":
                 pass
-            caller_gone = True
-            scope.cancel()
+            return "the caller went away"
 
-        # The web process checked this call (find, authorize, validate: see prepare_call);
-        # it is not checked again here.
-        with state.cancellable(request_id) as cancelled, trio.move_on_after(remaining) as deadline:
-            async with trio.open_nursery() as watching:
-                watching.start_soon(cancel_when_caller_goes, cancelled)
-                try:
-                    result = await run_bridged(
-                        arguments=arguments,
-                        principal=principal,
-                        via=via,
-                        request_id=request_id,
-                        plan=plan,
-                    )
-                except CallError as exc:
-                    watching.cancel_scope.cancel()
-                    return _refused(
-                        exc.message, exc.status_code, call_error=exc.kind, details=exc.details
-                    )
-                watching.cancel_scope.cancel()
-        if cancelled.cancelled_caught:
-            why = "the caller went away" if caller_gone else "cancelled by the caller"
-            result = ToolResult.error(why, Outcome.CANCELLED)
-        elif deadline.cancelled_caught:
-            result = ToolResult.error(
-                f"Tool '{plan.tool_name}' passed its deadline on the Trio runtime",
-                Outcome.TIMEOUT,
-            )
-        if result.is_error:
-            state.errors += 1
-        result.meta.update(
-            runtime="trio",
-            pid=os.getpid(),
-            instance=state.instance_id,
-            runtime_routing_version=state.routing_version,
+        status, payload = await serve_bridge_call(
+            state, body, trace=request.headers, caller_gone=disconnected
         )
-        # This process ran the call, so it writes the call's one ToolCall row (the web side
-        # does not record a call it bridged).
-        record_call(
-            tool_name=plan.tool_name,
-            runtime="trio",
-            caller=principal.name,
-            via=via,
-            request_id=request_id,
-            started_at=started_at,
-            seconds=time.perf_counter() - started,
-            outcome=result.outcome,
-            error=result.text if result.is_error else "",
-            meta=result.meta,
-            arguments=arguments,
-        )
-        return JSONResponse(result.to_dict())
+        return JSONResponse(payload, status_code=status)
 
     async def control_reload(request: Request) -> JSONResponse:
         if not _authorized(request):

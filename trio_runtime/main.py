@@ -11,6 +11,8 @@
     │   ├── version watcher                mcp_platform/versions.py
     │   └── call log + audit call writers  apps/tools/call_log.py, apps/audit/calls.py
     └── serving (nursery)
+        ├── bridge socket                  <data dir>/trio-<port>.sock: the web processes'
+        │                                  bridged calls, framed JSON (bridge_socket.py)
         ├── HTTP server (Hypercorn, trio)  /health, /internal/bridge/call, /internal/control/*,
         │                                  /mcp and its OAuth metadata (mcp_endpoint.mcp_mounts)
         └── stop on SIGTERM/SIGINT         refuse new calls, drain in-flight ones, stop HTTP
@@ -33,10 +35,12 @@ from hypercorn.config import Config as HypercornConfig
 from hypercorn.trio import serve as hypercorn_serve
 
 from apps.audit import calls as audit_calls
+from apps.routing import bridge_wire
 from apps.tools import call_log
 from mcp_platform import versions
 from trio_runtime import heartbeat
 from trio_runtime.app import build_app
+from trio_runtime.bridge_socket import serve_bridge_socket
 from trio_runtime.mcp_endpoint import mcp_mounts, serve_mcp
 from trio_runtime.p2p.service import run_p2p
 from trio_runtime.reloader import RoutingReloader
@@ -113,6 +117,13 @@ async def serve_runtime(config: RuntimeConfig) -> None:
                 services.start_soon(run_p2p, state, reloader)
                 services.start_soon(serve_mcp, state, reloader)
                 async with trio.open_nursery() as serving:
+                    # The web processes of this data directory bridge over the socket.
+                    socket_path = await serving.start(
+                        serve_bridge_socket,
+                        state,
+                        bridge_wire.socket_path(config.port),
+                        stop_http.wait,
+                    )
                     binds = await serving.start(
                         partial(
                             hypercorn_serve,
@@ -124,7 +135,11 @@ async def serve_runtime(config: RuntimeConfig) -> None:
                     state.status = "up"
                     await heartbeat.write_once(state)
                     await heartbeat.retire_predecessors(state)
-                    logger.info("Trio runtime up on %s (pid %d)", ", ".join(binds), state.pid)
+                    logger.info(
+                        "Trio runtime up on %s (pid %d)",
+                        ", ".join([*binds, *([f"unix:{socket_path}"] if socket_path else [])]),
+                        state.pid,
+                    )
                     serving.start_soon(
                         partial(
                             stop_on_signal,

@@ -19,6 +19,7 @@ from django.db import close_old_connections, connection
 
 from apps.jobs import services
 from apps.jobs.models import Job, JobStatus
+from apps.routing import bridge
 from apps.tools import call_log
 from apps.tools.call_service import CallError, ToolResult, call_tool
 from mcp_platform import tracing
@@ -93,6 +94,7 @@ async def _run_claimed(job: Job) -> Outcome:
             group.start_soon(anyio.to_thread.run_sync, _watch, job, stop, cancel, outcome)
             group.start_soon(call)
     finally:
+        await bridge.close()  # this loop ends with the job: so do its bridge connections
         await run_blocking(close_old_connections)
     return outcome
 

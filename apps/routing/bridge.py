@@ -1,8 +1,14 @@
 """The web side of the bridge: forwards trio-routed calls to this node's Trio runtime.
 
-One `httpx.AsyncClient` per event loop keeps HTTP/1.1 connections to the runtime open between
-calls. Each call carries the principal, the arguments, a deadline and the request id, and is
-authenticated with the node's shared secret.
+Two transports carry the same call with the same answers. On asyncio (the web process, job
+workers) a call goes over the runtime's Unix socket in the data directory when there is one
+(`apps/routing/bridge_wire.py`: length-prefixed JSON frames, connections kept open between
+calls, no HTTP on either side); otherwise, and on Trio, over HTTP to the runtime's port
+(`/internal/bridge/call`), one `httpx.AsyncClient` per event loop keeping its connections open.
+A socket that cannot be connected to (a web process on another data directory, a runtime not
+up) falls through to HTTP, which then decides: connecting is not starting. Each call carries the
+principal, the arguments, a deadline and the request id, and is authenticated with the node's
+shared secret.
 
 What a failure means decides whether a fallback is safe, so failures come in two kinds:
 `NotStarted` (the runtime provably never began the call: the connection could not be made, or
@@ -13,6 +19,7 @@ tool: it must not run again anywhere).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 import weakref
@@ -22,7 +29,7 @@ import anyio
 import httpx
 import sniffio
 
-from apps.routing import announce, metrics, shared_secret
+from apps.routing import announce, bridge_wire, metrics, shared_secret
 from mcp_platform import tracing
 
 logger = logging.getLogger(__name__)
@@ -69,6 +76,9 @@ class RemoteCallError(Exception):
 
 _clients: weakref.WeakKeyDictionary[Any, httpx.AsyncClient] = weakref.WeakKeyDictionary()
 _down_until = 0.0
+# Idle connections to the bridge socket, per asyncio loop (a stream belongs to its loop).
+_idle: weakref.WeakKeyDictionary[Any, list[_SocketConnection]] = weakref.WeakKeyDictionary()
+MAX_IDLE_SOCKETS = 64
 
 
 def _loop_key() -> Any:
@@ -96,10 +106,95 @@ def client() -> httpx.AsyncClient:
 
 
 async def close() -> None:
-    """Close the client of the running loop (web process shutdown)."""
-    existing = _clients.pop(_loop_key(), None)
+    """Close the connections of the running loop (web process shutdown, a job's loop)."""
+    key = _loop_key()
+    existing = _clients.pop(key, None)
     if existing is not None:
         await existing.aclose()
+    for connection in _idle.pop(key, []) if sniffio.current_async_library() == "asyncio" else []:
+        connection.close()
+
+
+class _SocketConnection:
+    """One connection to the bridge socket: a call at a time, kept between calls."""
+
+    __slots__ = ("reader", "writer")
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader, self.writer = reader, writer
+
+    @property
+    def usable(self) -> bool:
+        """Not closed by either side while it was idle (a runtime that stopped or restarted)."""
+        return not (self.writer.is_closing() or self.reader.at_eof())
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+async def _socket_connection(connect_timeout: float) -> _SocketConnection | None:
+    """An idle connection to the bridge socket, or a new one (its hello written); None when
+    there is no socket to connect to (the call then goes over HTTP)."""
+    idle = _idle.get(asyncio.get_running_loop())
+    while idle:
+        connection = idle.pop()
+        if connection.usable:
+            return connection
+        connection.close()
+    path = bridge_wire.socket_path()
+    if path is None:
+        return None
+    try:
+        async with asyncio.timeout(connect_timeout):
+            reader, writer = await asyncio.open_unix_connection(str(path))
+    except (OSError, TimeoutError):
+        return None  # no socket, or none listening: HTTP tells whether the runtime is up
+    writer.write(bridge_wire.encode({"type": "hello", "secret": shared_secret.bridge_secret()}))
+    return _SocketConnection(reader, writer)
+
+
+def _keep(connection: _SocketConnection) -> None:
+    idle = _idle.setdefault(asyncio.get_running_loop(), [])
+    if len(idle) < MAX_IDLE_SOCKETS and connection.usable:
+        idle.append(connection)
+    else:
+        connection.close()
+
+
+async def _call_over_socket(
+    connection: _SocketConnection, body: dict[str, Any], read_timeout: float
+) -> tuple[int, dict[str, Any]]:
+    """Send the call, wait for its answer: (HTTP-equivalent status, JSON body). Raises
+    MaybeStarted when the connection fails after the call was sent."""
+    try:
+        connection.writer.write(
+            bridge_wire.encode({"type": "call", "trace": tracing.carrier(), **body})
+        )
+        async with asyncio.timeout(read_timeout):
+            header = await connection.reader.readexactly(bridge_wire.HEADER.size)
+            payload = await connection.reader.readexactly(bridge_wire.length(header))
+        answer = bridge_wire.decode(payload)
+        status, result = int(answer["status"]), answer["body"]
+        if not isinstance(result, dict):
+            raise bridge_wire.FrameError("an answer's body is not a JSON object")
+    except asyncio.CancelledError:
+        # Our caller gave up (MCP cancel, job cancel): the runtime stops the tool and records
+        # the call as cancelled; the connection is not reused (its answer may still come).
+        with contextlib.suppress(Exception):
+            connection.writer.write(bridge_wire.encode({"type": "cancel"}))
+        connection.close()
+        raise
+    except (OSError, TimeoutError, EOFError, bridge_wire.FrameError, KeyError, TypeError) as exc:
+        connection.close()  # the runtime sees it closed: it stops the call if it still runs
+        metrics.BRIDGE_CALLS.labels("trio", "failed_in_flight").inc()
+        raise MaybeStarted(
+            f"the connection to the Trio runtime failed during the call ({type(exc).__name__})"
+        ) from exc
+    if status == 401:
+        connection.close()  # the runtime closes it too
+    else:
+        _keep(connection)
+    return status, result
 
 
 def mark_down() -> None:
@@ -127,7 +222,6 @@ async def call(
     `plan` is how to run it (tool, timeout, retries), `budget` its whole time in seconds.
     Raises NotStarted, MaybeStarted or RemoteCallError.
     """
-    global _down_until
     if known_down():
         raise NotStarted("the Trio runtime was unreachable moments ago")
     body = {
@@ -138,13 +232,24 @@ async def call(
         "request_id": request_id,
         "deadline": time.time() + budget,
     }
+    started = time.perf_counter()
+    if sniffio.current_async_library() == "asyncio":
+        connection = await _socket_connection(connect_timeout)
+        if connection is not None:
+            status, payload = await _call_over_socket(connection, body, budget + DEADLINE_MARGIN)
+            return _answered(status, payload, started)
+    return await _call_over_http(body, request_id, budget, connect_timeout, started)
+
+
+async def _call_over_http(
+    body: dict[str, Any], request_id: str, budget: float, connect_timeout: float, started: float
+) -> dict[str, Any]:
     timeout = httpx.Timeout(
         connect=connect_timeout,
         read=budget + DEADLINE_MARGIN,
         write=connect_timeout,
         pool=connect_timeout,
     )
-    started = time.perf_counter()
     try:
         response = await client().post(
             BRIDGE_PATH,
@@ -167,17 +272,25 @@ async def call(
         with anyio.CancelScope(shield=True):
             await cancel(request_id)
         raise
-    metrics.BRIDGE_LATENCY.labels("trio").observe(time.perf_counter() - started)
-    metrics.RUNTIME_UP.labels("trio").set(1)
-    _down_until = 0.0
     try:
         payload = response.json()
     except ValueError:
         payload = {}
-    if response.status_code == 200:
+    return _answered(response.status_code, payload, started)
+
+
+def _answered(status_code: int, payload: dict[str, Any], started: float) -> dict[str, Any]:
+    """What the runtime's answer means (either transport): the result, or the failure."""
+    global _down_until
+    metrics.BRIDGE_LATENCY.labels("trio").observe(time.perf_counter() - started)
+    metrics.RUNTIME_UP.labels("trio").set(1)
+    _down_until = 0.0
+    if not isinstance(payload, dict):
+        payload = {}
+    if status_code == 200:
         metrics.BRIDGE_CALLS.labels("trio", "ok").inc()
         return payload
-    if response.status_code in (401, 403):
+    if status_code in (401, 403):
         logger.error("the Trio runtime rejected the bridge secret; check %s", shared_secret.ENV)
         metrics.BRIDGE_CALLS.labels("trio", "refused").inc()
         raise NotStarted("the Trio runtime rejected this node's bridge secret")
@@ -186,16 +299,16 @@ async def call(
         raise RemoteCallError(
             payload["call_error"],
             payload.get("error", ""),
-            response.status_code,
+            status_code,
             payload.get("details", {}),
         )
     if payload.get("started") is False:
         metrics.BRIDGE_CALLS.labels("trio", "not_started").inc()
         raise NotStarted(
-            payload.get("error") or f"the Trio runtime refused the call ({response.status_code})"
+            payload.get("error") or f"the Trio runtime refused the call ({status_code})"
         )
     metrics.BRIDGE_CALLS.labels("trio", "failed_in_flight").inc()
-    raise MaybeStarted(f"the Trio runtime answered HTTP {response.status_code}")
+    raise MaybeStarted(f"the Trio runtime answered HTTP {status_code}")
 
 
 async def cancel(request_id: str) -> bool:

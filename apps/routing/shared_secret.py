@@ -44,4 +44,11 @@ def is_valid(presented: str | None) -> bool:
     """Whether an `Authorization: Bearer ...` value carries the bridge secret."""
     if not presented or not presented.startswith("Bearer "):
         return False
-    return secrets.compare_digest(presented[len("Bearer ") :].encode(), bridge_secret().encode())
+    return is_secret(presented[len("Bearer ") :])
+
+
+def is_secret(presented: object) -> bool:
+    """Whether `presented` is the bridge secret itself (the bridge socket's hello)."""
+    if not isinstance(presented, str) or not presented:
+        return False
+    return secrets.compare_digest(presented.encode(), bridge_secret().encode())

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import F, Q
+from django.db.models import Case, F, Q, Value, When
 from django.utils import timezone
 
 from apps.access.principals import Principal
@@ -37,7 +38,6 @@ from mcp_platform.leases import EXPIRES, Leases, after_lost_attempt
 
 logger = logging.getLogger(__name__)
 
-CLAIM_CANDIDATES = 8  # tasks tried per claim when other workers race for the same rows
 MAX_BACKOFF_SECONDS = 300.0
 
 
@@ -306,29 +306,166 @@ def claim_task(
     """Claim the most urgent runnable task: highest priority, then earliest due. The claim
     holds a lease and a fresh fencing token. `remote=False` leaves tasks for other peers to
     workers that have a libp2p host. None when paused or nothing is due."""
+    claims = claim_tasks(worker_ids=[worker_id], queues=queues, remote=remote, now=now)
+    return claims[0] if claims else None
+
+
+def claim_tasks(
+    *,
+    worker_ids: list[str],
+    queues: tuple[str, ...] = ("default",),
+    remote: bool = True,
+    now: datetime | None = None,
+) -> list[Claim]:
+    """Claim up to one task for each of `worker_ids`, the most urgent first (the i-th claim
+    is for the i-th worker), all in one transaction: what claim_task does for one worker, at the
+    cost of one write transaction for many. On PostgreSQL claimers skip the rows another is
+    claiming (`SKIP LOCKED`); SQLite's one writer serializes them. Empty when paused or
+    nothing is due."""
     now = now or timezone.now()
-    if is_paused():
-        return None
+    if not worker_ids or is_paused():
+        return []
     candidates = Task.objects.filter(
         status=TaskStatus.QUEUED, queue__in=queues, next_run_at__lte=now
     )
     if not remote:
         candidates = candidates.filter(target_peer="")
-    for task_id, lease_seconds in candidates.order_by("-priority", "next_run_at", "created_at")[
-        :CLAIM_CANDIDATES
-    ].values_list("id", "lease_seconds"):
-        with transaction.atomic():
-            won = LEASES.claim(
-                task_id, holder=worker_id, now=now, lease_seconds=lease_seconds, started_at=now
+    with transaction.atomic():
+        due = list(
+            candidates.order_by("-priority", "next_run_at", "created_at")
+            .select_for_update(skip_locked=True)
+            .values_list("id", "lease_seconds")[: len(worker_ids)]
+        )
+        if not due:
+            return []
+        # The rows are ours until commit (locked, or SQLite's write transaction): one UPDATE.
+        won = [(task_id, holder) for (task_id, _), holder in zip(due, worker_ids, strict=False)]
+        LEASES.claim_many(dict(won), now=now, lease_seconds=dict(due), started_at=now)
+        tasks = Task.objects.in_bulk([task_id for task_id, _ in won])
+        won = [
+            (task_id, holder) for task_id, holder in won if _claimed(tasks[task_id], holder, now)
+        ]
+        TaskAttempt.objects.bulk_create(
+            [
+                TaskAttempt(
+                    task=tasks[task_id],
+                    fencing_token=tasks[task_id].fencing_token,
+                    worker_id=holder[:200],
+                )
+                for task_id, holder in won
+            ]
+        )
+    return [Claim(task=tasks[task_id], token=tasks[task_id].fencing_token) for task_id, _ in won]
+
+
+def _claimed(task: Task, holder: str, now: datetime) -> bool:
+    """Whether this claim took the row (it always does while the rows are locked)."""
+    return (
+        task.status == TaskStatus.RUNNING
+        and task.worker_id == holder[:200]
+        and task.started_at == now
+    )
+
+
+@dataclass(frozen=True)
+class Report:
+    """What a worker reports of a task it ran: its result (`ok`), or the error text."""
+
+    task_id: Any
+    token: int
+    ok: bool
+    value: Any
+
+
+def report_tasks(reports: list[Report]) -> list[Exception | None]:
+    """Record several workers' reports in one transaction, each as complete_task or fail_task
+    would (one write transaction for many: the queue's throughput on one database writer).
+    Per report, in order: None, or what its own call would have raised (StaleToken: a stale
+    report is noted on its attempt and changes nothing else)."""
+    with transaction.atomic():
+        try:
+            with transaction.atomic():
+                return _report_together(reports)
+        except Exception:
+            # Something in the batch could not be written (a result the database refuses):
+            # each report on its own, so that the others stand.
+            logger.warning("a batch of task reports failed; writing them one by one", exc_info=True)
+        return _report_one_by_one(reports)
+
+
+def _report_together(reports: list[Report]) -> list[Exception | None]:
+    """The completions with a statement per task (its fenced finish) and a few per batch;
+    failures (rare) as fail_task does them."""
+    from apps.taskqueue import workflows
+    from apps.taskqueue.models import WorkflowStep
+
+    now = timezone.now()
+    outcomes: list[Exception | None] = [None] * len(reports)
+    finished, late = [], set()
+    for index, report in enumerate(reports):
+        if not report.ok:
+            continue
+        done = LEASES.finish(
+            report.task_id, report.token, status=TaskStatus.SUCCEEDED, result=report.value, error=""
+        )
+        if done:
+            finished.append(report)
+        else:
+            late.add(index)
+    if finished:
+        attempts = Q()
+        for report in finished:
+            attempts |= Q(task_id=report.task_id, fencing_token=report.token)
+        TaskAttempt.objects.filter(attempts).update(
+            outcome=AttemptOutcome.SUCCEEDED, finished_at=now, error=""
+        )
+        tasks = Task.objects.in_bulk([report.task_id for report in finished])
+        per_worker = Counter(task.worker_id for task in tasks.values())
+        Worker.objects.filter(worker_id__in=list(per_worker)).update(
+            completed=F("completed")
+            + Case(
+                *(When(worker_id=worker, then=Value(n)) for worker, n in per_worker.items()),
+                default=Value(0),
             )
-            if not won:
-                continue  # another worker claimed it first
-            task = Task.objects.get(pk=task_id)
-            TaskAttempt.objects.create(
-                task=task, fencing_token=task.fencing_token, worker_id=worker_id[:200]
-            )
-        return Claim(task=task, token=task.fencing_token)
-    return None
+        )
+        stepped = WorkflowStep.objects.filter(task_id__in=list(tasks)).values_list(
+            "task_id", flat=True
+        )
+        for task_id in stepped:
+            workflows.task_finished(tasks[task_id])
+    for index, report in enumerate(reports):
+        try:
+            if not report.ok:
+                fail_task(task_id=report.task_id, token=report.token, error=str(report.value))
+            elif index in late:
+                _reject_stale(report.task_id, report.token, "completion")
+        except StaleToken as exc:
+            outcomes[index] = exc
+    return outcomes
+
+
+def _report_one_by_one(reports: list[Report]) -> list[Exception | None]:
+    """Each report as complete_task or fail_task, in a savepoint of its own."""
+    outcomes: list[Exception | None] = []
+    for report in reports:
+        try:
+            with transaction.atomic():
+                try:
+                    if report.ok:
+                        complete_task(
+                            task_id=report.task_id, token=report.token, result=report.value
+                        )
+                    else:
+                        fail_task(
+                            task_id=report.task_id, token=report.token, error=str(report.value)
+                        )
+                except StaleToken as exc:
+                    outcomes.append(exc)  # its note on the attempt is kept
+                else:
+                    outcomes.append(None)
+        except Exception as exc:
+            outcomes.append(exc)
+    return outcomes
 
 
 def _running(task_id: uuid.UUID | str, token: int):

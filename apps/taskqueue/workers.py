@@ -3,9 +3,16 @@ peer, renew the lease while it runs, and report with the token. Plus the reaper 
 expired leases, and the worker heartbeat.
 
     run_workers
-    ├── worker x N          claim → execute (lease renewer beside it) → complete / fail
+    ├── claimer             claims a task for each free worker slot, in one transaction
+    ├── worker x ≤ N        execute (lease renewer beside it) → report complete / fail
     ├── reaper              requeue expired leases, every interval
     └── heartbeat           Worker rows of this process
+
+Claims and reports are batched: the claimer takes a task for every free slot (of N, each slot
+a worker id with its own Worker row) in one transaction, and the reports of the workers that
+finish while a report is being written go together in the next one (group commit). A task
+costs two write transactions shared among the tasks of a batch instead of two of its own, and
+the workers of one process never queue behind each other for the database's write lock.
 
 A stopping runtime claims nothing new and lets running tasks finish within its drain limit; a
 worker cancelled past it gives its task back at once (dead-letters it when its tool is not
@@ -30,7 +37,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import trio
-from django.db import close_old_connections
+from django.db import close_old_connections, transaction
 
 from apps.taskqueue import services
 from apps.taskqueue.models import Task
@@ -86,6 +93,14 @@ async def execute_locally(task: Task) -> tuple[bool, Any]:
     return (not result.is_error), (result.text if result.is_error else result_value(mcp))
 
 
+@dataclass
+class _Reported:
+    """A report's turn: set once it is written, with what went wrong (None: nothing)."""
+
+    done: trio.Event = field(default_factory=trio.Event)
+    failure: Exception | None = None
+
+
 def _sync(func: Callable[..., Any], /, **kwargs: Any) -> Callable[[], Any]:
     def run() -> Any:
         close_old_connections()
@@ -105,6 +120,11 @@ class WorkerPool:
         self.incarnation = secrets.token_hex(3)
         self.current: dict[str, str] = {}
         self._work = trio.Event()
+        self._free = list(range(config.concurrency))  # worker slots with no task
+        self._slot_freed = trio.Event()
+        # Reports waiting for the next write, and whether one is being written now.
+        self._reports: list[tuple[services.Report, _Reported]] = []
+        self._reporting = False
 
     def worker_id(self, n: int) -> str:
         return f"{self.config.prefix}@{self.hostname}:{os.getpid()}.{self.incarnation}/{n}"
@@ -116,39 +136,52 @@ class WorkerPool:
     async def run(self) -> None:
         await trio.to_thread.run_sync(_resume_workflows)
         async with trio.open_nursery() as nursery:
-            for n in range(self.config.concurrency):
-                nursery.start_soon(self._work_loop, self.worker_id(n))
+            nursery.start_soon(self._claim_loop, nursery)
             nursery.start_soon(self._reap_loop)
             nursery.start_soon(self._heartbeat_loop)
 
-    async def _work_loop(self, worker_id: str) -> None:
+    async def _claim_loop(self, workers: trio.Nursery) -> None:
+        """Claim a task for every free slot, start a worker on each; wait for a free slot, or
+        for work (a nudge, or the next poll) when there was none."""
         while True:
             if self.config.stopping():
                 await trio.sleep(self.config.poll_seconds)
                 continue
+            if not self._free:
+                await self._slot_freed.wait()
+                self._slot_freed = trio.Event()
+                continue
+            slots = sorted(self._free)
             try:
-                claim = await trio.to_thread.run_sync(
+                claims = await trio.to_thread.run_sync(
                     _sync(
-                        services.claim_task,
-                        worker_id=worker_id,
+                        services.claim_tasks,
+                        worker_ids=[self.worker_id(n) for n in slots],
                         queues=self.config.queues,
                         remote=self.config.remote,
                     )
                 )
             except Exception:
-                logger.exception("claiming a task failed")
-                claim = None
-            if claim is None:
+                logger.exception("claiming tasks failed")
+                claims = []
+            if not claims:
                 with trio.move_on_after(self.config.poll_seconds):
                     await self._work.wait()
                 self._work = trio.Event()
                 continue
-            self.current[worker_id] = str(claim.task.pk)
-            try:
-                with self.config.track():
-                    await self._execute(claim)
-            finally:
-                self.current.pop(worker_id, None)
+            for n, claim in zip(slots, claims, strict=False):  # the i-th claim is slot i's
+                self._free.remove(n)
+                self.current[self.worker_id(n)] = str(claim.task.pk)
+                workers.start_soon(self._work_on, n, claim)
+
+    async def _work_on(self, n: int, claim: services.Claim) -> None:
+        try:
+            with self.config.track():
+                await self._execute(claim)
+        finally:
+            self.current.pop(self.worker_id(n), None)
+            self._free.append(n)
+            self._slot_freed.set()
 
     async def _execute(self, claim: services.Claim) -> None:
         task, token = claim.task, claim.token
@@ -172,19 +205,41 @@ class WorkerPool:
             ok, value = False, f"{type(first).__name__}: {first}"
         if lease_lost.is_set():
             return  # the tool was cancelled; the reaper (or the canceller) has the record
-        try:
-            if ok:
-                await trio.to_thread.run_sync(
-                    _sync(services.complete_task, task_id=task.pk, token=token, result=value)
-                )
-            else:
-                await trio.to_thread.run_sync(
-                    _sync(services.fail_task, task_id=task.pk, token=token, error=str(value))
-                )
-        except services.StaleToken as exc:
-            logger.warning("%s", exc)
-        except Exception:
-            logger.exception("reporting task %s failed; its lease will expire", task.pk)
+        failure = await self._report(services.Report(task.pk, token, ok, value))
+        if isinstance(failure, services.StaleToken):
+            logger.warning("%s", failure)
+        elif failure is not None:
+            logger.error(
+                "reporting task %s failed; its lease will expire", task.pk, exc_info=failure
+            )
+
+    async def _report(self, report: services.Report) -> Exception | None:
+        """Write `report` with the others pending (group commit): the first worker to report
+        writes what is pending, again and again until nothing is; the others wait for their
+        turn. Like the write itself, this is not cancellable: a finished task's outcome is
+        always written (a stopping runtime waits for it)."""
+        reported = _Reported()
+        self._reports.append((report, reported))
+        with trio.CancelScope(shield=True):
+            if self._reporting:
+                await reported.done.wait()
+                return reported.failure
+            self._reporting = True
+            try:
+                while self._reports:
+                    batch, self._reports = self._reports, []
+                    try:
+                        failures = await trio.to_thread.run_sync(
+                            _sync(services.report_tasks, reports=[r for r, _ in batch])
+                        )
+                    except Exception as exc:
+                        failures = [exc] * len(batch)
+                    for (_, waiting), failure in zip(batch, failures, strict=True):
+                        waiting.failure = failure
+                        waiting.done.set()
+            finally:
+                self._reporting = False
+        return reported.failure
 
     async def _keep_lease(
         self, task: Task, token: int, tool_scope: trio.CancelScope, lost: trio.Event
@@ -235,25 +290,31 @@ class WorkerPool:
                 await self._beat(stopped=True)
 
     async def _beat(self, *, stopped: bool) -> None:
-        for n in range(self.config.concurrency):
-            worker_id = self.worker_id(n)
-            try:
-                await trio.to_thread.run_sync(
-                    _sync(
-                        services.record_worker,
-                        worker_id=worker_id,
-                        kind=self.config.kind,
-                        hostname=self.hostname,
-                        pid=os.getpid(),
-                        peer_id=self.config.peer_id(),
-                        queues=list(self.config.queues),
-                        current_task=self.current.get(worker_id, ""),
-                        started_at=self.started_at,
-                        stopped=stopped,
-                    )
-                )
-            except Exception:
-                logger.exception("worker heartbeat failed")
+        """Every slot's Worker row, in one transaction."""
+        beats = [
+            {
+                "worker_id": self.worker_id(n),
+                "kind": self.config.kind,
+                "hostname": self.hostname,
+                "pid": os.getpid(),
+                "peer_id": self.config.peer_id(),
+                "queues": list(self.config.queues),
+                "current_task": self.current.get(self.worker_id(n), ""),
+                "started_at": self.started_at,
+                "stopped": stopped,
+            }
+            for n in range(self.config.concurrency)
+        ]
+        try:
+            await trio.to_thread.run_sync(_sync(_record_workers, beats=beats))
+        except Exception:
+            logger.exception("worker heartbeat failed")
+
+
+def _record_workers(*, beats: list[dict[str, Any]]) -> None:
+    with transaction.atomic():
+        for beat in beats:
+            services.record_worker(**beat)
 
 
 def _resume_workflows() -> None:

@@ -46,6 +46,8 @@ def node(transactional_db, tmp_path, fault_log):
             "MCP_PLATFORM_JOB_LEASE_SECONDS": "2",
             "MCP_PLATFORM_JOB_REAP_SECONDS": "0.3",
             "MCP_PLATFORM_WORKER_CONCURRENCY": "2",
+            # Task-queue slots: the drain test runs 4 of its 6 tasks and leaves 2 queued.
+            "MCP_PLATFORM_TASKQUEUE_WORKERS": "4",
         },
     )
     platform.start(timeout=120)

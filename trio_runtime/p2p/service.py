@@ -114,7 +114,7 @@ async def run_p2p(state: Any, reloader: Any) -> None:
         pool = WorkerPool(
             WorkerConfig(
                 prefix="trio",
-                concurrency=int(os.environ.get("MCP_PLATFORM_TASKQUEUE_WORKERS", "4")),
+                concurrency=int(os.environ.get("MCP_PLATFORM_TASKQUEUE_WORKERS", "16")),
                 queues=tuple(os.environ.get("MCP_PLATFORM_TASKQUEUE_QUEUES", "default").split(",")),
                 reap_seconds=_env_float("MCP_PLATFORM_TASKQUEUE_REAP_SECONDS", 1.0),
                 remote=node is not None,

@@ -1,0 +1,183 @@
+"""The bridge on the node's Unix domain socket: the web processes' trio-routed calls without
+HTTP (the protocol: apps/routing/bridge_wire.py).
+
+Each call is served by `app.serve_bridge_call`, the same function as the HTTP endpoint's, so
+the two carry the same calls with the same answers; only the framing differs. The socket is
+created private (0600, in the 0700 data directory), and a connection must still open with the
+node's shared secret. Started before the runtime reports itself up, stopped with the HTTP
+server (after the calls in flight have drained).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import stat
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import trio
+
+from apps.routing import bridge_wire, shared_secret
+from trio_runtime.app import refusal, serve_bridge_call
+from trio_runtime.state import RuntimeState
+
+logger = logging.getLogger(__name__)
+
+BACKLOG = 128
+READ_SIZE = 65536
+
+
+class Frames:
+    """Frames in and out of one connection. A read cancelled half way keeps what it read."""
+
+    def __init__(self, stream: trio.abc.Stream) -> None:
+        self.stream = stream
+        self.buffer = bytearray()
+
+    async def _fill(self, size: int) -> bool:
+        while len(self.buffer) < size:
+            chunk = await self.stream.receive_some(READ_SIZE)
+            if not chunk:
+                if self.buffer:
+                    raise bridge_wire.FrameError("the connection closed inside a frame")
+                return False
+            self.buffer += chunk
+        return True
+
+    async def receive(self) -> dict[str, Any] | None:
+        """The next message; None when the other side closed the connection between frames."""
+        if not await self._fill(bridge_wire.HEADER.size):
+            return None
+        size = bridge_wire.length(bytes(self.buffer[: bridge_wire.HEADER.size]))
+        end = bridge_wire.HEADER.size + size
+        if not await self._fill(end):
+            raise bridge_wire.FrameError("the connection closed inside a frame")
+        payload = bytes(self.buffer[bridge_wire.HEADER.size : end])
+        del self.buffer[:end]
+        return bridge_wire.decode(payload)
+
+    async def send(self, message: dict[str, Any]) -> None:
+        await self.stream.send_all(bridge_wire.encode(message))
+
+
+async def _caller_gone(frames: Frames) -> str:
+    """While a call runs: returns when its caller cancels it or closes the connection."""
+    try:
+        message = await frames.receive()
+    except (bridge_wire.FrameError, trio.BrokenResourceError):
+        message = None
+    if message is not None and message.get("type") == "cancel":
+        return "cancelled by the caller"
+    return "the caller went away"  # closed, or broke the protocol (then closed below)
+
+
+async def _answer(frames: Frames, status: int, body: dict[str, Any]) -> None:
+    try:
+        frame = bridge_wire.encode({"status": status, "body": body})
+    except (TypeError, ValueError, bridge_wire.FrameError) as exc:
+        # A result JSON cannot carry: the call ran, so this is not a refusal.
+        logger.error("a bridged call's answer cannot be sent: %r", exc)
+        frame = bridge_wire.encode({"status": 500, "body": {"error": "unencodable result"}})
+    await frames.stream.send_all(frame)
+
+
+async def serve_connection(state: RuntimeState, stream: trio.SocketStream) -> None:
+    """One web-side connection: the hello, then calls one at a time until it closes."""
+    frames = Frames(stream)
+    try:
+        hello = await frames.receive()
+        if hello is None:
+            return
+        if hello.get("type") != "hello" or not shared_secret.is_secret(hello.get("secret")):
+            await _answer(frames, 401, refusal("bad or missing bridge secret"))
+            return
+        while True:
+            message = await frames.receive()
+            if message is None:
+                return
+            kind = message.get("type")
+            if kind == "cancel":
+                continue  # it crossed the answer of the call it meant: that call is over
+            if kind != "call":
+                await _answer(frames, 400, refusal(f"unknown bridge message {kind!r}"))
+                return
+            status, body = await serve_bridge_call(
+                state,
+                message,
+                trace=message.get("trace") if isinstance(message.get("trace"), dict) else None,
+                caller_gone=partial(_caller_gone, frames),
+            )
+            await _answer(frames, status, body)
+    except (trio.BrokenResourceError, trio.ClosedResourceError):
+        pass  # the web process went away; a call it left was stopped and recorded
+    except bridge_wire.FrameError as exc:
+        logger.warning("bridge socket: %s; closing the connection", exc)
+    except Exception:
+        logger.exception("bridge socket connection failed")
+    finally:
+        with trio.CancelScope(shield=True):
+            await stream.aclose()
+
+
+def _remove_stale(path: Path) -> None:
+    """A socket left by an earlier runtime (killed before it could remove it)."""
+    with contextlib.suppress(FileNotFoundError):
+        if stat.S_ISSOCK(path.lstat().st_mode):
+            path.unlink()
+
+
+def _inode(path: Path) -> int:
+    return path.stat().st_ino
+
+
+def _remove_if_ours(path: Path, identity: int) -> None:
+    """Remove the socket unless a successor already replaced it."""
+    with contextlib.suppress(OSError):
+        if path.stat().st_ino == identity:
+            path.unlink()
+
+
+async def serve_bridge_socket(
+    state: RuntimeState,
+    path: Path | None,
+    shutdown_trigger: Any,
+    *,
+    task_status: Any = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """Serve the bridge on the Unix socket `path` until `shutdown_trigger()` returns. Reports
+    the path it serves (None: none, the HTTP endpoint alone serves) as started."""
+    if path is None:
+        task_status.started(None)
+        return
+    sock = trio.socket.socket(trio.socket.AF_UNIX, trio.socket.SOCK_STREAM)
+    try:
+        _remove_stale(path)
+        await sock.bind(str(path))
+        os.chmod(path, 0o600)
+        sock.listen(BACKLOG)
+    except OSError as exc:
+        sock.close()
+        logger.warning(
+            "no bridge socket at %s (%r): the bridge is served over HTTP only", path, exc
+        )
+        task_status.started(None)
+        return
+    identity = _inode(path)
+    try:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(
+                partial(
+                    trio.serve_listeners,
+                    partial(serve_connection, state),
+                    [trio.SocketListener(sock)],
+                    handler_nursery=nursery,
+                )
+            )
+            task_status.started(path)
+            await shutdown_trigger()
+            nursery.cancel_scope.cancel()
+    finally:
+        _remove_if_ours(path, identity)
