@@ -218,7 +218,9 @@ def test_admin_stats_and_health_answer_bearer_admins_before_the_django_admin(
     assert client.get("/admin/").status_code == 302
 
 
-def test_workflows_execute_then_status_on_the_platforms_workflows(client_for, token, catalogue):
+def test_workflows_execute_then_status_on_the_platforms_workflows(
+    client_for, token, make_token, catalogue
+):
     authed = client_for(token)
     reply = post_json(
         authed,
@@ -253,6 +255,13 @@ def test_workflows_execute_then_status_on_the_platforms_workflows(client_for, to
     assert Workflow.objects.get(pk=task_id).submitted_by  # runs as the caller
 
     assert authed.get("/workflows/status/not-a-workflow").status_code == 404
+    # Another caller does not see it (as if it did not exist); an admin does.
+    stranger = client_for(make_token()).get(f"/workflows/status/{task_id}")
+    assert stranger.status_code == 404, stranger.content
+    admin = client_for(make_token(scopes=("tools:read", "admin"))).get(
+        f"/workflows/status/{task_id}"
+    )
+    assert admin.status_code == 200 and admin.json()["task_id"] == task_id
     bad = post_json(authed, "/workflows/execute", {"workflow_name": "x", "steps": []})
     assert bad.status_code == 400 and "Invalid workflow" in bad.json()["error"]
     missing = post_json(authed, "/workflows/execute", {"steps": [{"tool": "echo"}]})

@@ -28,6 +28,8 @@ logger = logging.getLogger(__name__)
 
 BACKLOG = 128
 READ_SIZE = 65536
+HELLO_MAX_BYTES = 4096
+HELLO_SECONDS = 10.0
 
 
 class Frames:
@@ -47,11 +49,14 @@ class Frames:
             self.buffer += chunk
         return True
 
-    async def receive(self) -> dict[str, Any] | None:
-        """The next message; None when the other side closed the connection between frames."""
+    async def receive(self, *, limit: int = bridge_wire.MAX_FRAME) -> dict[str, Any] | None:
+        """The next message (at most `limit` bytes); None when the other side closed the
+        connection between frames."""
         if not await self._fill(bridge_wire.HEADER.size):
             return None
         size = bridge_wire.length(bytes(self.buffer[: bridge_wire.HEADER.size]))
+        if size > limit:
+            raise bridge_wire.FrameError(f"a frame of {size} bytes where {limit} at most fit")
         end = bridge_wire.HEADER.size + size
         if not await self._fill(end):
             raise bridge_wire.FrameError("the connection closed inside a frame")
@@ -88,7 +93,10 @@ async def serve_connection(state: RuntimeState, stream: trio.SocketStream) -> No
     """One web-side connection: the hello, then calls one at a time until it closes."""
     frames = Frames(stream)
     try:
-        hello = await frames.receive()
+        # Before the secret, a connection gets little: a short frame, soon.
+        hello = None
+        with trio.move_on_after(HELLO_SECONDS):
+            hello = await frames.receive(limit=HELLO_MAX_BYTES)
         if hello is None:
             return
         if hello.get("type") != "hello" or not shared_secret.is_secret(hello.get("secret")):

@@ -165,11 +165,15 @@ async def _call_over_socket(
     connection: _SocketConnection, body: dict[str, Any], read_timeout: float
 ) -> tuple[int, dict[str, Any]]:
     """Send the call, wait for its answer: (HTTP-equivalent status, JSON body). Raises
-    MaybeStarted when the connection fails after the call was sent."""
+    MaybeStarted when the connection fails after the call was sent; NotStarted when the call
+    cannot be framed (nothing was sent)."""
     try:
-        connection.writer.write(
-            bridge_wire.encode({"type": "call", "trace": tracing.carrier(), **body})
-        )
+        frame = bridge_wire.encode({"type": "call", "trace": tracing.carrier(), **body})
+    except (bridge_wire.FrameError, ValueError, TypeError) as exc:
+        _keep(connection)
+        raise NotStarted(f"the call cannot be sent over the bridge socket: {exc}") from exc
+    try:
+        connection.writer.write(frame)
         async with asyncio.timeout(read_timeout):
             header = await connection.reader.readexactly(bridge_wire.HEADER.size)
             payload = await connection.reader.readexactly(bridge_wire.length(header))
@@ -184,7 +188,15 @@ async def _call_over_socket(
             connection.writer.write(bridge_wire.encode({"type": "cancel"}))
         connection.close()
         raise
-    except (OSError, TimeoutError, EOFError, bridge_wire.FrameError, KeyError, TypeError) as exc:
+    except (
+        OSError,
+        TimeoutError,
+        EOFError,
+        bridge_wire.FrameError,
+        KeyError,
+        TypeError,
+        ValueError,
+    ) as exc:
         connection.close()  # the runtime sees it closed: it stops the call if it still runs
         metrics.BRIDGE_CALLS.labels("trio", "failed_in_flight").inc()
         raise MaybeStarted(

@@ -11,6 +11,7 @@ from ninja import Field, Router, Schema
 
 from apps.access.principals import SCOPE_CALL, SCOPE_READ, Principal
 from apps.taskqueue import selectors, workflows
+from apps.taskqueue.principals import owner_seen_by
 from apps.tools.call_service import RuntimeUnavailable, call_tool
 from mcp_platform.concurrency import run_blocking
 from mcp_platform.errors import ApiError, Forbidden, error_response, require_scope
@@ -103,8 +104,10 @@ async def execute_workflow(request: HttpRequest, payload: LegacyWorkflowIn):
         raise ApiError(f"Invalid workflow: {exc}", 400) from None
 
 
-def _legacy_status(task_id: str) -> dict[str, Any]:
-    data = selectors.workflow_dict(workflows.get_workflow(task_id))
+def _legacy_status(task_id: str, principal: Principal) -> dict[str, Any]:
+    # Another caller's workflow is not found, as in the workflow tools (apps/taskqueue/tools.py).
+    workflow = workflows.get_workflow(task_id, owner=owner_seen_by(principal))
+    data = selectors.workflow_dict(workflow)
     steps = data["steps"]
     return {
         "task_id": data["workflow_id"],
@@ -125,6 +128,6 @@ async def workflow_status(request: HttpRequest, task_id: str):
     """The workflow's status (running, succeeded, failed, cancelled) and each step's."""
     require_scope(request.auth, SCOPE_READ)
     try:
-        return await run_blocking(_legacy_status, task_id)
+        return await run_blocking(_legacy_status, task_id, request.auth)
     except workflows.WorkflowError:
         raise ApiError(f"Workflow '{task_id}' not found", 404) from None

@@ -5,7 +5,7 @@ platform's own code queued."""
 
 from __future__ import annotations
 
-from apps.access.principals import SCOPE_CALL, SCOPE_READ, Principal
+from apps.access.principals import SCOPE_ADMIN, SCOPE_CALL, SCOPE_READ, Principal
 from apps.taskqueue.models import Submitted
 
 
@@ -30,3 +30,11 @@ def submitter_of(submitter: Principal | None, submitted_by: str) -> tuple[Princi
 def runs_as(work: Submitted) -> Principal:
     """The principal a stored task or workflow runs as."""
     return Principal.from_dict(work.submitter_principal)
+
+
+def owner_seen_by(principal: Principal | None) -> str | None:
+    """Whose tasks and workflows `principal` may see and act on: its own (by principal name),
+    or every one (None) for an admin and for the platform's own calls (no principal)."""
+    if principal is None or principal.has_scope(SCOPE_ADMIN):
+        return None
+    return principal.name

@@ -13,7 +13,7 @@ import trio
 from apps.access.principals import SCOPE_ADMIN, Principal
 from apps.peers.node import live_node
 from apps.taskqueue import selectors, services, workflows
-from apps.taskqueue.principals import queue_principal
+from apps.taskqueue.principals import owner_seen_by, queue_principal
 from apps.taskqueue.workers import current_pool
 from apps.tools.call_service import ToolResult
 from apps.tools.registry import ToolContext, tool
@@ -48,12 +48,7 @@ def _submitter(ctx: ToolContext | None) -> Principal:
 
 
 def _owner(ctx: ToolContext | None) -> str | None:
-    """Whose tasks and workflows the caller may see and act on: its own (by principal name),
-    or every one (None) for an admin and for the platform's own calls."""
-    principal = ctx.principal if ctx is not None else None
-    if principal is None or principal.has_scope(SCOPE_ADMIN):
-        return None
-    return principal.name
+    return owner_seen_by(ctx.principal if ctx is not None else None)
 
 
 # ---------------------------------------------------------------- the node

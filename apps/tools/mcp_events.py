@@ -64,6 +64,15 @@ async def middleware(ctx: Any, call_next: Callable[[Any], Awaitable[Any]]) -> An
         _closer.reset(token)
 
 
+# What an event costs besides its message (the record, its id, its place in the deques): a
+# priming event has no message but is not free.
+EVENT_OVERHEAD = 256
+
+
+def _size(data: str | None) -> int:
+    return EVENT_OVERHEAD + len(data or "")
+
+
 @dataclass(slots=True)
 class _Event:
     key: tuple[int, StreamId]  # (session store, stream)
@@ -83,6 +92,9 @@ class EventBuffer:
         self._streams: dict[tuple[int, StreamId], deque[int]] = {}
         self._ids = itertools.count(1)
         self._owners = itertools.count(1)
+        # Sessions gone: a store's finalizer may run in any thread (whenever the collector
+        # frees it), so it only queues its owner; the loop's thread forgets them (`_purge`).
+        self._gone: deque[int] = deque()
         self.bytes = 0
 
     def __len__(self) -> int:
@@ -92,15 +104,16 @@ class EventBuffer:
         """A store for one session; its events are dropped when it is garbage (the session's
         transport went away)."""
         store = SessionEventStore(self, next(self._owners))
-        weakref.finalize(store, self._forget, store.owner)
+        weakref.finalize(store, self._gone.append, store.owner)
         return store
 
     def add(self, owner: int, stream_id: StreamId, data: str | None) -> EventId:
+        self._purge()
         now = time.monotonic()
         event_id = next(self._ids)
         key = (owner, stream_id)
         self._events[event_id] = _Event(key, data, now)
-        self.bytes += len(data or "")
+        self.bytes += _size(data)
         stream = self._streams.setdefault(key, deque())
         stream.append(event_id)
         while len(stream) > self.per_stream:
@@ -113,6 +126,7 @@ class EventBuffer:
     ) -> tuple[StreamId, list[tuple[str, str]]] | None:
         """The stream of `last_event_id` and the (id, message) pairs stored after it, or None
         when the id is not one of `owner`'s events (unknown, evicted or another session's)."""
+        self._purge()
         self._evict(time.monotonic())
         try:
             event = self._events.get(int(last_event_id))
@@ -141,7 +155,11 @@ class EventBuffer:
     def _drop(self, event_id: int) -> None:
         event = self._events.pop(event_id, None)
         if event is not None:
-            self.bytes -= len(event.data or "")
+            self.bytes -= _size(event.data)
+
+    def _purge(self) -> None:
+        while self._gone:
+            self._forget(self._gone.popleft())
 
     def _forget(self, owner: int) -> None:
         for key in [key for key in self._streams if key[0] == owner]:

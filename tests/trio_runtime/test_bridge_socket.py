@@ -110,6 +110,22 @@ def test_the_socket_requires_the_shared_secret(trio_runtime):
         client.close()
 
 
+def test_before_the_secret_a_connection_gets_only_a_short_frame(trio_runtime):
+    """A hello longer than a secret needs is refused at once, unread (no 64 MiB buffered for
+    a client that has not shown it holds the secret)."""
+    client = BridgeSocket(trio_runtime, secret="x" * 5000)
+    try:
+        with pytest.raises((EOFError, ConnectionError)):  # closed without an answer
+            client.receive()
+    finally:
+        client.close()
+    honest = BridgeSocket(trio_runtime)
+    try:
+        assert honest.call("echo", {"message": "still serving"})[1]["status"] == 200
+    finally:
+        honest.close()
+
+
 def _row(request_id: str) -> ToolCall | None:
     return ToolCall.objects.filter(request_id=request_id).first()
 
