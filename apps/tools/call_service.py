@@ -336,6 +336,11 @@ async def run_locally(request: CallRequest) -> ToolResult:
                 "reason": exc.message,
                 "missing_capability": exc.missing_capability,
             }
+        except CallError:
+            # The tool says its call could not be made (a protocol-level error, not a tool
+            # error): it leaves each door as the table in apps.tools.call_errors says, and a
+            # task of it is `failed`. Not retried.
+            raise
         except Exception as exc:
             logger.info("tool %s failed on attempt %d: %r", plan.tool_name, attempt, exc)
             if attempt <= plan.retries:

@@ -18,6 +18,7 @@ import json
 
 import anyio
 
+from apps.tools.call_errors import CallError
 from apps.tools.call_service import ToolResult
 from apps.tools.mcp_events import close_sse_stream
 from apps.tools.registry import ToolContext, prompt, resource, resource_template, tool
@@ -257,9 +258,10 @@ async def failing_job() -> str:
 
 @tool(**TESTING)
 async def protocol_error_job() -> str:
-    """Crash (the suite expects a protocol-level error: a platform tool's exception is a tool
-    error, so its task completes with isError instead; see the expected failures)."""
-    raise SystemError("protocol_error_job crashed")
+    """End the call with a protocol-level error: a tool that raises a `CallError` says its
+    call could not be made (not a tool error), so its task is `failed` with an inlined
+    JSON-RPC `error`."""
+    raise CallError("protocol_error_job crashed")
 
 
 @tool(**TESTING)
