@@ -20,7 +20,7 @@ from django.db import close_old_connections, connection
 from apps.jobs import services
 from apps.jobs.models import Job, JobStatus
 from apps.routing import bridge
-from apps.tools import call_log
+from apps.tools import call_log, interaction
 from apps.tools.call_service import CallError, ToolResult, call_tool
 from mcp_platform import tracing
 from mcp_platform.concurrency import run_blocking
@@ -29,6 +29,47 @@ logger = logging.getLogger(__name__)
 
 WATCH_INTERVAL = 0.2  # seconds between cancellation checks: a cancel lands well within a second
 PROGRESS_INTERVAL = 0.25  # at most this often a progress report is written
+
+
+class JobAsker(interaction.Asker):
+    """An MCP task's way to ask (2026 era): a question answered through `tasks/update` in an
+    earlier round is answered at once; any other ends the run with `InputRequired`, and the job
+    waits for its answers (`input_required`). What the client did not declare it cannot be
+    asked (a tool error, as on every door)."""
+
+    def __init__(self, state: dict[str, Any]):
+        super().__init__("this job cannot ask its caller for input: only an MCP task can")
+        self.capabilities = set(state.get("capabilities") or ())
+        self.answers: dict[str, Any] = dict(state.get("answers") or {})
+        self.pending: dict[str, dict[str, Any]] = {}
+        self.asked: dict[str, str] = {}
+
+    def supports(self, method: str) -> bool:
+        return interaction.CAPABILITY[method] in self.capabilities
+
+    async def ask(self, key: str, method: str, params: dict[str, Any]) -> dict[str, Any]:
+        question = interaction.digest(method, params)
+        recorded = self.answers.get(key)
+        # An answer counts for the question as it was asked (a changed question is asked again).
+        if recorded is not None and recorded.get("q") == question:
+            return recorded["a"]
+        if not self.supports(method):
+            capability = interaction.CAPABILITY[method]
+            raise interaction.InputUnavailable(
+                f"the client did not declare the '{capability}' capability ({method})",
+                missing_capability=capability,
+            )
+        self.pending[key] = {"method": method, "params": params}
+        self.asked[key] = question
+        raise interaction.InputRequired()
+
+    def pending_result(self) -> dict[str, Any] | None:
+        return {"requests": self.pending, "asked": self.asked} if self.pending else None
+
+
+def asker_for(job: Job) -> interaction.Asker | None:
+    """The job's asker: an MCP task's (it declared what it can answer), else none."""
+    return JobAsker(job.input_state) if "capabilities" in (job.input_state or {}) else None
 
 
 @dataclass
@@ -79,6 +120,7 @@ async def _run_claimed(job: Job) -> Outcome:
                     "job",
                     request_id=job.request_id(job.attempts),
                     progress=progress,
+                    asker=asker_for(job),
                 )
         except CallError as exc:
             outcome.call_error = exc
@@ -124,6 +166,16 @@ def _watch(job: Job, stop: threading.Event, cancel: Any, outcome: Outcome) -> No
 def _record(job: Job, outcome: Outcome) -> str:
     """Write the outcome (fenced) and the call log; returns the job's new status."""
     call_log.flush()  # the job's ToolCall rows exist by the time it is seen finished
+    if outcome.result is not None and outcome.result.input_required is not None:
+        pending = outcome.result.input_required
+        parked = services.park_job(
+            job_id=job.pk, fence=job.fence, requests=pending["requests"], asked=pending["asked"]
+        )
+        if not parked:
+            logger.warning("job %s: the claim was lost before it could wait for input", job.pk)
+            return "lost"
+        logger.info("job %s waits for input (%s)", job.pk, ", ".join(pending["requests"]))
+        return str(JobStatus.INPUT_REQUIRED)
     if outcome.result is not None:
         result = outcome.result
         status = JobStatus.FAILED if result.is_error else JobStatus.SUCCEEDED

@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from apps.audit import services as audit_services
 from apps.jobs import services
-from apps.jobs.models import FINISHED, Job
+from apps.jobs.models import FINISHED, Job, JobStatus
 
 logger = logging.getLogger(__name__)
 
@@ -51,7 +51,10 @@ def prune_finished_jobs(*, days: int | None = None) -> int:
     )
     expired = [pk for pk, created, ttl in with_ttl[:1000] if created + timedelta(seconds=ttl) < now]
     more, _ = Job.objects.filter(pk__in=expired).delete()
-    return deleted + more
+    # A task whose questions were never answered is abandoned after the retention too.
+    waiting = Job.objects.filter(status=JobStatus.INPUT_REQUIRED)
+    abandoned, _ = waiting.filter(updated_at__lt=now - timedelta(days=days)).delete()
+    return deleted + more + abandoned
 
 
 def mark_stale_runtimes_down(*, stale_seconds: float | None = None) -> int:

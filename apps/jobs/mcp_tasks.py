@@ -48,11 +48,12 @@ from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 from apps.access.principals import SCOPE_CALL, Principal
 from apps.jobs import selectors, services
 from apps.jobs.models import FINISHED, Job, JobStatus
-from apps.tools import registry
+from apps.tools import interaction, mcp_interaction, registry
 from apps.tools.call_errors import CallError
 from apps.tools.mcp_server import mcp_error
 from mcp_platform import tracing
 from mcp_platform.concurrency import run_blocking
+from mcp_platform.errors import Forbidden
 
 logger = logging.getLogger(__name__)
 
@@ -77,6 +78,7 @@ PrincipalOf = Callable[[ServerRequestContext[Any]], Principal | None]
 _STATUS = {
     JobStatus.QUEUED: "working",
     JobStatus.RUNNING: "working",
+    JobStatus.INPUT_REQUIRED: "input_required",
     JobStatus.SUCCEEDED: "completed",
     JobStatus.FAILED: "failed",
     JobStatus.CANCELLED: "cancelled",
@@ -144,6 +146,8 @@ def detailed_task_of(job: Job) -> dict[str, Any]:
         task["result"] = result
     elif job.status == JobStatus.FAILED:
         task["error"] = {"code": INTERNAL_ERROR, "message": job.error or "Task failed"}
+    elif job.status == JobStatus.INPUT_REQUIRED:  # the questions still open, by key
+        task["inputRequests"] = dict(job.input_state.get("requests") or {})
     return task
 
 
@@ -246,6 +250,7 @@ class TaskHandlers:
                     principal=self.principal(ctx),
                     via="mcp",
                     ttl_seconds=ttl,
+                    can_ask=_declared_capabilities(ctx) if _is_modern(ctx) else None,
                 )
         except CallError as exc:
             # A task cannot be a result: every refusal is a JSON-RPC error (the call path's table).
@@ -267,12 +272,33 @@ class TaskHandlers:
     async def update(
         self, ctx: ServerRequestContext[Any], params: UpdateTaskRequestParams
     ) -> dict[str, Any]:
-        """2026 era: acknowledged. No platform task waits for input, so every response is to
-        a request that is not outstanding, which SEP-2663 says to ignore."""
+        """2026 era: answers to a task's open questions (`inputResponses`, by key), then an
+        empty acknowledgement. Once none is open the job runs again (`tasks/get` shows it);
+        a response to a question not open (or a task not waiting) is ignored, as SEP-2663
+        says; one that is not an answer of its question's kind is -32602."""
         if not _is_modern(ctx):
             raise _not_in_this_era(ctx)
         require_client_extension(ctx, TASKS_EXTENSION)
-        await self.job(ctx, params.task_id)
+        job = await self.job(ctx, params.task_id)
+        if job.status != JobStatus.INPUT_REQUIRED:
+            return {}
+        if not isinstance(params.input_responses, dict):
+            raise MCPError(INVALID_PARAMS, "tasks/update needs inputResponses (an object)")
+        requests = job.input_state.get("requests") or {}
+        answers = {}
+        for key, response in params.input_responses.items():
+            if key not in requests:
+                continue
+            method = requests[key].get("method")
+            answer = mcp_interaction.answer_of(method, response)
+            if answer is None:
+                raise MCPError(INVALID_PARAMS, f"inputResponses['{key}'] is not a {method} result")
+            answers[key] = answer
+        principal = self.principal(ctx)
+        try:
+            await run_blocking(services.answer_job, job=job, principal=principal, answers=answers)
+        except Forbidden as exc:
+            raise MCPError(FORBIDDEN, exc.message) from None
         return {}
 
     async def result(
@@ -331,6 +357,13 @@ class TaskHandlers:
                 await anyio.sleep(RESULT_POLL_SECONDS / 2)
                 job = await self.job(ctx, params.task_id)
         return types.CancelTaskResult(**task_of(job).model_dump())
+
+
+def _declared_capabilities(ctx: ServerRequestContext[Any]) -> list[str]:
+    """What the client can be asked (its declared `elicitation`, `sampling`, `roots`)."""
+    capabilities = ctx.session.client_capabilities
+    kinds = sorted(set(interaction.CAPABILITY.values()))
+    return [kind for kind in kinds if getattr(capabilities, kind, None) is not None]
 
 
 def _with_tasks_capability(result: HandlerResult) -> HandlerResult:

@@ -8,6 +8,8 @@ from django.db import models
 class JobStatus(models.TextChoices):
     QUEUED = "queued"
     RUNNING = "running"
+    # Parked until its caller answers the questions the tool asked (an MCP task, 2026 era).
+    INPUT_REQUIRED = "input_required"
     SUCCEEDED = "succeeded"
     FAILED = "failed"
     CANCELLED = "cancelled"
@@ -36,7 +38,7 @@ class Job(models.Model):
     via = models.CharField(max_length=16, default="rest", help_text="rest, mcp, ...")
     priority = models.PositiveSmallIntegerField(default=5, help_text="The tool's, 0-10.")
     status = models.CharField(
-        max_length=10, choices=JobStatus.choices, default=JobStatus.QUEUED, db_index=True
+        max_length=16, choices=JobStatus.choices, default=JobStatus.QUEUED, db_index=True
     )
     progress = models.FloatField(null=True, blank=True)
     progress_total = models.FloatField(null=True, blank=True)
@@ -54,6 +56,10 @@ class Job(models.Model):
     cancel_requested_at = models.DateTimeField(null=True, blank=True)
     cancel_requested_by = models.CharField(max_length=200, blank=True)
     ttl_seconds = models.PositiveIntegerField(null=True, blank=True)
+    # An MCP task's questions (2026 era; empty for a job that cannot ask): "capabilities" the
+    # client declared (what the tool may ask), "requests" still open (key -> {method, params}),
+    # "asked" (key -> the question's digest) and "answers" (key -> {"q": digest, "a": result}).
+    input_state = models.JSONField(default=dict, blank=True)
     # The submission's W3C trace context (traceparent, tracestate): the run continues its trace.
     trace_context = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)

@@ -85,8 +85,16 @@ def _is_uuid(value: Any) -> bool:
 # --- submit ----------------------------------------------------------------------------------
 
 
-def create_job(*, request: CallRequest, arguments: dict[str, Any], ttl_seconds: int | None = None):
-    """Store a prepared call as a queued job and publish it once the transaction commits."""
+def create_job(
+    *,
+    request: CallRequest,
+    arguments: dict[str, Any],
+    ttl_seconds: int | None = None,
+    can_ask: list[str] | None = None,
+):
+    """Store a prepared call as a queued job and publish it once the transaction commits.
+    `can_ask`: the client capabilities its tool may ask through (an MCP task, 2026 era: the
+    job then waits for the answers, `input_required`); None, it cannot ask."""
     tool, principal = request.tool, request.principal
     retries = request.plan.retries
     job = Job.objects.create(
@@ -101,6 +109,7 @@ def create_job(*, request: CallRequest, arguments: dict[str, Any], ttl_seconds: 
         max_attempts=1 + retries,
         ttl_seconds=ttl_seconds,
         trace_context=tracing.carrier(),
+        input_state={"capabilities": sorted(can_ask)} if can_ask is not None else {},
     )
     transaction.on_commit(lambda: publish(job))
     return job
@@ -129,11 +138,16 @@ async def asubmit_job(
     principal: Principal,
     via: str = "mcp",
     ttl_seconds: int | None = None,
+    can_ask: list[str] | None = None,
 ) -> Job:
-    """`submit_job` for async callers (the MCP endpoint)."""
+    """`submit_job` for async callers (the MCP endpoint); `can_ask` as for `create_job`."""
     request = await prepare_call(tool_name, arguments, principal, via, "")
     return await run_blocking(
-        create_job, request=request, arguments=arguments or {}, ttl_seconds=ttl_seconds
+        create_job,
+        request=request,
+        arguments=arguments or {},
+        ttl_seconds=ttl_seconds,
+        can_ask=can_ask,
     )
 
 
@@ -160,7 +174,7 @@ def publish(job: Job, *, countdown: float = 0.0) -> None:
 
 
 def cancel_job(*, job: Job, principal: Principal) -> Job:
-    """Cancel a queued job at once; ask the worker of a running one to stop it (it does within
+    """Cancel a queued job (or one waiting for input) at once; ask the worker of a running one to stop it (it does within
     a fraction of a second). Raises Forbidden without `tools:call`, JobConflict for a finished
     job."""
     if not principal.has_scope(SCOPE_CALL):
@@ -175,6 +189,15 @@ def cancel_job(*, job: Job, principal: Principal) -> Job:
         fence=F("fence") + 1,
         error=f"Cancelled by {who} before it started",
     )
+    if not cancelled:
+        cancelled = Job.objects.filter(pk=job.pk, status=JobStatus.INPUT_REQUIRED).update(
+            status=JobStatus.CANCELLED,
+            cancel_requested_at=now,
+            cancel_requested_by=who,
+            finished_at=now,
+            fence=F("fence") + 1,
+            error=f"Cancelled by {who} while it waited for input",
+        )
     if not cancelled:
         Job.objects.filter(pk=job.pk, status=JobStatus.RUNNING).update(
             cancel_requested_at=now, cancel_requested_by=who
@@ -243,6 +266,53 @@ def finish_job(
 ) -> bool:
     """Record the outcome, if the claim is still ours; returns whether it was."""
     return LEASES.finish(job_id, fence, status=status, result=result, error=error)
+
+
+def park_job(*, job_id: Any, fence: int, requests: dict[str, Any], asked: dict[str, str]) -> bool:
+    """The run ended asking its caller (`requests`: key -> {method, params}; `asked`: key ->
+    the question's digest): the job waits, `input_required`, if the claim is still ours (the
+    lease ends; it is not finished). Returns whether it was."""
+    with transaction.atomic():
+        job = LEASES.held(job_id, fence).select_for_update().first()
+        if job is None:
+            return False
+        state = dict(job.input_state)
+        state.update(requests=requests, asked=asked)
+        return bool(
+            LEASES.held(job_id, fence).update(
+                status=JobStatus.INPUT_REQUIRED, heartbeat_at=None, input_state=state
+            )
+        )
+
+
+def answer_job(*, job: Job, principal: Principal, answers: dict[str, dict[str, Any]]) -> Job:
+    """Record answers (key -> the answer, a result dict already checked against its question's
+    kind) to a job waiting for input; once none of its questions is open, it is queued again
+    and its tool runs again from the start, each answered question answered at once. Answers to
+    questions not open are ignored, as is a job not waiting. Raises Forbidden without
+    `tools:call`."""
+    if not principal.has_scope(SCOPE_CALL):
+        raise Forbidden(f"Caller '{principal.name}' lacks the '{SCOPE_CALL}' scope")
+    with transaction.atomic():
+        locked = Job.objects.select_for_update().filter(pk=job.pk).first()
+        if locked is None or locked.status != JobStatus.INPUT_REQUIRED:
+            return locked or job
+        state = dict(locked.input_state)
+        requests = dict(state.get("requests") or {})
+        asked = dict(state.get("asked") or {})
+        recorded = dict(state.get("answers") or {})
+        for key, answer in answers.items():
+            if key in requests:
+                recorded[key] = {"q": asked.get(key), "a": answer}
+                del requests[key]
+        state.update(requests=requests, answers=recorded)
+        fields: dict[str, Any] = {"input_state": state, "updated_at": timezone.now()}
+        if not requests:  # every question answered: run again (a fresh attempt budget)
+            fields.update(status=JobStatus.QUEUED, max_attempts=F("max_attempts") + 1)
+            transaction.on_commit(lambda: publish(locked))
+        Job.objects.filter(pk=job.pk, status=JobStatus.INPUT_REQUIRED).update(**fields)
+    locked.refresh_from_db()
+    return locked
 
 
 # --- recovery --------------------------------------------------------------------------------

@@ -207,6 +207,16 @@ def _as_result(method: str, answer: Any) -> dict[str, Any] | None:
     return wire
 
 
+def answer_of(method: str, answer: Any) -> dict[str, Any] | None:
+    """A client's raw answer (JSON, as `tasks/update` carries it) as a result of the question's
+    kind, or None when it is not one."""
+    try:
+        result = _RESULT_TYPES[method].model_validate(answer)
+    except (ValidationError, KeyError):
+        return None
+    return result.model_dump(by_alias=True, mode="json", exclude_none=True)
+
+
 def _open_state(plaintext: str | None) -> tuple[dict[str, Any], dict[str, str]]:
     """(answers recorded in earlier rounds, questions asked last round) from a request state
     that the SDK's boundary already verified and opened."""
