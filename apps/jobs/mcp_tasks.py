@@ -10,9 +10,11 @@ pinned conformance suite): `server/discover` advertises it under `capabilities.e
 when a request declares it in its client capabilities, a `tools/call` of a tool whose
 `task_support` is `optional` or `required` is answered with a flat `CreateTaskResult`
 (`resultType: "task"`, `taskId`, `status`, `ttlMs`, `pollIntervalMs`); `tasks/get` inlines the
-tool's `result` (or the JSON-RPC `error` of a call that could not be made), `tasks/cancel` and
-`tasks/update` answer an empty acknowledgement; `tasks/result` and `tasks/list` do not exist
-(-32601). Without the extension, `tasks/*` and a `required` tool answer -32021.
+tool's `result` (or the JSON-RPC `error` of a call that could not be made), or, while the
+task waits for input (`input_required`: its tool asked, see apps.jobs.execution.JobAsker), the
+open `inputRequests`; `tasks/update` delivers their answers (the job runs again from the start
+once none is open); `tasks/cancel` and `tasks/update` answer an empty acknowledgement;
+`tasks/result` and `tasks/list` do not exist (-32601). Without the extension, `tasks/*` and a `required` tool answer -32021.
 
 The mcp 2.3.0 SDK serves none of this itself: its dispatch tables leave tasks out, a
 `tools/call` handler may only return a `CallToolResult`, and the capabilities it advertises
@@ -24,8 +26,8 @@ capability to `initialize` and `server/discover`. The MCP server owner calls it 
 `Server` (see mcp_platform/asgi.py).
 
 Known limits: the SDK's own *client* validates every `tools/call` reply as a `CallToolResult`,
-so SDK clients cannot start a task; raw JSON-RPC clients (and other SDKs) can. A task never
-asks for input (`input_required`, `tasks/update` answers are acknowledged and ignored).
+so SDK clients cannot start a task; raw JSON-RPC clients (and other SDKs) can. A call does
+not ask before it becomes a task (a task's questions are its job's, through `tasks/update`).
 """
 
 from __future__ import annotations

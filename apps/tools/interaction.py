@@ -2,8 +2,9 @@
 (elicitation, sampling, the client's roots).
 
 A door that can reach the caller hands the call path an `Asker` (the MCP doors:
-`apps.tools.mcp_interaction`); every other door (REST, P2P, jobs, the task queue, a tool bridged
-to the Trio runtime) has none, and a tool that asks for input there ends with a clear tool error
+`apps.tools.mcp_interaction`; an MCP task's job, 2026 era: `apps.jobs.execution.JobAsker`,
+its questions waiting for `tasks/update`); every other door (REST, P2P, other jobs, the task
+queue, a tool bridged to the Trio runtime) has none, and a tool that asks for input there ends with a clear tool error
 (`InputUnavailable`). Log entries always go to the server log as well.
 
 Two ways of asking, by the MCP era of the call:

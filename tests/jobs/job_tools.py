@@ -14,6 +14,7 @@ from pathlib import Path
 import anyio
 
 from apps.tools import registry
+from apps.tools.call_errors import CallError
 from apps.tools.registry import ToolContext
 
 DIR_ENV = "MCP_PLATFORM_TEST_JOB_DIR"
@@ -78,7 +79,32 @@ def job_fails(reason: str) -> dict:
     raise RuntimeError(reason)
 
 
+NAME_SCHEMA = {"type": "object", "properties": {"name": {"type": "string"}}, "required": ["name"]}
+CONFIRM_SCHEMA = {
+    "type": "object",
+    "properties": {"confirm": {"type": "boolean"}},
+    "required": ["confirm"],
+}
+
+
+async def job_asks(key: str, ctx: ToolContext) -> str:
+    """Ask two questions at once (a name, a confirmation), then record the run and answer."""
+    name, confirm = await ctx.gather(
+        ctx.elicit("What is your name?", NAME_SCHEMA, key="name"),
+        ctx.elicit("Confirm?", CONFIRM_SCHEMA, key="confirm"),
+    )
+    _append(key, "answered", "run")
+    return f"{(name.content or {}).get('name')}: confirmed={(confirm.content or {}).get('confirm')}"
+
+
+async def job_protocol_error(reason: str) -> str:
+    """Say the call could not be made (a CallError: a protocol-level error, not a tool's)."""
+    raise CallError(reason)
+
+
 TOOLS = {
+    "job_asks": (job_asks, {"category": "testing"}),
+    "job_protocol_error": (job_protocol_error, {"category": "testing"}),
     "job_sync_only": (job_sync_only, {"category": "testing", "task_support": "forbidden"}),
     "job_task_only": (
         job_task_only,

@@ -15,6 +15,7 @@ from apps.jobs.mcp_tasks import RELATED_TASK_META, install_task_support
 from apps.tools.mcp_http import McpHttpEndpoint
 from apps.tools.mcp_server import CatalogueServer
 from mcp_platform.concurrency import run_blocking
+from tests.jobs import job_tools
 
 pytestmark = pytest.mark.slow
 
@@ -169,14 +170,18 @@ class ModernRpc(Rpc):
     """Raw 2026-07-28 JSON-RPC over HTTP: one POST per request, the envelope in `_meta`,
     declaring the tasks extension or not."""
 
-    def __init__(self, http: httpx.AsyncClient, *, tasks: bool):
+    def __init__(self, http: httpx.AsyncClient, *, tasks: bool, capabilities: dict | None = None):
         super().__init__(http)
         self.extensions = {TASKS: {}} if tasks else {}
+        self.capabilities = capabilities or {}
 
     async def reply(self, method: str, params: dict | None = None, headers=None) -> dict:
         meta = {
             "io.modelcontextprotocol/protocolVersion": "2026-07-28",
-            "io.modelcontextprotocol/clientCapabilities": {"extensions": self.extensions},
+            "io.modelcontextprotocol/clientCapabilities": {
+                **self.capabilities,
+                "extensions": self.extensions,
+            },
         }
         body = {
             "jsonrpc": "2.0",
@@ -287,6 +292,91 @@ def test_2026_tasks_extension_runs_server_directed_tasks_with_sep_2663_wire(
             for method in ("tasks/get", "tasks/update", "tasks/cancel"):
                 params = {"taskId": task_id, "inputResponses": {}}
                 assert (await plain.reply(method, params))["error"]["code"] == -32021
+
+    anyio.run(scenario)
+
+
+def test_a_2026_task_waits_for_input_until_tasks_update_answers_every_question(
+    test_job_tools, job_node, job_dir, make_token
+):
+    headers = {
+        "Authorization": f"Bearer {make_token()}",
+        "MCP-Protocol-Version": "2026-07-28",
+        "Accept": "application/json",
+    }
+
+    async def scenario() -> None:
+        async with httpx.AsyncClient(base_url=job_node.url, headers=headers, timeout=60) as http:
+            rpc = ModernRpc(http, tasks=True, capabilities={"elicitation": {}})
+            created = await rpc("tools/call", {"name": "job_asks", "arguments": {"key": "ask1"}})
+            assert created["resultType"] == "task" and "inputRequests" not in created
+            task_id = created["taskId"]
+
+            # Both questions the tool asked at once wait, by the keys it gave them.
+            waiting = await rpc.wait_task(task_id, lambda t: t["status"] != "working")
+            assert waiting["status"] == "input_required", waiting
+            requests = waiting["inputRequests"]
+            assert set(requests) == {"name", "confirm"}
+            assert requests["name"]["method"] == "elicitation/create"
+            assert requests["name"]["params"]["message"] == "What is your name?"
+            assert "result" not in waiting and "requestState" not in waiting
+
+            # One answer: acknowledged, the other question still open, the tool not run again.
+            ack = await rpc(
+                "tasks/update",
+                {
+                    "taskId": task_id,
+                    "inputResponses": {"name": {"action": "accept", "content": {"name": "Ada"}}},
+                },
+            )
+            assert ack["resultType"] == "complete" and "status" not in ack
+            partly = await rpc("tasks/get", {"taskId": task_id})
+            assert partly["status"] == "input_required"
+            assert set(partly["inputRequests"]) == {"confirm"}
+
+            # An answer that is not an elicitation result is refused, naming the key.
+            bad = await rpc.reply(
+                "tasks/update", {"taskId": task_id, "inputResponses": {"confirm": {"action": 7}}}
+            )
+            assert bad["error"]["code"] == -32602 and "confirm" in bad["error"]["message"]
+
+            # The last answer: the tool runs again from the start, each question answered.
+            await rpc(
+                "tasks/update",
+                {
+                    "taskId": task_id,
+                    "inputResponses": {
+                        "confirm": {"action": "accept", "content": {"confirm": True}}
+                    },
+                },
+            )
+            done = await rpc.wait_task(task_id, lambda t: t["status"] in ("completed", "failed"))
+            assert done["status"] == "completed", done
+            assert done["result"]["isError"] is False
+            assert done["result"]["content"][0]["text"] == "Ada: confirmed=True"
+            assert job_tools.lines(job_dir, "ask1", "answered") == ["run"]
+
+            # A waiting task can be cancelled.
+            other = await rpc("tools/call", {"name": "job_asks", "arguments": {"key": "ask2"}})
+            await rpc.wait_task(other["taskId"], lambda t: t["status"] == "input_required")
+            await rpc("tasks/cancel", {"taskId": other["taskId"]})
+            cancelled = await rpc("tasks/get", {"taskId": other["taskId"]})
+            assert cancelled["status"] == "cancelled" and "inputRequests" not in cancelled
+
+            # A client that cannot be asked (no elicitation declared): the tool's error.
+            mute = ModernRpc(http, tasks=True)
+            asked = await mute("tools/call", {"name": "job_asks", "arguments": {"key": "ask3"}})
+            ended = await mute.wait_task(asked["taskId"], lambda t: t["status"] != "working")
+            assert ended["status"] == "completed" and ended["result"]["isError"] is True
+            assert "elicitation" in ended["result"]["content"][0]["text"]
+
+            # A tool that raises a CallError: its call could not be made, the task `failed`.
+            broken = await rpc(
+                "tools/call", {"name": "job_protocol_error", "arguments": {"reason": "no way"}}
+            )
+            failed = await rpc.wait_task(broken["taskId"], lambda t: t["status"] != "working")
+            assert failed["status"] == "failed" and "result" not in failed
+            assert failed["error"]["code"] == -32603 and "no way" in failed["error"]["message"]
 
     anyio.run(scenario)
 
