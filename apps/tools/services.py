@@ -38,102 +38,9 @@ def _notify(reason: str) -> None:
     catalogue_changed.send(sender=Tool, reason=reason)
 
 
-@transaction.atomic
-def sync_tools(*, specs: dict[str, registry.ToolSpec] | None = None) -> SyncReport:
-    """Upsert registered tools into the Tool table.
-
-    A field whose stored value still equals what code declared last time follows the code; a
-    field an admin changed keeps the admin's value. Tools whose code vanished are marked missing.
-    """
-    specs = registry.all_specs() if specs is None else specs
-    report = SyncReport()
-    now = timezone.now()
-    existing = {tool.name: tool for tool in Tool.objects.select_for_update()}
-    for name, spec in sorted(specs.items()):
-        code = {key: spec.metadata[key] for key in SYNCED_FIELDS}
-        tool = existing.get(name)
-        if tool is None:
-            Tool.objects.create(name=name, code_metadata=code, synced_at=now, **code)
-            report.created.append(name)
-            continue
-        previous_code = tool.code_metadata or {}
-        dirty = False
-        kept = []
-        for key, value in code.items():
-            current = getattr(tool, key)
-            admin_edited = key in previous_code and current != previous_code[key]
-            if admin_edited:
-                if current != value:
-                    kept.append(key)
-                continue
-            if current != value:
-                setattr(tool, key, value)
-                dirty = True
-        if tool.missing:
-            tool.missing = False
-            report.restored.append(name)
-            dirty = True
-        if dirty:
-            report.updated.append(name)
-        if kept:
-            report.kept_admin_edits[name] = kept
-        tool.code_metadata = code
-        tool.synced_at = now
-        tool.save()
-    vanished = [name for name, tool in existing.items() if name not in specs and not tool.missing]
-    if vanished:
-        Tool.objects.filter(name__in=vanished).update(missing=True, updated_at=now)
-        report.missing.extend(sorted(vanished))
-    if report.changed:
-        _notify("sync")
-    return report
-
-
-@transaction.atomic
-def update_tool(*, tool: Tool, changes: dict[str, Any] | None = None, actor: Any = None) -> Tool:
-    """Save an edit of one tool (admin form, API) and announce the catalogue change.
-
-    With `changes`, only those fields are written, on the row as it is now: a concurrent edit
-    of other fields is not reverted. Without, `tool` is saved whole (an admin form's save).
-    Raises ValidationError for a value the model refuses.
-    """
-    if changes:
-        tool = Tool.objects.select_for_update().get(pk=tool.pk)
-    for key, value in (changes or {}).items():
-        if key == "runtime":
-            value = registry.normalize_runtime(value)
-        setattr(tool, key, value)
-    tool.full_clean()
-    tool.save(update_fields=[*changes, "updated_at"] if changes else None)
-    logger.info("tool %s edited by %s: %s", tool.name, actor or "system", sorted(changes or {}))
-    _notify(f"tool {tool.name} edited")
-    return tool
-
-
-@transaction.atomic
-def set_tools_enabled(*, tools: QuerySet[Tool], enabled: bool, actor: Any = None) -> int:
-    with recording_bulk_update(queryset=tools, changes={"enabled": enabled}):
-        count = tools.update(enabled=enabled, updated_at=timezone.now())
-    logger.info("%s %d tools by %s", "enabled" if enabled else "disabled", count, actor or "system")
-    _notify("tools enabled" if enabled else "tools disabled")
-    return count
-
-
-@transaction.atomic
-def set_tools_runtime(*, tools: QuerySet[Tool], runtime: str, actor: Any = None) -> int:
-    runtime = registry.normalize_runtime(runtime)
-    if runtime not in Runtime.values:
-        raise ValueError(f"unknown runtime {runtime!r}")
-    with recording_bulk_update(queryset=tools, changes={"runtime": runtime}):
-        count = tools.update(runtime=runtime, updated_at=timezone.now())
-    logger.info("set runtime %s on %d tools by %s", runtime, count, actor or "system")
-    _notify(f"runtime set to {runtime}")
-    return count
-
-
-# Prompts and resources: synced from code like tools (a field an admin changed keeps the
-# admin's value; rows whose code vanished are marked missing). Prompts written in the admin
-# alone (`from_code=False`) are never touched by sync.
+# Tools, prompts and resources are synced from code the same way (a field an admin changed
+# keeps the admin's value; rows whose code vanished are marked missing). Prompts written in
+# the admin alone (`from_code=False`) are never touched by sync.
 PROMPT_FIELDS = ("title", "description", "arguments")
 RESOURCE_FIELDS = ("uri", "title", "description", "mime_type")
 
@@ -155,8 +62,15 @@ def _merge(row: Any, code: dict[str, Any]) -> tuple[bool, list[str]]:
 
 
 def _sync_rows(
-    *, model: Any, rows: Any, codes: dict[str, dict[str, Any]], extra: dict[str, dict[str, Any]]
+    *,
+    model: Any,
+    rows: Any,
+    codes: dict[str, dict[str, Any]],
+    extra: dict[str, dict[str, Any]] | None = None,
 ) -> SyncReport:
+    """Upsert each name's synced fields (`codes`) and fields that always follow code (`extra`)
+    into `rows` of `model`; mark the rows whose name is gone as missing."""
+    extra = extra or {}
     report = SyncReport()
     now = timezone.now()
     existing = {row.name: row for row in rows.select_for_update()}
@@ -164,12 +78,12 @@ def _sync_rows(
         row = existing.get(name)
         if row is None:
             model.objects.create(
-                name=name, code_metadata=code, synced_at=now, **code, **extra[name]
+                name=name, code_metadata=code, synced_at=now, **code, **extra.get(name, {})
             )
             report.created.append(name)
             continue
         dirty, kept = _merge(row, code)
-        for key, value in extra[name].items():
+        for key, value in extra.get(name, {}).items():
             if getattr(row, key) != value:
                 setattr(row, key, value)
                 dirty = True
@@ -189,6 +103,67 @@ def _sync_rows(
         rows.filter(name__in=vanished).update(missing=True, updated_at=now)
         report.missing.extend(sorted(vanished))
     return report
+
+
+@transaction.atomic
+def sync_tools(*, specs: dict[str, registry.ToolSpec] | None = None) -> SyncReport:
+    """Upsert registered tools into the Tool table.
+
+    A field whose stored value still equals what code declared last time follows the code; a
+    field an admin changed keeps the admin's value. Tools whose code vanished are marked missing.
+    """
+    specs = registry.all_specs() if specs is None else specs
+    report = _sync_rows(
+        model=Tool,
+        rows=Tool.objects.all(),
+        codes={n: {k: s.metadata[k] for k in SYNCED_FIELDS} for n, s in specs.items()},
+    )
+    if report.changed:
+        _notify("sync")
+    return report
+
+
+def _update_row(row: Any, changes: dict[str, Any] | None, actor: Any) -> Any:
+    """Save an edit of one catalogue row (admin form, API) and announce the catalogue change.
+
+    With `changes`, only those fields are written, on the row as it is now: a concurrent edit
+    of other fields is not reverted. Without, `row` is saved whole (an admin form's save).
+    Raises ValidationError for a value the model refuses.
+    """
+    model = type(row)
+    if changes:
+        row = model.objects.select_for_update().get(pk=row.pk)
+    for key, value in (changes or {}).items():
+        setattr(row, key, value)
+    row.full_clean()
+    row.save(update_fields=[*changes, "updated_at"] if changes else None)
+    what = model._meta.verbose_name
+    logger.info("%s %s edited by %s: %s", what, row.name, actor or "system", sorted(changes or {}))
+    _notify(f"{what} {row.name} edited")
+    return row
+
+
+@transaction.atomic
+def update_tool(*, tool: Tool, changes: dict[str, Any] | None = None, actor: Any = None) -> Tool:
+    if changes and "runtime" in changes:
+        changes = {**changes, "runtime": registry.normalize_runtime(changes["runtime"])}
+    return _update_row(tool, changes, actor)
+
+
+def set_tools_enabled(*, tools: QuerySet[Tool], enabled: bool, actor: Any = None) -> int:
+    return set_enabled(rows=tools, enabled=enabled, actor=actor)
+
+
+@transaction.atomic
+def set_tools_runtime(*, tools: QuerySet[Tool], runtime: str, actor: Any = None) -> int:
+    runtime = registry.normalize_runtime(runtime)
+    if runtime not in Runtime.values:
+        raise ValueError(f"unknown runtime {runtime!r}")
+    with recording_bulk_update(queryset=tools, changes={"runtime": runtime}):
+        count = tools.update(runtime=runtime, updated_at=timezone.now())
+    logger.info("set runtime %s on %d tools by %s", runtime, count, actor or "system")
+    _notify(f"runtime set to {runtime}")
+    return count
 
 
 @transaction.atomic
@@ -227,44 +202,25 @@ def sync_resources(*, specs: dict[str, registry.ResourceSpec] | None = None) -> 
 
 @transaction.atomic
 def update_prompt(*, prompt: Prompt, changes: dict[str, Any] | None = None, actor: Any = None):
-    """Save an edit of one prompt (admin form, API) and announce the catalogue change.
-    Raises ValidationError for a value the model refuses."""
-    if changes:
-        prompt = Prompt.objects.select_for_update().get(pk=prompt.pk)
-    for key, value in (changes or {}).items():
-        setattr(prompt, key, value)
-    prompt.full_clean()
-    prompt.save(update_fields=[*changes, "updated_at"] if changes else None)
-    logger.info("prompt %s edited by %s: %s", prompt.name, actor or "system", sorted(changes or {}))
-    _notify(f"prompt {prompt.name} edited")
-    return prompt
+    return _update_row(prompt, changes, actor)
 
 
 @transaction.atomic
 def update_resource(
     *, resource: Resource, changes: dict[str, Any] | None = None, actor: Any = None
 ):
-    """Save an edit of one resource (admin form, API) and announce the catalogue change."""
-    if changes:
-        resource = Resource.objects.select_for_update().get(pk=resource.pk)
-    for key, value in (changes or {}).items():
-        setattr(resource, key, value)
-    resource.full_clean()
-    resource.save(update_fields=[*changes, "updated_at"] if changes else None)
-    logger.info(
-        "resource %s edited by %s: %s", resource.name, actor or "system", sorted(changes or {})
-    )
-    _notify(f"resource {resource.name} edited")
-    return resource
+    return _update_row(resource, changes, actor)
 
 
 @transaction.atomic
 def set_enabled(*, rows: QuerySet, enabled: bool, actor: Any = None) -> int:
-    """Enable or disable prompts or resources in bulk (admin actions)."""
+    """Enable or disable tools, prompts or resources in bulk (admin actions, API)."""
     with recording_bulk_update(queryset=rows, changes={"enabled": enabled}):
         count = rows.update(enabled=enabled, updated_at=timezone.now())
     label = rows.model._meta.verbose_name_plural
-    logger.info("%s %d %s by %s", "enabled" if enabled else "disabled", count, label, actor)
+    logger.info(
+        "%s %d %s by %s", "enabled" if enabled else "disabled", count, label, actor or "system"
+    )
     _notify(f"{label} {'enabled' if enabled else 'disabled'}")
     return count
 
