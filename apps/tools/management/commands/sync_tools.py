@@ -9,16 +9,11 @@ class Command(BaseCommand):
     )
 
     def handle(self, *args, **options) -> None:
-        report = sync_tools()
-        self.stdout.write(
-            f"tools: {len(report.created)} created, {len(report.updated)} updated, "
-            f"{len(report.missing)} marked missing, {len(report.restored)} restored"
-        )
-        for name, fields in sorted(report.kept_admin_edits.items()):
-            self.stdout.write(f"  kept admin edits on {name}: {', '.join(fields)}")
-        for name in report.missing:
-            self.stdout.write(f"  missing (code gone): {name}")
-        for label, sync in (("prompts", sync_prompts), ("resources", sync_resources)):
+        for label, sync in (
+            ("tools", sync_tools),
+            ("prompts", sync_prompts),
+            ("resources", sync_resources),
+        ):
             report = sync()
             self.stdout.write(
                 f"{label}: {len(report.created)} created, {len(report.updated)} updated, "
@@ -26,3 +21,5 @@ class Command(BaseCommand):
             )
             for name, fields in sorted(report.kept_admin_edits.items()):
                 self.stdout.write(f"  kept admin edits on {name}: {', '.join(fields)}")
+            for name in report.missing:
+                self.stdout.write(f"  missing (code gone): {name}")
