@@ -71,6 +71,13 @@ class Version:
     def poll(self) -> None:
         self._seen = self._read()
 
+    def observe(self, value: int) -> None:
+        """A version read elsewhere in this process (the Trio runtime's reloader, which is
+        told of a change before the watcher's next read): the caches follow it at once, so
+        nothing announced as changed is served from before the change."""
+        if self._seen is not None and value > self._seen:
+            self._seen = value
+
 
 # How late past its interval the watcher's last read may be before it is no longer trusted:
 # a watcher held up (a slow database, a loaded machine) never lets a change be missed for

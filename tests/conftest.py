@@ -108,6 +108,17 @@ def platform(transactional_db, tmp_path):
     node.stop()
 
 
+@pytest.fixture(autouse=True, scope="session")
+def heap_never_frozen():
+    """A lifespan run in this process does not freeze the heap (mcp_platform.asgi
+    `freeze_startup_heap`): every test's objects would stay out of the collector's reach for
+    the rest of the session. tests/test_asgi.py turns it on for its own lifespan."""
+    from mcp_platform import asgi
+
+    asgi._heap_frozen = True
+    yield
+
+
 @pytest.fixture(autouse=True)
 def no_queued_audit_events():
     """Each test starts with no queued tool-call audit events: calls of earlier tests are

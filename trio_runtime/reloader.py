@@ -16,6 +16,7 @@ import trio
 from django.db import close_old_connections
 
 from apps.routing.router import RoutingTable, cache
+from apps.routing.selectors import ROUTING_VERSION
 from trio_runtime.state import RuntimeState
 
 logger = logging.getLogger(__name__)
@@ -45,6 +46,7 @@ class RoutingReloader:
             if table.version == self.state.routing_version:
                 return table.version
             previous, self.state.routing_version = self.state.routing_version, table.version
+            ROUTING_VERSION.observe(table.version)  # the call path's caches, before the news
             logger.info("routing version %s → %s (%s)", previous, table.version, reason or "reload")
             for listener in list(self.listeners):
                 try:

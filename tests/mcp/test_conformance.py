@@ -102,8 +102,9 @@ def _unscored_verdicts(revision: str, results: dict[str, list[dict]]) -> tuple[l
             continue
         listed = {check for name, check in checks if name == scenario}
         unexpected += [f"{scenario}:{check}" for check in failing if check not in listed]
-        passing = {c["id"] for c in results[scenario] if c["status"] == "SUCCESS"}
-        stale += [f"{scenario}:{check}" for check in sorted(listed & passing - set(failing))]
+        # A listed check that does not fail is stale, whether it passed or the suite no longer
+        # runs it (renamed, dropped): either way the entry hides nothing now.
+        stale += [f"{scenario}:{check}" for check in sorted(listed - set(failing))]
     return unexpected, stale
 
 

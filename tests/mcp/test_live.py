@@ -156,19 +156,6 @@ def test_the_trio_runtime_serves_trio_routed_tools_on_its_own_mcp_and_tells_of_c
         with anyio.fail_after(10):
             await changes[-1].wait()
 
-    async def call_once_served(client, value: int):
-        # The runtime announces the change when its reloader hears of it; its call path's
-        # catalogue follows on its own version poll, a moment later (known: see the closing
-        # note of 2026-11-30). Bounded: 40 tries, 0.1 s apart.
-        for _ in range(40):
-            try:
-                return await client.call_tool("bulk_200", {"value": value})
-            except MCPError as exc:
-                if "Unknown tool" not in str(exc):
-                    raise
-                await anyio.sleep(0.1)
-        return await client.call_tool("bulk_200", {"value": value})
-
     async def scenario():
         async with mcp_client(url, token, mode="legacy", message_handler=on_message) as client:
             assert client.server_info.name == "mcp-platform-trio"
@@ -179,13 +166,13 @@ def test_the_trio_runtime_serves_trio_routed_tools_on_its_own_mcp_and_tells_of_c
 
             await admin_edit(client, runtime="trio")
             assert "bulk_200" in await names(client)
-            reply = await call_once_served(client, 1)
+            reply = await client.call_tool("bulk_200", {"value": 1})
             assert reply.structured_content == {"index": 200, "value": 1}
             assert reply.meta["dev.mcp-platform/call"]["runtime"] == "trio"
 
             async with mcp_client(url, token, mode="auto") as modern:
                 assert modern.protocol_version == "2026-07-28"
-                reply = await call_once_served(modern, 2)
+                reply = await modern.call_tool("bulk_200", {"value": 2})
                 assert reply.structured_content == {"index": 200, "value": 2}
 
             await admin_edit(client, enabled=False)
