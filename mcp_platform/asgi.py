@@ -320,17 +320,14 @@ async def lifespan(app: object = None) -> AsyncIterator[None]:
             )
         )
         # Batch writers off the call path; each writes what it holds when stopped.
-        for name, module in (("call log writer", call_log), ("audit call writer", audit_calls)):
+        for name, writer in (
+            ("call log writer", call_log),
+            ("audit call writer", audit_calls),
+            ("token last-used writer", principal_cache.last_used),
+        ):
             await stack.enter_async_context(
-                _started(name, lambda m=module: m.start(interval=flush_every), module.stop)
+                _started(name, lambda w=writer: w.start(interval=flush_every), writer.stop)
             )
-        await stack.enter_async_context(
-            _started(
-                "token last-used writer",
-                principal_cache.start_last_used_writer,
-                principal_cache.stop_last_used_writer,
-            )
-        )
         # Announcers: routing versions to the Trio runtime(s), status changes to the pages.
         await stack.enter_async_context(
             _started("routing announcer", announce.start, announce.stop)

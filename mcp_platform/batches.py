@@ -1,6 +1,7 @@
 """Records queued in memory and written in batches by one background thread, never on the
-caller's path: the call log (apps/tools/call_log.py) and the audit trail's call events
-(apps/audit/calls.py) are each one `BatchWriter`."""
+caller's path: the call log (apps/tools/call_log.py), the audit trail's call events
+(apps/audit/calls.py) and the tokens' `last_used_at` (apps/access/principal_cache.py) are each
+one `BatchWriter`."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from collections.abc import Callable
 from typing import Generic, TypeVar
 
 from django.conf import settings
-from django.db import close_old_connections
+from django.db import close_old_connections, connection
 
 logger = logging.getLogger(__name__)
 
@@ -24,10 +25,20 @@ class BatchWriter(Generic[T]):
     """`put` queues; the writer thread (`start`, every `interval` seconds) or `flush` hands
     batches of at most MAX_BATCH to `write`. A batch `write` raises on is logged and dropped."""
 
-    def __init__(self, *, name: str, what: str, write: Callable[[list[T]], None]):
+    def __init__(
+        self,
+        *,
+        name: str,
+        what: str,
+        write: Callable[[list[T]], None],
+        keep_connection: bool = True,
+    ):
         self.name = name
         self.what = what
         self._write = write
+        # False for a writer that writes rarely: its thread closes its connection after each
+        # batch instead of keeping one open for the process (CONN_MAX_AGE).
+        self._keep_connection = keep_connection
         self._pending: queue.SimpleQueue[T] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
@@ -97,6 +108,7 @@ class BatchWriter(Generic[T]):
 
     def _loop(self, interval: float) -> None:
         while not self._stop.wait(interval):
-            self.flush()
+            if self.flush() and not self._keep_connection:
+                connection.close()
             close_old_connections()
         self.flush()

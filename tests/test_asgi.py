@@ -115,6 +115,7 @@ def _threads() -> set[str]:
 
 @pytest.mark.django_db(transaction=True)
 def test_the_lifespan_starts_and_stops_the_background_threads(make_token, settings, monkeypatch):
+    from apps.access.models import ApiToken
     from apps.tools.models import ToolCall
     from apps.tools.services import sync_tools
 
@@ -149,3 +150,5 @@ def test_the_lifespan_starts_and_stops_the_background_threads(make_token, settin
     assert not any(name.startswith("db_") for name in after)
     # Stopping flushed the call log: the call is on record without waiting for an interval.
     assert ToolCall.objects.filter(tool_name="echo").exists()
+    # ... and the token's use (noted off the request, written by the last-used writer's stop).
+    assert ApiToken.objects.get(prefix=secret[:11]).last_used_at is not None

@@ -13,13 +13,11 @@ A token's `last_used_at` is written off the request, at most once a minute per t
 from __future__ import annotations
 
 import logging
-import queue
-import threading
 import time
 from typing import Any
 
 import jwt
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -27,6 +25,7 @@ from apps.access import services
 from apps.access.models import AccessVersion, ApiToken
 from apps.access.principals import Principal
 from mcp_platform import versions
+from mcp_platform.batches import BatchWriter
 from mcp_platform.concurrency import run_blocking
 from mcp_platform.versions import Stamp, Version
 
@@ -125,10 +124,24 @@ def _valid_until(principal: Principal, header: str) -> float | None:
 # --- last_used_at, off the request ---------------------------------------------------------
 
 _last_noted: dict[int, float] = {}
-_used: queue.SimpleQueue[tuple[int, Any] | None] = queue.SimpleQueue()  # None: stop
-_writer: threading.Thread | None = None
-_writer_lock = threading.Lock()
-_resident = False  # started by a lifespan: runs until stopped rather than until idle
+
+
+def _write_used(batch: list[tuple[int, Any]]) -> None:
+    latest: dict[int, Any] = {}
+    for token_id, when in batch:
+        latest[token_id] = max(when, latest.get(token_id, when))
+    for token_id, when in latest.items():
+        try:
+            ApiToken.objects.filter(pk=token_id).update(last_used_at=when)
+        except Exception as exc:  # only a timestamp; the next minute writes it again
+            logger.warning("could not note the use of token %s: %r", token_id, exc)
+
+
+# At most one write a minute per token: its thread keeps no connection between batches.
+last_used: BatchWriter[tuple[int, Any]] = BatchWriter(
+    name="token-last-used", what="token uses", write=_write_used, keep_connection=False
+)
+flush_last_used = last_used.flush  # write every noted use now, in the calling thread
 
 
 def _note_used(principal: Principal, *, inline: bool = False) -> None:
@@ -142,65 +155,4 @@ def _note_used(principal: Principal, *, inline: bool = False) -> None:
     if inline:
         ApiToken.objects.filter(pk=token_id).update(last_used_at=timezone.now())
         return
-    _used.put((token_id, timezone.now()))
-    if _writer is None or not _writer.is_alive():
-        _start_writer()  # a process with no lifespan: the writer lives while it has work
-
-
-def start_last_used_writer() -> None:
-    """Start the writer for the process's life (the web process's lifespan)."""
-    global _resident
-    _resident = True
-    _start_writer()
-
-
-def stop_last_used_writer() -> None:
-    """Stop the writer, then write what it had not written yet."""
-    global _resident, _writer
-    _resident = False
-    with _writer_lock:
-        writer, _writer = _writer, None
-    if writer is not None and writer.is_alive():
-        _used.put(None)
-        writer.join(timeout=10)
-    flush_last_used()
-
-
-def _start_writer() -> None:
-    global _writer
-    with _writer_lock:
-        if _writer is None or not _writer.is_alive():
-            _writer = threading.Thread(target=_write_used, name="token-last-used", daemon=True)
-            _writer.start()
-
-
-def _write_used() -> None:
-    while True:
-        try:
-            item = _used.get(timeout=60)
-        except queue.Empty:
-            if _resident:
-                continue
-            return  # idle: the next use starts a new writer
-        if item is None:
-            return
-        token_id, when = item
-        try:
-            ApiToken.objects.filter(pk=token_id).update(last_used_at=when)
-        except Exception as exc:  # only a timestamp; the next minute writes it again
-            logger.warning("could not note the use of token %s: %r", token_id, exc)
-        finally:
-            connection.close()  # at most one write a minute per token: no connection kept
-
-
-def flush_last_used() -> None:
-    """Write every noted use now, in the calling thread (tests, shutdown)."""
-    while True:
-        try:
-            item = _used.get_nowait()
-        except queue.Empty:
-            return
-        if item is None:
-            continue
-        token_id, when = item
-        ApiToken.objects.filter(pk=token_id).update(last_used_at=when)
+    last_used.put((token_id, timezone.now()))

@@ -174,30 +174,28 @@ def publish(job: Job, *, countdown: float = 0.0) -> None:
 
 
 def cancel_job(*, job: Job, principal: Principal) -> Job:
-    """Cancel a queued job (or one waiting for input) at once; ask the worker of a running one to stop it (it does within
-    a fraction of a second). Raises Forbidden without `tools:call`, JobConflict for a finished
-    job."""
+    """Cancel a queued job (or one waiting for input) at once; ask the worker of a running one
+    to stop it (it does within a fraction of a second). Raises Forbidden without `tools:call`,
+    JobConflict for a finished job."""
     if not principal.has_scope(SCOPE_CALL):
         raise Forbidden(f"Caller '{principal.name}' lacks the '{SCOPE_CALL}' scope")
     now = timezone.now()
     who = principal.name[:200]
-    cancelled = Job.objects.filter(pk=job.pk, status=JobStatus.QUEUED).update(
-        status=JobStatus.CANCELLED,
-        cancel_requested_at=now,
-        cancel_requested_by=who,
-        finished_at=now,
-        fence=F("fence") + 1,
-        error=f"Cancelled by {who} before it started",
-    )
-    if not cancelled:
-        cancelled = Job.objects.filter(pk=job.pk, status=JobStatus.INPUT_REQUIRED).update(
+    cancelled = 0
+    for status, when in (
+        (JobStatus.QUEUED, "before it started"),
+        (JobStatus.INPUT_REQUIRED, "while it waited for input"),
+    ):
+        cancelled = Job.objects.filter(pk=job.pk, status=status).update(
             status=JobStatus.CANCELLED,
             cancel_requested_at=now,
             cancel_requested_by=who,
             finished_at=now,
             fence=F("fence") + 1,
-            error=f"Cancelled by {who} while it waited for input",
+            error=f"Cancelled by {who} {when}",
         )
+        if cancelled:
+            break
     if not cancelled:
         Job.objects.filter(pk=job.pk, status=JobStatus.RUNNING).update(
             cancel_requested_at=now, cancel_requested_by=who

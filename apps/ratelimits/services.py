@@ -9,27 +9,18 @@ from typing import Any
 from django.db import transaction
 
 from apps.ratelimits.models import RateLimit
-from apps.routing.services import bump_routing_version
+from apps.routing.services import apply_changes, bump_routing_version
 
 logger = logging.getLogger(__name__)
 
 FIELDS = ("name", "tool", "principal", "kind", "limit", "window_seconds", "enabled", "note")
 
 
-def _apply(row: RateLimit, changes: dict[str, Any]) -> None:
-    unknown = set(changes) - set(FIELDS)
-    if unknown:
-        raise ValueError(f"unknown fields: {', '.join(sorted(unknown))}")
-    for key, value in changes.items():
-        setattr(row, key, value)
-    row.full_clean()
-
-
 @transaction.atomic
 def create_rate_limit(*, actor: Any = None, **fields: Any) -> RateLimit:
     """A new limit; raises django ValidationError naming each bad field."""
     row = RateLimit()
-    _apply(row, fields)
+    apply_changes(row, fields, FIELDS)
     return save_rate_limit(row=row, actor=actor)
 
 
@@ -46,7 +37,7 @@ def save_rate_limit(*, row: RateLimit, actor: Any = None) -> RateLimit:
 
 @transaction.atomic
 def update_rate_limit(*, row: RateLimit, changes: dict[str, Any], actor: Any = None) -> RateLimit:
-    _apply(row, changes)
+    apply_changes(row, changes, FIELDS)
     row.save()
     logger.info("rate limit %s edited by %s: %s", row.name, actor or "-", sorted(changes))
     bump_routing_version(reason=f"rate limit {row.name} edited")

@@ -88,7 +88,9 @@ def on_catalogue_changed(sender: Any, reason: str = "", **kwargs: Any) -> None:
     bump_routing_version(reason=f"catalogue: {reason}")
 
 
-def _apply(instance: Any, changes: dict[str, Any], allowed: tuple[str, ...]) -> None:
+def apply_changes(instance: Any, changes: dict[str, Any], allowed: tuple[str, ...]) -> None:
+    """Set `changes` on `instance` and validate it; ValueError for a field not in `allowed`,
+    django ValidationError naming each bad value (shared with apps.ratelimits)."""
     unknown = set(changes) - set(allowed)
     if unknown:
         raise ValueError(f"unknown fields: {', '.join(sorted(unknown))}")
@@ -101,7 +103,7 @@ def _apply(instance: Any, changes: dict[str, Any], allowed: tuple[str, ...]) -> 
 def create_rule(*, actor: Any = None, **fields: Any) -> RoutingRule:
     """Create a routing rule; raises django ValidationError for bad fields."""
     rule = RoutingRule()
-    _apply(rule, fields, RULE_FIELDS)
+    apply_changes(rule, fields, RULE_FIELDS)
     return save_rule(rule=rule, actor=actor)
 
 
@@ -121,7 +123,7 @@ def save_rule(*, rule: RoutingRule, actor: Any = None) -> RoutingRule:
 @transaction.atomic
 def update_rule(*, rule: RoutingRule, changes: dict[str, Any], actor: Any = None) -> RoutingRule:
     """Save an edit of a rule (admin, API); raises django ValidationError for bad fields."""
-    _apply(rule, changes, RULE_FIELDS)
+    apply_changes(rule, changes, RULE_FIELDS)
     rule.save()
     logger.info("routing rule %s edited by %s: %s", rule.pk, actor or "system", sorted(changes))
     bump_routing_version(reason=f"rule {rule.pk} edited")
@@ -145,7 +147,7 @@ def update_runtime_settings(*, changes: dict[str, Any], actor: Any = None) -> Ru
     changes = dict(changes)
     if changes.get("default_runtime") == "fastapi":
         changes["default_runtime"] = "asyncio"  # the legacy alias
-    _apply(settings, changes, SETTINGS_FIELDS)
+    apply_changes(settings, changes, SETTINGS_FIELDS)
     settings.save()
     logger.info("runtime settings edited by %s: %s", actor or "system", sorted(changes))
     bump_routing_version(reason="runtime settings edited")

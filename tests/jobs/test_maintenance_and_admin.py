@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from apps.access.principals import SYSTEM
+from apps.access.principals import SYSTEM, Principal
 from apps.jobs import maintenance, services
 from apps.jobs.models import Job, JobStatus
 from apps.routing.models import RuntimeInstance, RuntimeStatus
@@ -62,6 +62,28 @@ def test_a_job_is_claimed_by_one_delivery_only():
     assert first is not None and first.fence == 1 and first.attempts == 1
     assert services.claim_job(job_id=str(job.pk), worker="b") is None
     assert services.claim_job(job_id="not-a-uuid", worker="b") is None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_cancel_ends_a_queued_or_waiting_job_and_asks_a_running_one_to_stop():
+    caller = Principal(name="token:test", kind="token", scopes=frozenset({"tools:call"}))
+    queued = running_job(status=JobStatus.QUEUED, attempts=0, fence=0, worker="")
+    waiting = running_job(status=JobStatus.INPUT_REQUIRED)
+    running = running_job()
+    done = running_job(status=JobStatus.SUCCEEDED, finished_at=timezone.now())
+
+    for job, why in ((queued, "before it started"), (waiting, "while it waited for input")):
+        fence = job.fence
+        job = services.cancel_job(job=job, principal=caller)
+        assert job.status == JobStatus.CANCELLED
+        assert job.error == f"Cancelled by token:test {why}"
+        assert job.fence == fence + 1  # its worker's later writes are refused
+        assert job.finished_at is not None
+    running = services.cancel_job(job=running, principal=caller)
+    assert running.status == JobStatus.RUNNING  # its worker stops it
+    assert running.cancel_requested_by == "token:test" and running.fence == 1
+    with pytest.raises(services.JobConflict, match="already succeeded"):
+        services.cancel_job(job=done, principal=caller)
 
 
 @pytest.mark.django_db(transaction=True)
