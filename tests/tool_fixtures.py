@@ -74,16 +74,8 @@ TOOLS = {
 
 
 def register_all() -> None:
-    """Register the tools not registered yet (idempotent: several packages' fixtures use them,
-    and one package's teardown unregisters them)."""
     for name, (func, metadata) in TOOLS.items():
-        if registry.get_spec(name) is None:
-            registry.register(func, name=name, **metadata)
-
-
-def unregister_all() -> None:
-    for name in TOOLS:
-        registry.unregister(name)
+        registry.register(func, name=name, **metadata)
 
 
 register_all()

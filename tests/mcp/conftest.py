@@ -54,8 +54,7 @@ def live_db(django_db_setup, django_db_blocker):
 def bulk_tools(live_db):
     """The 300 bulk tools and the test tools, registered here and synced into the database."""
     bulk = importlib.import_module("tests.mcp.bulk_tools")
-    # Registered again: another package's teardown (tests/trio_runtime) unregisters them.
-    importlib.import_module("tests.tool_fixtures").register_all()
+    importlib.import_module("tests.tool_fixtures")  # registers on import
     schema_tools = importlib.import_module("tests.mcp.schema_tools")
     importlib.import_module("tests.mcp.interaction_fixtures").register_all()
     bulk.register_all()

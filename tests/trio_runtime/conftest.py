@@ -14,11 +14,9 @@ FIXTURE_MODULES = "tests.tool_fixtures"
 
 @pytest.fixture
 def test_tools(transactional_db):
-    """The test-only tools, registered here and synced into the catalogue."""
-    tool_fixtures.register_all()
+    """The test-only tools (registered when tests.tool_fixtures is imported, for every package
+    that uses them: not unregistered here) synced into the catalogue."""
     sync_tools()
-    yield
-    tool_fixtures.unregister_all()
 
 
 @pytest.fixture
