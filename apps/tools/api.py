@@ -256,41 +256,48 @@ async def v2_call_tool(request: HttpRequest, name: str):
 # Prompts and resources: listed with tools:read (like tools), enabled/disabled with admin.
 
 
+async def _set_enabled(
+    request: HttpRequest, name: str, enabled: bool, *, kind: str, find: Callable, update: Callable
+) -> Any:
+    """PATCH of a prompt or resource: `update(entry, changes=..., actor=...)` on the named one."""
+    require_scope(request.auth, SCOPE_ADMIN)
+    entry = await run_blocking(find, name)
+    if entry is None:
+        raise ApiError(f"{kind} '{name}' not found", 404)
+    return await run_blocking(update, entry, changes={"enabled": enabled}, actor=request.auth.name)
+
+
 @prompts_router.get("/", response=list[PromptOut])
-def v2_list_prompts(request: HttpRequest):
+async def v2_list_prompts(request: HttpRequest):
     require_scope(request.auth, SCOPE_READ)
-    return selectors.all_prompts()
+    return await run_blocking(selectors.all_prompts)
 
 
 @prompts_router.patch("/{name}", response=PromptOut)
 async def v2_update_prompt(request: HttpRequest, name: str, payload: EnabledPatchIn):
-    require_scope(request.auth, SCOPE_ADMIN)
-    prompt = await run_blocking(selectors.find_prompt, name)
-    if prompt is None:
-        raise ApiError(f"Prompt '{name}' not found", 404)
-    return await run_blocking(
-        services.update_prompt,
-        prompt=prompt,
-        changes={"enabled": payload.enabled},
-        actor=request.auth.name,
+    return await _set_enabled(
+        request,
+        name,
+        payload.enabled,
+        kind="Prompt",
+        find=selectors.find_prompt,
+        update=lambda prompt, **edit: services.update_prompt(prompt=prompt, **edit),
     )
 
 
 @resources_router.get("/", response=list[ResourceOut])
-def v2_list_resources(request: HttpRequest):
+async def v2_list_resources(request: HttpRequest):
     require_scope(request.auth, SCOPE_READ)
-    return selectors.all_resources()
+    return await run_blocking(selectors.all_resources)
 
 
 @resources_router.patch("/{name}", response=ResourceOut)
 async def v2_update_resource(request: HttpRequest, name: str, payload: EnabledPatchIn):
-    require_scope(request.auth, SCOPE_ADMIN)
-    resource = await run_blocking(selectors.find_resource, name)
-    if resource is None:
-        raise ApiError(f"Resource '{name}' not found", 404)
-    return await run_blocking(
-        services.update_resource,
-        resource=resource,
-        changes={"enabled": payload.enabled},
-        actor=request.auth.name,
+    return await _set_enabled(
+        request,
+        name,
+        payload.enabled,
+        kind="Resource",
+        find=selectors.find_resource,
+        update=lambda resource, **edit: services.update_resource(resource=resource, **edit),
     )

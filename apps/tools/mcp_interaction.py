@@ -113,7 +113,6 @@ class McpAsker(interaction.Asker):
         self.responses: dict[str, Any] = dict(params.input_responses or {}) if self.modern else {}
         self.recorded, self.asked = _open_state(params.request_state if self.modern else None)
         self.pending: dict[str, dict[str, Any]] = {}
-        self.asked_now: dict[str, str] = {}
         self.persist: dict[str, dict[str, Any]] = {}
 
     # --- log entries ---
@@ -185,13 +184,13 @@ class McpAsker(interaction.Asker):
             return answer
         self._require(method)
         self.pending[key] = {"method": method, "params": params}
-        self.asked_now[key] = question
         raise InputRequired()
 
     def pending_result(self) -> dict[str, Any] | None:
         if not self.pending:
             return None
-        state = {"v": STATE_VERSION, "answers": self.persist, "asked": self.asked_now}
+        asked = {key: interaction.digest(**question) for key, question in self.pending.items()}
+        state = {"v": STATE_VERSION, "answers": self.persist, "asked": asked}
         return {"requests": self.pending, "state": json.dumps(state, separators=(",", ":"))}
 
 

@@ -146,11 +146,41 @@ def validate_prompt_arguments(arguments: Any) -> None:
         raise ValidationError("argument names must be unique")
 
 
-class Prompt(models.Model):
+class CatalogueEntry(models.Model):
+    """What a prompt and a resource share: a unique name, enabled by an admin, missing when its
+    code is no longer registered, and the code's metadata at the last sync."""
+
+    name = models.CharField(max_length=128, unique=True, validators=[RegexValidator(NAME_PATTERN)])
+    enabled = models.BooleanField(default=True, db_index=True)
+    missing = models.BooleanField(
+        default=False, db_index=True, help_text="Its code is no longer registered."
+    )
+    code_metadata = models.JSONField(default=dict, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    synced_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    class Meta:
+        abstract = True
+        ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(name__regex=NAME_PATTERN), name="%(class)s_name_format"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def servable(self) -> bool:
+        return self.enabled and not self.missing
+
+
+class Prompt(CatalogueEntry):
     """A prompt in the catalogue: registered in code (`@prompt`, synced like tools) or written
     in the admin alone (`template` with `{argument}` placeholders)."""
 
-    name = models.CharField(max_length=128, unique=True, validators=[RegexValidator(NAME_PATTERN)])
     title = models.CharField(max_length=200, blank=True)
     description = models.TextField(blank=True)
     arguments = models.JSONField(
@@ -166,63 +196,19 @@ class Prompt(models.Model):
         "Prompts from code render themselves and ignore it.",
     )
     from_code = models.BooleanField(default=False, editable=False)
-    enabled = models.BooleanField(default=True, db_index=True)
-    missing = models.BooleanField(
-        default=False, db_index=True, help_text="Its code is no longer registered."
-    )
-    code_metadata = models.JSONField(default=dict, editable=False)
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
-    synced_at = models.DateTimeField(null=True, blank=True, editable=False)
-
-    class Meta:
-        ordering = ["name"]
-        constraints = [
-            models.CheckConstraint(
-                condition=models.Q(name__regex=NAME_PATTERN), name="prompt_name_format"
-            ),
-        ]
-
-    def __str__(self) -> str:
-        return self.name
-
-    @property
-    def servable(self) -> bool:
-        return self.enabled and not self.missing
 
 
-class Resource(models.Model):
+class Resource(CatalogueEntry):
     """A resource (fixed URI) or resource template (URI with `{variables}`) from code."""
 
-    name = models.CharField(max_length=128, unique=True, validators=[RegexValidator(NAME_PATTERN)])
     uri = models.CharField(max_length=500, db_index=True)
     is_template = models.BooleanField(default=False, editable=False)
     title = models.CharField(max_length=200, blank=True)
     description = models.TextField(blank=True)
     mime_type = models.CharField(max_length=100, default="text/plain")
-    enabled = models.BooleanField(default=True, db_index=True)
-    missing = models.BooleanField(
-        default=False, db_index=True, help_text="Its code is no longer registered."
-    )
-    code_metadata = models.JSONField(default=dict, editable=False)
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
-    synced_at = models.DateTimeField(null=True, blank=True, editable=False)
-
-    class Meta:
-        ordering = ["name"]
-        constraints = [
-            models.CheckConstraint(
-                condition=models.Q(name__regex=NAME_PATTERN), name="resource_name_format"
-            ),
-        ]
 
     def __str__(self) -> str:
         return f"{self.name} ({self.uri})"
-
-    @property
-    def servable(self) -> bool:
-        return self.enabled and not self.missing
 
 
 class Outcome(models.TextChoices):

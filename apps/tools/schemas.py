@@ -94,26 +94,26 @@ class ToolPatchIn(Schema):
     audit_arguments: bool | None = None
 
 
-class PromptOut(Schema):
+class CatalogueEntryOut(Schema):
+    """What a prompt and a resource show alike (models.CatalogueEntry, title, description)."""
+
     name: str
     title: str
     description: str
+    enabled: bool
+    missing: bool
+
+
+class PromptOut(CatalogueEntryOut):
     arguments: list[dict[str, Any]]
     template: str
     from_code: bool
-    enabled: bool
-    missing: bool
 
 
-class ResourceOut(Schema):
-    name: str
+class ResourceOut(CatalogueEntryOut):
     uri: str
     is_template: bool
-    title: str
-    description: str
     mime_type: str
-    enabled: bool
-    missing: bool
 
 
 class EnabledPatchIn(Schema):
