@@ -303,7 +303,6 @@ async def lifespan(app: object = None) -> AsyncIterator[None]:
     from apps.tools import call_log
     from mcp_platform import concurrency, versions
 
-    flush_every = settings.MCP_PLATFORM_CALL_LOG_FLUSH_SECONDS
     async with contextlib.AsyncExitStack() as stack:
         # Long-lived threads for blocking work (ORM), each keeping its connection.
         concurrency.start_db_threads(threads=settings.MCP_PLATFORM_DB_THREADS)
@@ -325,9 +324,7 @@ async def lifespan(app: object = None) -> AsyncIterator[None]:
             ("audit call writer", audit_calls),
             ("token last-used writer", principal_cache.last_used),
         ):
-            await stack.enter_async_context(
-                _started(name, lambda w=writer: w.start(interval=flush_every), writer.stop)
-            )
+            await stack.enter_async_context(_started(name, writer.start, writer.stop))
         # Announcers: routing versions to the Trio runtime(s), status changes to the pages.
         await stack.enter_async_context(
             _started("routing announcer", announce.start, announce.stop)

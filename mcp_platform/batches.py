@@ -32,8 +32,11 @@ class BatchWriter(Generic[T]):
         what: str,
         write: Callable[[list[T]], None],
         keep_connection: bool = True,
+        interval: float | None = None,
     ):
         self.name = name
+        # Seconds between the thread's flushes; None: MCP_PLATFORM_CALL_LOG_FLUSH_SECONDS.
+        self._interval = interval
         self.what = what
         self._write = write
         # False for a writer that writes rarely: its thread closes its connection after each
@@ -76,9 +79,12 @@ class BatchWriter(Generic[T]):
             except queue.Empty:
                 return
 
-    def start(self, *, interval: float) -> None:
-        """Start the writer thread (idempotent; none when `interval` <= 0). Started by the web
+    def start(self) -> None:
+        """Start the writer thread (idempotent; none when its interval is 0). Started by the web
         process's lifespan (mcp_platform/asgi.py) and the Trio runtime's `serve_runtime`."""
+        interval = self._interval
+        if interval is None:
+            interval = settings.MCP_PLATFORM_CALL_LOG_FLUSH_SECONDS
         if interval <= 0:
             return
         with self._lock:
@@ -101,7 +107,7 @@ class BatchWriter(Generic[T]):
     def _start_on_first_use(self) -> None:
         # A process with no lifespan (a Celery worker, a command): the first record starts the
         # writer, and the process's exit writes what is left.
-        self.start(interval=settings.MCP_PLATFORM_CALL_LOG_FLUSH_SECONDS)
+        self.start()
         if self._thread is not None and not self._exit_flush_registered:
             self._exit_flush_registered = True
             atexit.register(self.stop)

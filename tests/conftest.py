@@ -119,6 +119,15 @@ def heap_never_frozen():
     yield
 
 
+@pytest.fixture(autouse=True, scope="session")
+def no_token_uses_left_at_exit():
+    """The token last-used writer's exit flush would write to a test database already gone."""
+    yield
+    from apps.access import principal_cache
+
+    principal_cache.last_used.discard()
+
+
 @pytest.fixture(autouse=True)
 def no_queued_audit_events():
     """Each test starts with no queued tool-call audit events: calls of earlier tests are

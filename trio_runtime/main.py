@@ -100,9 +100,8 @@ async def serve_runtime(config: RuntimeConfig) -> None:
         partial(versions.start_watching, interval=settings.MCP_PLATFORM_VERSION_POLL_SECONDS)
     )
     # The calls it runs (bridged, P2P, its /mcp) are recorded in batches off the call path.
-    flush_every = settings.MCP_PLATFORM_CALL_LOG_FLUSH_SECONDS
-    call_log.start(interval=flush_every)
-    audit_calls.start(interval=flush_every)
+    call_log.start()
+    audit_calls.start()
     app = build_app(state, reloader, mounts=mcp_mounts())
     stop_http = trio.Event()
     with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:

@@ -137,9 +137,14 @@ def _write_used(batch: list[tuple[int, Any]]) -> None:
             logger.warning("could not note the use of token %s: %r", token_id, exc)
 
 
-# At most one write a minute per token: its thread keeps no connection between batches.
+# At most one write a minute per token: its thread keeps no connection between batches, and
+# writes within a second whatever the call log's interval (0 in tests: nothing until a flush).
 last_used: BatchWriter[tuple[int, Any]] = BatchWriter(
-    name="token-last-used", what="token uses", write=_write_used, keep_connection=False
+    name="token-last-used",
+    what="token uses",
+    write=_write_used,
+    keep_connection=False,
+    interval=1.0,
 )
 flush_last_used = last_used.flush  # write every noted use now, in the calling thread
 

@@ -169,7 +169,7 @@ class PromptAdmin(ContentAdminMixin, admin.ModelAdmin):
         return fixed
 
     def save_model(self, request, obj: Prompt, form, change: bool) -> None:
-        services.update_prompt(prompt=obj, actor=request.user)
+        services.update_entry(entry=obj, actor=request.user)
 
     def delete_model(self, request, obj: Prompt) -> None:
         services.delete_prompt(prompt=obj, actor=request.user)
@@ -212,7 +212,7 @@ class ResourceAdmin(ContentAdminMixin, admin.ModelAdmin):
         return False  # resources are read by code; sync_tools adds them
 
     def save_model(self, request, obj: Resource, form, change: bool) -> None:
-        services.update_resource(resource=obj, actor=request.user)
+        services.update_entry(entry=obj, actor=request.user)
 
 
 @admin.register(ToolCall)

@@ -257,14 +257,22 @@ async def v2_call_tool(request: HttpRequest, name: str):
 
 
 async def _set_enabled(
-    request: HttpRequest, name: str, enabled: bool, *, kind: str, find: Callable, update: Callable
+    request: HttpRequest, name: str, enabled: bool, *, kind: str, find: Callable
 ) -> Any:
-    """PATCH of a prompt or resource: `update(entry, changes=..., actor=...)` on the named one."""
+    """PATCH of the named prompt or resource (`find` looks it up)."""
     require_scope(request.auth, SCOPE_ADMIN)
     entry = await run_blocking(find, name)
     if entry is None:
         raise ApiError(f"{kind} '{name}' not found", 404)
-    return await run_blocking(update, entry, changes={"enabled": enabled}, actor=request.auth.name)
+    try:
+        return await run_blocking(
+            services.update_entry,
+            entry=entry,
+            changes={"enabled": enabled},
+            actor=request.auth.name,
+        )
+    except (DjangoValidationError, ValueError) as exc:
+        raise invalid_input(exc, f"change to {kind.lower()} '{name}'") from None
 
 
 @prompts_router.get("/", response=list[PromptOut])
@@ -281,7 +289,6 @@ async def v2_update_prompt(request: HttpRequest, name: str, payload: EnabledPatc
         payload.enabled,
         kind="Prompt",
         find=selectors.find_prompt,
-        update=lambda prompt, **edit: services.update_prompt(prompt=prompt, **edit),
     )
 
 
@@ -299,5 +306,4 @@ async def v2_update_resource(request: HttpRequest, name: str, payload: EnabledPa
         payload.enabled,
         kind="Resource",
         find=selectors.find_resource,
-        update=lambda resource, **edit: services.update_resource(resource=resource, **edit),
     )

@@ -201,15 +201,11 @@ def sync_resources(*, specs: dict[str, registry.ResourceSpec] | None = None) -> 
 
 
 @transaction.atomic
-def update_prompt(*, prompt: Prompt, changes: dict[str, Any] | None = None, actor: Any = None):
-    return _update_row(prompt, changes, actor)
-
-
-@transaction.atomic
-def update_resource(
-    *, resource: Resource, changes: dict[str, Any] | None = None, actor: Any = None
-):
-    return _update_row(resource, changes, actor)
+def update_entry(
+    *, entry: Prompt | Resource, changes: dict[str, Any] | None = None, actor: Any = None
+) -> Prompt | Resource:
+    """Save an edit of a prompt or a resource (admin form, API); see _update_row."""
+    return _update_row(entry, changes, actor)
 
 
 @transaction.atomic

@@ -155,9 +155,7 @@ def test_disabled_prompts_and_resources_are_neither_listed_nor_served(content):
 
 
 def test_sync_keeps_admin_edits_marks_vanished_code_and_leaves_admin_prompts(content):
-    services.update_prompt(
-        prompt=Prompt.objects.get(name="summarize"), changes={"title": "Shorten"}
-    )
+    services.update_entry(entry=Prompt.objects.get(name="summarize"), changes={"title": "Shorten"})
     Prompt.objects.create(name="handwritten", template="Hi {who}", arguments=[{"name": "who"}])
     report = services.sync_prompts(specs=_builtin(registry.all_prompt_specs()))
     assert report.kept_admin_edits == {"summarize": ["title"]}
