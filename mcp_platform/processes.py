@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -30,9 +31,34 @@ class NotHealthy(AssertionError, RuntimeError):
     """A child that died or never answered its health URL (a test failure, a script's error)."""
 
 
+_handed_out: set[int] = set()
+
+
+def _ephemeral_range() -> tuple[int, int]:
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999  # Linux's default
+
+
 def free_port(host: str = LOOPBACK) -> int:
-    """A TCP port on `host` that was free a moment ago."""
-    with socket.socket() as sock:
+    """A TCP port on `host` that was free a moment ago, below the ephemeral range when it can
+    be. A port from that range (what binding port 0 gives) may meanwhile become the local end of
+    an outgoing connection, and a client polling it before its server listens may connect to
+    itself there (TCP self-connect), which takes the port from the server for good. Not the
+    same port twice from one process."""
+    low, _ = _ephemeral_range()
+    candidates = [port for port in range(10000, low) if port not in _handed_out]
+    for port in random.sample(candidates, min(len(candidates), 50)):
+        with socket.socket() as sock:
+            try:
+                sock.bind((host, port))
+            except OSError:
+                continue
+        _handed_out.add(port)
+        return port
+    with socket.socket() as sock:  # no room below the range: the system's choice
         sock.bind((host, 0))
         return sock.getsockname()[1]
 

@@ -80,6 +80,10 @@ def child_env(data_dir: Path, **extra: str) -> dict[str, str]:
         # One web worker unless a test asks for more: the machine's cores are shared by the
         # suite's nodes (tests/tools/test_web_workers.py runs two).
         "MCP_PLATFORM_WEB_WORKERS": "1",
+        # No Celery job worker unless a test runs jobs (it says so: tests/jobs, tests/faults,
+        # the conformance node's tasks): its start-up and its warm shutdown (seconds, polling
+        # the broker) would cost every node the suite starts.
+        "MCP_PLATFORM_WORKER_CONCURRENCY": "0",
         **extra,
     }
 

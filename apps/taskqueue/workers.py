@@ -135,6 +135,9 @@ class WorkerPool:
 
     async def run(self) -> None:
         await trio.to_thread.run_sync(_resume_workflows)
+        # The Worker rows exist before the first claim: a report's completed/failed count is an
+        # UPDATE of its worker's row, and a row created by a later beat would miss it.
+        await self._beat(stopped=False)
         async with trio.open_nursery() as nursery:
             nursery.start_soon(self._claim_loop, nursery)
             nursery.start_soon(self._reap_loop)
@@ -283,8 +286,8 @@ class WorkerPool:
     async def _heartbeat_loop(self) -> None:
         try:
             while True:
-                await self._beat(stopped=False)
                 await trio.sleep(self.config.heartbeat_seconds)
+                await self._beat(stopped=False)
         finally:
             with trio.CancelScope(shield=True), trio.move_on_after(2):
                 await self._beat(stopped=True)

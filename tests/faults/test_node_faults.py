@@ -1,10 +1,11 @@
-"""An operator's bad day on one node (runplatform: web, Celery worker, Trio runtime), with
-real processes killed by SIGKILL under load. Executions are counted by the tools themselves
-(fault_tools): no call may run twice, and none may be lost without its caller being told.
-The figures printed here are the ones docs/deployment.md quotes."""
+"""An operator's bad day on one node (runplatform: web, Trio runtime, and a Celery worker where
+jobs run), with real processes killed by SIGKILL under load. Executions are counted by the tools
+themselves (fault_tools): no call may run twice, and none may be lost without its caller being
+told. The figures printed here are the ones docs/deployment.md quotes."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -33,7 +34,20 @@ def fault_log(tmp_path) -> Path:
 
 @pytest.fixture
 def node(transactional_db, tmp_path, fault_log):
-    """A whole node with the fault tools, its Trio runtime up."""
+    """A node with the fault tools, its Trio runtime up; no Celery job worker."""
+    with _node(tmp_path, fault_log, job_processes=0) as platform:
+        yield platform
+
+
+@pytest.fixture
+def jobs_node(transactional_db, tmp_path, fault_log):
+    """The same node with a Celery job worker of two processes (web, worker, Trio runtime)."""
+    with _node(tmp_path, fault_log, job_processes=2) as platform:
+        yield platform
+
+
+@contextlib.contextmanager
+def _node(tmp_path: Path, fault_log: Path, *, job_processes: int):
     fault_tools.register_all()
     sync_tools()
     platform = PlatformProcess(
@@ -45,7 +59,7 @@ def node(transactional_db, tmp_path, fault_log):
             # Jobs: a lost worker is noticed in seconds, not the default 10 s.
             "MCP_PLATFORM_JOB_LEASE_SECONDS": "2",
             "MCP_PLATFORM_JOB_REAP_SECONDS": "0.3",
-            "MCP_PLATFORM_WORKER_CONCURRENCY": "2",
+            "MCP_PLATFORM_WORKER_CONCURRENCY": str(job_processes),
             # Task-queue slots: the drain test runs 4 of its 6 tasks and leaves 2 queued.
             "MCP_PLATFORM_TASKQUEUE_WORKERS": "4",
         },
@@ -191,9 +205,10 @@ def test_web_process_killed_under_load(node, make_token, fault_log):
     )
 
 
-def test_worker_killed_mid_job(node, make_token, fault_log):
+def test_worker_killed_mid_job(jobs_node, make_token, fault_log):
     from tests.jobs.conftest import JobsClient
 
+    node = jobs_node
     client = JobsClient(node.url, make_token())
     try:
         job = client.submit("fault_local_step", call_id=(cid := uuid.uuid4().hex), seconds=60)
@@ -281,10 +296,11 @@ def test_trio_runtime_killed_mid_queue(node, fault_log):
     )
 
 
-def test_database_contention(node, make_token, fault_log):
+def test_database_contention(jobs_node, make_token, fault_log):
     """Calls on both runtimes (each logged), jobs and tasks, all writing at once."""
     from tests.jobs.conftest import JobsClient
 
+    node = jobs_node
     token = make_token()
     client = JobsClient(node.url, token)
     submitted: list[str] = []

@@ -35,7 +35,8 @@ def test_a_killed_supervisor_takes_its_children_along_and_the_next_start_is_clea
     first = PlatformProcess(
         tmp_path / "node",
         env={"MCP_PLATFORM_HEARTBEAT_SECONDS": "0.5"},
-        args=["--workers", "2"],  # web worker processes below the web process
+        # Web worker processes below the web process, and a job worker with its pool.
+        args=["--workers", "2", "--worker-concurrency", "1"],
     )
     first.start(timeout=120)
     restarted: PlatformProcess | None = None

@@ -41,6 +41,7 @@ EXPECTED_FAILURES = HERE / "conformance-expected-failures.yml"
 NODE_ENV = {
     "MCP_PLATFORM_TOOL_MODULES": "tests.mcp.conformance_fixtures",
     "MCP_PLATFORM_ANONYMOUS_SCOPES": "tools:read,tools:call",
+    "MCP_PLATFORM_WORKER_CONCURRENCY": "1",  # the tasks scenarios' tasks run as jobs
 }
 SCENARIO_TIMEOUT_MS = 20_000  # the suite's bound on one scenario
 RUN_TIMEOUT = 90  # seconds for one requirement set (a full run takes under ten here)
