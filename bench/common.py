@@ -88,6 +88,9 @@ def _install_exit_handlers() -> None:
             signal.signal(signum, _exit_on_signal)
 
 
+PLATFORM_APP = "mcp_platform.asgi:application"
+
+
 def uvicorn_command(app: str, port: int, *, app_dir: Path = REPO, workers: int = 1) -> list[str]:
     """The one way benchmarks serve an ASGI app, so that rows served by it are comparable."""
     return [
@@ -288,13 +291,14 @@ def platform_server(
     *,
     scopes: Sequence[str] = ("tools:read", "tools:call"),
     env: Mapping[str, str] | None = None,
-    app: str = "mcp_platform.asgi:application",
+    app: str = PLATFORM_APP,
     timeout: float = 60,
     workers: int = 1,
 ) -> Iterator[Platform]:
     """The platform for real: fresh temporary data dir, `migrate`, `sync_tools`, an API token
-    with `scopes`, then `app` served by `uvicorn_command` with `workers` web workers (as
-    `runplatform` does with MCP_PLATFORM_WEB_WORKERS). Removes everything on exit."""
+    with `scopes`, then served with `workers` web workers as `runplatform` serves it
+    (`mcp_platform.web_server`; another `app` by `uvicorn_command`). Removes everything on
+    exit."""
     with tempfile.TemporaryDirectory(prefix="mcp-bench-") as tmp:
         data_dir = Path(tmp)
         port = free_port()
@@ -306,9 +310,17 @@ def platform_server(
         manage(platform_environ, "migrate", "--noinput")
         manage(platform_environ, "sync_tools")
         token = create_api_token(platform_environ, scopes=scopes)
+        if app == PLATFORM_APP:  # as runplatform serves it (TCP_NODELAY with several workers)
+            command = [
+                *(PYTHON, "-m", "mcp_platform.web_server", "--host", HOST, "--port", str(port)),
+                *("--workers", str(workers), "--log-level", "warning"),
+                *("--timeout-graceful-shutdown", "5"),
+            ]
+        else:
+            command = uvicorn_command(app, port, app_dir=REPO, workers=workers)
         server = ServerProcess(
             "platform",
-            uvicorn_command(app, port, app_dir=REPO, workers=workers),
+            command,
             health_url=f"http://{HOST}:{port}/health",
             env=platform_environ,
         )

@@ -37,19 +37,15 @@ def web_child(*, host: str, port: int, workers: int) -> ChildSpec:
         argv=[
             sys.executable,
             "-m",
-            "uvicorn",
-            "mcp_platform.asgi:application",
+            "mcp_platform.web_server",  # uvicorn, TCP_NODELAY kept with several workers
             "--host",
             host,
             "--port",
             str(port),
             "--workers",
             str(workers),
-            "--lifespan",
-            "on",
             "--timeout-graceful-shutdown",
             "30",
-            "--no-access-log",
         ],
         # With several workers, /mcp's 2025-era sessions are shared (apps.tools.mcp_sessions)
         # and /metrics sums every worker's counters.
