@@ -5,8 +5,9 @@ between takes the empty file and the message is lost. Here a message is written 
 temporary name beside the queue and renamed into it, so consumers see whole files only.
 
 A worker on this transport runs Celery's blocking loop, which looks at its shutdown flag between
-`drain_events` calls of 2 s each (and drains once more after seeing it): a warm stop of an idle
-worker took about 5 s. Draining in short steps lets it stop in well under a second.
+`drain_events` calls of 2 s each (and drains once more after seeing it). Draining in steps of
+DRAIN_STEP lets it see the flag at once: a warm stop of an idle worker went from 6.1 s to 2.2 s
+(the rest is the pool's threads joining).
 """
 
 from __future__ import annotations
