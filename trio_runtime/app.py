@@ -52,10 +52,13 @@ async def serve_bridge_call(
     *,
     trace: Mapping[str, Any] | None,
     caller_gone: Callable[[], Awaitable[str]],
+    notify: Callable[[dict[str, Any]], Awaitable[None]] | None = None,
 ) -> tuple[int, dict[str, Any]]:
     """One bridged call, whichever way it came (HTTP here, or the bridge socket:
     trio_runtime/bridge_socket.py): its HTTP status and JSON body. `caller_gone` returns when
-    the caller went away or asked to stop the call (the reason it returns is the call's error)."""
+    the caller went away or asked to stop the call (the reason it returns is the call's error);
+    `notify` sends a note (the tool's log entries, its progress) to the caller during the call,
+    where the way it came can (the socket)."""
     if not state.accepting:
         return 503, refusal(f"the Trio runtime is {state.status}")
     # The web side's trace continues here: this runtime's spans are children of its bridge.
@@ -64,11 +67,14 @@ async def serve_bridge_call(
         tracing.continued(trace),
         tracing.span("bridged call", kind=tracing.trace.SpanKind.SERVER),
     ):
-        return await _run_bridged(state, body, caller_gone)
+        return await _run_bridged(state, body, caller_gone, notify)
 
 
 async def _run_bridged(
-    state: RuntimeState, body: Any, caller_gone: Callable[[], Awaitable[str]]
+    state: RuntimeState,
+    body: Any,
+    caller_gone: Callable[[], Awaitable[str]],
+    notify: Callable[[dict[str, Any]], Awaitable[None]] | None,
 ) -> tuple[int, dict[str, Any]]:
     try:
         principal = Principal.from_dict(body["principal"])
@@ -101,6 +107,7 @@ async def _run_bridged(
                     via=via,
                     request_id=request_id,
                     plan=plan,
+                    notify=notify,
                 )
             except CallError as exc:
                 watching.cancel_scope.cancel()

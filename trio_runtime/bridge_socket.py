@@ -38,6 +38,11 @@ class Frames:
     def __init__(self, stream: trio.abc.Stream) -> None:
         self.stream = stream
         self.buffer = bytearray()
+        self.sending = trio.Lock()  # a tool's notes (perhaps from several tasks) and the answer
+
+    async def send(self, frame: bytes) -> None:
+        async with self.sending:
+            await self.stream.send_all(frame)
 
     async def _fill(self, size: int) -> bool:
         while len(self.buffer) < size:
@@ -64,9 +69,6 @@ class Frames:
         del self.buffer[:end]
         return bridge_wire.decode(payload)
 
-    async def send(self, message: dict[str, Any]) -> None:
-        await self.stream.send_all(bridge_wire.encode(message))
-
 
 async def _caller_gone(frames: Frames) -> str:
     """While a call runs: returns when its caller cancels it or closes the connection."""
@@ -86,7 +88,19 @@ async def _answer(frames: Frames, status: int, body: dict[str, Any]) -> None:
         # A result JSON cannot carry: the call ran, so this is not a refusal.
         logger.error("a bridged call's answer cannot be sent: %r", exc)
         frame = bridge_wire.encode({"status": 500, "body": {"error": "unencodable result"}})
-    await frames.stream.send_all(frame)
+    await frames.send(frame)
+
+
+async def _note(frames: Frames, note: dict[str, Any]) -> None:
+    """A note to the caller while its call runs (bridge_wire: a log entry, progress). One that
+    JSON cannot carry, or that finds the caller gone, is dropped: the tool goes on (and is
+    stopped by `_caller_gone` when the caller went away)."""
+    try:
+        await frames.send(bridge_wire.encode({"type": "note", **note}))
+    except (TypeError, ValueError, bridge_wire.FrameError) as exc:
+        logger.warning("a bridged tool's note cannot be sent: %r", exc)
+    except (trio.BrokenResourceError, trio.ClosedResourceError):
+        pass
 
 
 async def serve_connection(state: RuntimeState, stream: trio.SocketStream) -> None:
@@ -117,6 +131,7 @@ async def serve_connection(state: RuntimeState, stream: trio.SocketStream) -> No
                 message,
                 trace=message.get("trace") if isinstance(message.get("trace"), dict) else None,
                 caller_gone=partial(_caller_gone, frames),
+                notify=partial(_note, frames),
             )
             await _answer(frames, status, body)
     except (trio.BrokenResourceError, trio.ClosedResourceError):

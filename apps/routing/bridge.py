@@ -23,6 +23,7 @@ import contextlib
 import logging
 import time
 import weakref
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import anyio
@@ -162,11 +163,15 @@ def _keep(connection: _SocketConnection) -> None:
 
 
 async def _call_over_socket(
-    connection: _SocketConnection, body: dict[str, Any], read_timeout: float
+    connection: _SocketConnection,
+    body: dict[str, Any],
+    read_timeout: float,
+    on_note: Callable[[dict[str, Any]], Awaitable[None]] | None = None,
 ) -> tuple[int, dict[str, Any]]:
-    """Send the call, wait for its answer: (HTTP-equivalent status, JSON body). Raises
-    MaybeStarted when the connection fails after the call was sent; NotStarted when the call
-    cannot be framed (nothing was sent)."""
+    """Send the call, wait for its answer: (HTTP-equivalent status, JSON body); the notes that
+    come before it (the tool's log entries and progress) go to `on_note`. Raises MaybeStarted
+    when the connection fails after the call was sent; NotStarted when the call cannot be
+    framed (nothing was sent)."""
     try:
         frame = bridge_wire.encode({"type": "call", "trace": tracing.carrier(), **body})
     except (bridge_wire.FrameError, ValueError, TypeError) as exc:
@@ -175,9 +180,14 @@ async def _call_over_socket(
     try:
         connection.writer.write(frame)
         async with asyncio.timeout(read_timeout):
-            header = await connection.reader.readexactly(bridge_wire.HEADER.size)
-            payload = await connection.reader.readexactly(bridge_wire.length(header))
-        answer = bridge_wire.decode(payload)
+            while True:
+                header = await connection.reader.readexactly(bridge_wire.HEADER.size)
+                payload = await connection.reader.readexactly(bridge_wire.length(header))
+                answer = bridge_wire.decode(payload)
+                if answer.get("type") != "note":
+                    break
+                if on_note is not None:
+                    await _pass_on(on_note, answer)
         status, result = int(answer["status"]), answer["body"]
         if not isinstance(result, dict):
             raise bridge_wire.FrameError("an answer's body is not a JSON object")
@@ -209,6 +219,14 @@ async def _call_over_socket(
     return status, result
 
 
+async def _pass_on(on_note: Callable[[dict[str, Any]], Awaitable[None]], note: dict) -> None:
+    """A note to the call's caller; one it cannot take does not end the call."""
+    try:
+        await on_note(note)
+    except Exception:
+        logger.warning("a note of a bridged call could not be passed on", exc_info=True)
+
+
 def mark_down() -> None:
     global _down_until
     _down_until = time.monotonic() + DOWN_FOR
@@ -228,10 +246,12 @@ async def call(
     plan: dict[str, Any],
     budget: float,
     connect_timeout: float,
+    on_note: Callable[[dict[str, Any]], Awaitable[None]] | None = None,
 ) -> dict[str, Any]:
     """Run a checked call on the Trio runtime; returns the ToolResult dict it sent back.
 
-    `plan` is how to run it (tool, timeout, retries), `budget` its whole time in seconds.
+    `plan` is how to run it (tool, timeout, retries), `budget` its whole time in seconds;
+    `on_note` takes the tool's log entries and progress during the call (over the socket).
     Raises NotStarted, MaybeStarted or RemoteCallError.
     """
     if known_down():
@@ -248,7 +268,9 @@ async def call(
     if sniffio.current_async_library() == "asyncio":
         connection = await _socket_connection(connect_timeout)
         if connection is not None:
-            status, payload = await _call_over_socket(connection, body, budget + DEADLINE_MARGIN)
+            status, payload = await _call_over_socket(
+                connection, body, budget + DEADLINE_MARGIN, on_note
+            )
             return _answered(status, payload, started)
     return await _call_over_http(body, request_id, budget, connect_timeout, started)
 

@@ -20,12 +20,13 @@ leaves every door).
 
 from __future__ import annotations
 
+import inspect
 import json
 import logging
 import os
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -401,6 +402,7 @@ async def dispatch(request: CallRequest) -> ToolResult:
                 plan=request.plan.as_dict(),
                 budget=request.plan.budget,
                 connect_timeout=table.fallback_timeout,
+                on_note=bridge_notes(request),
             )
     except bridge.NotStarted as exc:
         request.trace["bridged"] = False  # the runtime never had it
@@ -555,12 +557,22 @@ async def admit(request: CallRequest) -> rate_limiter.Admission:
 
 
 async def run_bridged(
-    *, arguments: Any, principal: Principal, via: str, request_id: str, plan: RunPlan
+    *,
+    arguments: Any,
+    principal: Principal,
+    via: str,
+    request_id: str,
+    plan: RunPlan,
+    notify: Callable[[dict[str, Any]], Awaitable[None]] | None = None,
 ) -> ToolResult:
     """The Trio runtime's side of a bridged call: run it here, unchecked (the web side found,
     authorized and validated it: see `prepare_call`; nothing is read from the database here).
     The JSON arguments become the tool's Python types again through its model, as JSON cannot
     carry them.
+
+    `notify`, when the way the call came can carry notes back during the call (the bridge
+    socket), takes the tool's log entries and progress to the web side, which passes them on to
+    its caller (`bridge_notes`). The tool cannot ask its caller for input from here.
 
     Raises ToolNotFound when this runtime has no code for the tool, InvalidArguments when the
     arguments do not fit it (a caller that skipped the web side's check): it did not start.
@@ -576,12 +588,57 @@ async def run_bridged(
         via=via,
         request_id=request_id,
         plan=plan,
-        asker=interaction.Asker(
-            "a tool bridged to the Trio runtime cannot ask the caller for input: call it at the "
-            "Trio runtime's own /mcp, or route it to asyncio"
-        ),
+        progress=_progress_note(notify) if notify else None,
+        asker=_BridgedAsker(notify),
     )
     return await run_locally(request)
+
+
+class _BridgedAsker(interaction.Asker):
+    """A bridged tool's way back: its log entries go to the web side as notes (when the bridge
+    carries them); questions cannot (a 2025 session's answer would have to cross back while
+    the call holds the connection)."""
+
+    def __init__(self, notify: Callable[[dict[str, Any]], Awaitable[None]] | None):
+        super().__init__(
+            "a tool bridged to the Trio runtime cannot ask the caller for input: call it at the "
+            "Trio runtime's own /mcp, or route it to asyncio"
+        )
+        self._notify = notify
+
+    async def log(self, level: str, data: Any, logger_name: str) -> None:
+        if self._notify is not None:
+            await self._notify({"kind": "log", "level": level, "data": data, "logger": logger_name})
+
+
+def _progress_note(notify: Callable[[dict[str, Any]], Awaitable[None]]):
+    async def report(progress: float, total: float | None, message: str | None) -> None:
+        await notify({"kind": "progress", "progress": progress, "total": total, "message": message})
+
+    return report
+
+
+def bridge_notes(request: CallRequest) -> Callable[[dict[str, Any]], Awaitable[None]]:
+    """The web side of `run_bridged`'s notes: a bridged tool's log entries and progress, passed
+    on to the caller as the tool's own would be on asyncio. A malformed note is dropped."""
+
+    async def receive(note: dict[str, Any]) -> None:
+        kind = note.get("kind")
+        if kind == "log" and request.asker is not None and note.get("level") in interaction.LEVELS:
+            await request.asker.log(note["level"], note.get("data"), str(note.get("logger", "")))
+        elif kind == "progress" and request.progress is not None:
+            progress, total = note.get("progress"), note.get("total")
+            if isinstance(progress, int | float) and (
+                total is None or isinstance(total, int | float)
+            ):
+                message = note.get("message")
+                reported = request.progress(
+                    progress, total, message if isinstance(message, str) else None
+                )
+                if inspect.isawaitable(reported):
+                    await reported
+
+    return receive
 
 
 async def call_tool(

@@ -4,8 +4,10 @@
 A door that can reach the caller hands the call path an `Asker` (the MCP doors:
 `apps.tools.mcp_interaction`; an MCP task's job, 2026 era: `apps.jobs.execution.JobAsker`,
 its questions waiting for `tasks/update`); every other door (REST, P2P, other jobs, the task
-queue, a tool bridged to the Trio runtime) has none, and a tool that asks for input there ends with a clear tool error
-(`InputUnavailable`). Log entries always go to the server log as well.
+queue) has none, and a tool that asks for input there ends with a clear tool error
+(`InputUnavailable`). A tool bridged to the Trio runtime cannot ask either, but its log entries
+reach its caller's asker (call_service.run_bridged's notes). Log entries always go to the
+server log as well.
 
 Two ways of asking, by the MCP era of the call:
 - 2025-11-25 sessions: the request is sent to the client mid-call and the tool waits for the

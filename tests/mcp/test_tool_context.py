@@ -371,3 +371,70 @@ def test_a_trio_routed_tool_asks_at_the_runtimes_own_mcp_but_not_over_the_bridge
         anyio.run(scenario)
     finally:
         _edit_in_admin(staff_user, "ask_name", runtime="auto")
+
+
+def test_a_tool_bridged_to_the_trio_runtime_logs_and_reports_progress_to_its_caller(
+    mcp_node, new_token, staff_user
+):
+    """The web process's /mcp runs a trio-routed tool over the bridge socket: the tool's log
+    entries and progress come back as notes during the call and reach the client, as they do
+    from a tool run on asyncio (the session's log level still applies)."""
+    from tests.harness import wait_until
+    from tests.mcp.test_live import _edit_in_admin
+
+    token = new_token()
+    wait_until(
+        lambda: httpx.get(f"{mcp_node.trio_url}/health", timeout=2).status_code == 200,
+        timeout=60,
+        what="the Trio runtime's /health",
+    )
+    caller = Caller()
+    progress: list[tuple[float, float | None, str | None]] = []
+
+    async def on_progress(done, total, message) -> None:
+        progress.append((done, total, message))
+
+    def runtime(reply) -> str:
+        return reply.meta["dev.mcp-platform/call"]["runtime"]
+
+    async def scenario():
+        async with mcp_client(
+            f"{mcp_node.url}/mcp", token, mode="legacy", **caller.callbacks()
+        ) as client:
+            # The web process hears of the change on its version poll: until then the tool
+            # still runs here (and its entries would prove nothing).
+            for _ in range(80):
+                caller.logs.clear()
+                reply = await client.call_tool("test_logging_tool", {})
+                if runtime(reply) == "trio":
+                    break
+                await anyio.sleep(0.25)
+            assert runtime(reply) == "trio" and not reply.is_error, reply
+            assert _levels(caller) == ["debug", "info", "error"]
+            assert {entry.logger for entry in caller.logs} == {"test_logging_tool"}
+            assert caller.logs[1].data == {"message": "an info entry", "data": {"step": 1}}
+
+            caller.logs.clear()
+            await client.set_logging_level("warning")
+            reply = await client.call_tool("test_logging_tool", {})
+            assert runtime(reply) == "trio" and _levels(caller) == ["error"]
+
+            for _ in range(80):
+                progress.clear()
+                reply = await client.call_tool(
+                    "sleep", {"seconds": 1.5}, progress_callback=on_progress
+                )
+                if runtime(reply) == "trio":
+                    break
+                await anyio.sleep(0.25)
+            assert runtime(reply) == "trio" and reply.structured_content["slept"] == 1.5
+            assert len(progress) >= 2, progress
+            assert progress[-1] == (1.5, 1.5, "sleeping")
+
+    _edit_in_admin(staff_user, "test_logging_tool", runtime="trio")
+    _edit_in_admin(staff_user, "sleep", runtime="trio")
+    try:
+        anyio.run(scenario)
+    finally:
+        _edit_in_admin(staff_user, "test_logging_tool", runtime="auto")
+        _edit_in_admin(staff_user, "sleep", runtime="auto")
