@@ -106,7 +106,11 @@ def wait_for_trio(http: httpx.Client, timeout: float = 60) -> None:
 
 
 # How a node's children are told apart, by their command lines.
-NODE_PARTS = {"web": "mcp_platform.asgi", "Trio runtime": "run_trio_runtime", "worker": "celery"}
+NODE_PARTS = {
+    "web": "mcp_platform.web_server",
+    "Trio runtime": "run_trio_runtime",
+    "worker": "celery",
+}
 MB = 1024 * 1024
 WORKERS = ("--workers", "1")
 # How often the task counts are read while tasks run: each read is itself a call that the Trio

@@ -5,7 +5,7 @@ Trio runtime) on loopback.
 1. Latency. `echo` routed to A's Trio runtime and called through A's web process (client → web
    → bridge → Trio runtime), against `p2p_remote_call(B, echo)` through the same path (… →
    A's runtime → `/mcp+p2p/1.0.0` over one reused libp2p connection → B's runtime). Rounds
-   alternate; calls are sequential. Prints p50/p99 of each, and of the libp2p request alone as
+   alternate; calls are sequential (at most 20 a second: PACE_SECONDS). Prints p50/p99 of each, and of the libp2p request alone as
    A's runtime timed it.
 2. Throughput. N `echo` tasks submitted to A's queue by concurrent clients and run by its
    runtime workers; tasks per second from the first submit to the last completion.
@@ -84,13 +84,23 @@ def call(http: httpx.Client, tool: str, arguments: dict) -> dict:
     return body
 
 
+# Calls start at least this far apart: a peer answers at most 50 frames a second on one stream
+# (trio_runtime/p2p/protocol.py RATE_LIMIT_FRAMES, the legacy limit), and p2p_remote_call keeps
+# its stream between calls. On a quiet machine back-to-back calls went past it.
+PACE_SECONDS = 0.05
+
+
 def measure(
     http: httpx.Client, kind: str, peer_b: str, calls: int, inner: list[float]
 ) -> LoadResult:
+    """`calls` sequential calls, paced (PACE_SECONDS); each one's latency."""
     result = LoadResult(name=kind, requested=calls)
     started_round = time.perf_counter()
+    next_start = started_round
     for _ in range(calls):
+        time.sleep(max(0.0, next_start - time.perf_counter()))
         started = time.perf_counter()
+        next_start = started + PACE_SECONDS
         if kind == "local":
             body = call(http, "echo", ARGUMENTS)
             ok = body["structuredContent"]["message"] == ARGUMENTS["message"]
