@@ -118,3 +118,4 @@ class BatchWriter(Generic[T]):
                 connection.close()
             close_old_connections()
         self.flush()
+        connection.close()  # the thread ends: its connection would outlive it otherwise

@@ -20,7 +20,6 @@ leaves every door).
 
 from __future__ import annotations
 
-import inspect
 import json
 import logging
 import os
@@ -622,21 +621,22 @@ def bridge_notes(request: CallRequest) -> Callable[[dict[str, Any]], Awaitable[N
     """The web side of `run_bridged`'s notes: a bridged tool's log entries and progress, passed
     on to the caller as the tool's own would be on asyncio. A malformed note is dropped."""
 
+    # Progress takes the path a tool run here reports by (the runtime already wrote the log
+    # entries to its own log: only the caller gets them here).
+    here = registry.ToolContext(request.progress)
+
     async def receive(note: dict[str, Any]) -> None:
-        kind = note.get("kind")
+        kind, total, message = note.get("kind"), note.get("total"), note.get("message")
         if kind == "log" and request.asker is not None and note.get("level") in interaction.LEVELS:
             await request.asker.log(note["level"], note.get("data"), str(note.get("logger", "")))
-        elif kind == "progress" and request.progress is not None:
-            progress, total = note.get("progress"), note.get("total")
-            if isinstance(progress, int | float) and (
-                total is None or isinstance(total, int | float)
-            ):
-                message = note.get("message")
-                reported = request.progress(
-                    progress, total, message if isinstance(message, str) else None
-                )
-                if inspect.isawaitable(reported):
-                    await reported
+        elif (
+            kind == "progress"
+            and isinstance(note.get("progress"), int | float)
+            and (total is None or isinstance(total, int | float))
+        ):
+            await here.report_progress(
+                note["progress"], total, message if isinstance(message, str) else None
+            )
 
     return receive
 
