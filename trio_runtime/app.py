@@ -53,12 +53,13 @@ async def serve_bridge_call(
     trace: Mapping[str, Any] | None,
     caller_gone: Callable[[], Awaitable[str]],
     notify: Callable[[dict[str, Any]], Awaitable[None]] | None = None,
+    ask: Callable[[dict[str, Any]], Awaitable[dict[str, Any]]] | None = None,
 ) -> tuple[int, dict[str, Any]]:
     """One bridged call, whichever way it came (HTTP here, or the bridge socket:
     trio_runtime/bridge_socket.py): its HTTP status and JSON body. `caller_gone` returns when
     the caller went away or asked to stop the call (the reason it returns is the call's error);
-    `notify` sends a note (the tool's log entries, its progress) to the caller during the call,
-    where the way it came can (the socket)."""
+    where the way it came can (the socket), `notify` sends a note (the tool's log entries, its
+    progress) to the caller during the call and `ask` puts the tool's questions to it."""
     if not state.accepting:
         return 503, refusal(f"the Trio runtime is {state.status}")
     # The web side's trace continues here: this runtime's spans are children of its bridge.
@@ -67,7 +68,7 @@ async def serve_bridge_call(
         tracing.continued(trace),
         tracing.span("bridged call", kind=tracing.trace.SpanKind.SERVER),
     ):
-        return await _run_bridged(state, body, caller_gone, notify)
+        return await _run_bridged(state, body, caller_gone, notify, ask)
 
 
 async def _run_bridged(
@@ -75,6 +76,7 @@ async def _run_bridged(
     body: Any,
     caller_gone: Callable[[], Awaitable[str]],
     notify: Callable[[dict[str, Any]], Awaitable[None]] | None,
+    ask: Callable[[dict[str, Any]], Awaitable[dict[str, Any]]] | None,
 ) -> tuple[int, dict[str, Any]]:
     try:
         principal = Principal.from_dict(body["principal"])
@@ -82,6 +84,7 @@ async def _run_bridged(
         arguments = body.get("arguments") or {}
         via, request_id = body.get("via", "bridge"), body["request_id"]
         remaining = float(body["deadline"]) - time.time()
+        askable = [str(method) for method in body.get("askable") or ()]
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
         return 400, refusal(f"malformed bridge request: {exc!r}")
     if remaining <= 0:
@@ -108,6 +111,8 @@ async def _run_bridged(
                     request_id=request_id,
                     plan=plan,
                     notify=notify,
+                    ask=ask,
+                    askable=askable,
                 )
             except CallError as exc:
                 watching.cancel_scope.cancel()
@@ -146,7 +151,11 @@ async def _run_bridged(
         meta=result.meta,
         arguments=arguments,
     )
-    return 200, result.to_dict()
+    answer = result.to_dict()
+    if result.input_required is not None:
+        # 2026 era: the tool's questions ended the call; the web side holds them (run_bridged).
+        answer["input_required"] = True
+    return 200, answer
 
 
 def build_app(

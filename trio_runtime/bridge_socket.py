@@ -11,6 +11,7 @@ server (after the calls in flight have drained).
 from __future__ import annotations
 
 import contextlib
+import itertools
 import logging
 import os
 import stat
@@ -70,17 +71,6 @@ class Frames:
         return bridge_wire.decode(payload)
 
 
-async def _caller_gone(frames: Frames) -> str:
-    """While a call runs: returns when its caller cancels it or closes the connection."""
-    try:
-        message = await frames.receive()
-    except (bridge_wire.FrameError, trio.BrokenResourceError):
-        message = None
-    if message is not None and message.get("type") == "cancel":
-        return "cancelled by the caller"
-    return "the caller went away"  # closed, or broke the protocol (then closed below)
-
-
 async def _answer(frames: Frames, status: int, body: dict[str, Any]) -> None:
     try:
         frame = bridge_wire.encode({"status": status, "body": body})
@@ -91,16 +81,60 @@ async def _answer(frames: Frames, status: int, body: dict[str, Any]) -> None:
     await frames.send(frame)
 
 
-async def _note(frames: Frames, note: dict[str, Any]) -> None:
-    """A note to the caller while its call runs (bridge_wire: a log entry, progress). One that
-    JSON cannot carry, or that finds the caller gone, is dropped: the tool goes on (and is
-    stopped by `_caller_gone` when the caller went away)."""
-    try:
-        await frames.send(bridge_wire.encode({"type": "note", **note}))
-    except (TypeError, ValueError, bridge_wire.FrameError) as exc:
-        logger.warning("a bridged tool's note cannot be sent: %r", exc)
-    except (trio.BrokenResourceError, trio.ClosedResourceError):
-        pass
+class _CallTraffic:
+    """What crosses one connection while its call runs, besides the answer: the tool's notes
+    (log entries, progress, questions) out; the answers to its questions, or a cancel, in."""
+
+    def __init__(self, frames: Frames) -> None:
+        self.frames = frames
+        self.waiting: dict[int, trio.MemorySendChannel[dict[str, Any]]] = {}
+        self.numbers = itertools.count(1)
+
+    async def note(self, note: dict[str, Any]) -> None:
+        """A note to the caller. One that JSON cannot carry, or that finds the caller gone, is
+        dropped: the tool goes on (and is stopped by `gone` when the caller went away)."""
+        try:
+            await self.frames.send(bridge_wire.encode({"type": "note", **note}))
+        except (TypeError, ValueError, bridge_wire.FrameError) as exc:
+            logger.warning("a bridged tool's note cannot be sent: %r", exc)
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            pass
+
+    async def ask(self, question: dict[str, Any]) -> dict[str, Any]:
+        """Put a question to the caller (a note of kind "ask"), and wait for its reply
+        (interaction.answer_note's)."""
+        number = next(self.numbers)
+        into, replies = trio.open_memory_channel[dict[str, Any]](1)
+        self.waiting[number] = into
+        try:
+            frame = bridge_wire.encode({"type": "note", "kind": "ask", "id": number, **question})
+            await self.frames.send(frame)
+            return await replies.receive()
+        except (TypeError, ValueError, bridge_wire.FrameError) as exc:
+            return {"invalid": f"the question cannot be sent: {exc}"}
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            return {"unavailable": "the caller went away"}
+        finally:
+            del self.waiting[number]
+
+    async def gone(self) -> str:
+        """Reads the connection while the call runs: hands each answer to its question, and
+        returns when the caller cancels the call or closes the connection."""
+        while True:
+            try:
+                message = await self.frames.receive()
+            except (bridge_wire.FrameError, trio.BrokenResourceError):
+                message = None
+            kind = message.get("type") if message is not None else None
+            if kind == "answer":
+                waiting = self.waiting.get(message.get("id"))  # none: a question given up on
+                if waiting is not None:
+                    with contextlib.suppress(trio.WouldBlock):
+                        waiting.send_nowait(message)
+                continue
+            if kind == "cancel":
+                return "cancelled by the caller"
+            return "the caller went away"  # closed, or broke the protocol (then closed below)
 
 
 async def serve_connection(state: RuntimeState, stream: trio.SocketStream) -> None:
@@ -121,17 +155,19 @@ async def serve_connection(state: RuntimeState, stream: trio.SocketStream) -> No
             if message is None:
                 return
             kind = message.get("type")
-            if kind == "cancel":
+            if kind in ("cancel", "answer"):
                 continue  # it crossed the answer of the call it meant: that call is over
             if kind != "call":
                 await _answer(frames, 400, refusal(f"unknown bridge message {kind!r}"))
                 return
+            traffic = _CallTraffic(frames)
             status, body = await serve_bridge_call(
                 state,
                 message,
                 trace=message.get("trace") if isinstance(message.get("trace"), dict) else None,
-                caller_gone=partial(_caller_gone, frames),
-                notify=partial(_note, frames),
+                caller_gone=traffic.gone,
+                notify=traffic.note,
+                ask=traffic.ask,
             )
             await _answer(frames, status, body)
     except (trio.BrokenResourceError, trio.ClosedResourceError):

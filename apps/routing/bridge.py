@@ -39,6 +39,7 @@ BRIDGE_PATH = "/internal/bridge/call"
 CANCEL_PATH = "/internal/control/cancel"
 CANCEL_TIMEOUT = 2.0  # seconds a cancel request may take before we give up on it
 DEADLINE_MARGIN = 1.0  # seconds added to a call's own time budget for transport and queueing
+NO_ANSWER = "the web side could not put the question to the caller"
 # After a failed connect, calls fall back at once for this long. Short: a refused connect on
 # loopback costs microseconds, and fallback should stop as soon as the runtime is back up.
 DOWN_FOR = 0.1
@@ -166,10 +167,11 @@ async def _call_over_socket(
     connection: _SocketConnection,
     body: dict[str, Any],
     read_timeout: float,
-    on_note: Callable[[dict[str, Any]], Awaitable[None]] | None = None,
+    on_note: Callable[[dict[str, Any]], Awaitable[Any]] | None = None,
 ) -> tuple[int, dict[str, Any]]:
     """Send the call, wait for its answer: (HTTP-equivalent status, JSON body); the notes that
-    come before it (the tool's log entries and progress) go to `on_note`. Raises MaybeStarted
+    come before it (the tool's log entries, progress and questions) go to `on_note`, and what it
+    returns for a question goes back to the runtime as the question's answer. Raises MaybeStarted
     when the connection fails after the call was sent; NotStarted when the call cannot be
     framed (nothing was sent)."""
     try:
@@ -186,8 +188,12 @@ async def _call_over_socket(
                 answer = bridge_wire.decode(payload)
                 if answer.get("type") != "note":
                     break
-                if on_note is not None:
-                    await _pass_on(on_note, answer)
+                reply = await _pass_on(on_note, answer) if on_note is not None else None
+                if answer.get("kind") == "ask":  # the runtime waits for this question's reply
+                    reply = reply if isinstance(reply, dict) else {"unavailable": NO_ANSWER}
+                    connection.writer.write(
+                        bridge_wire.encode({"type": "answer", "id": answer.get("id"), **reply})
+                    )
         status, result = int(answer["status"]), answer["body"]
         if not isinstance(result, dict):
             raise bridge_wire.FrameError("an answer's body is not a JSON object")
@@ -219,12 +225,14 @@ async def _call_over_socket(
     return status, result
 
 
-async def _pass_on(on_note: Callable[[dict[str, Any]], Awaitable[None]], note: dict) -> None:
-    """A note to the call's caller; one it cannot take does not end the call."""
+async def _pass_on(on_note: Callable[[dict[str, Any]], Awaitable[Any]], note: dict) -> Any:
+    """A note to the call's caller, and what it returned (a question's reply); one it cannot
+    take does not end the call."""
     try:
-        await on_note(note)
+        return await on_note(note)
     except Exception:
         logger.warning("a note of a bridged call could not be passed on", exc_info=True)
+        return None
 
 
 def mark_down() -> None:
@@ -246,12 +254,15 @@ async def call(
     plan: dict[str, Any],
     budget: float,
     connect_timeout: float,
-    on_note: Callable[[dict[str, Any]], Awaitable[None]] | None = None,
+    on_note: Callable[[dict[str, Any]], Awaitable[Any]] | None = None,
+    askable: list[str] | None = None,
 ) -> dict[str, Any]:
     """Run a checked call on the Trio runtime; returns the ToolResult dict it sent back.
 
     `plan` is how to run it (tool, timeout, retries), `budget` its whole time in seconds;
-    `on_note` takes the tool's log entries and progress during the call (over the socket).
+    `on_note` takes the tool's log entries, progress and questions during the call (over the
+    socket: a question's answer is what it returns); `askable`, the kinds of question the
+    caller can be asked (a call over HTTP cannot ask).
     Raises NotStarted, MaybeStarted or RemoteCallError.
     """
     if known_down():
@@ -263,6 +274,7 @@ async def call(
         "via": via,
         "request_id": request_id,
         "deadline": time.time() + budget,
+        "askable": askable or [],
     }
     started = time.perf_counter()
     if sniffio.current_async_library() == "asyncio":

@@ -14,15 +14,19 @@ A connection carries one call at a time and is kept open between calls:
     web → runtime   {"type": "call", "trace": {...}, ...the HTTP endpoint's JSON body}
     runtime → web   {"type": "note", "kind": "log", "level", "data", "logger"}
                     {"type": "note", "kind": "progress", "progress", "total", "message"}
+                    {"type": "note", "kind": "ask", "id", "key", "method", "params"}
                                                          while its call runs, any number: the
-                                                         tool's log entries and progress
+                                                         tool's log entries, progress and
+                                                         questions to its caller
+    web → runtime   {"type": "answer", "id", ...}        a question's reply, put to the call's
+                                                         asker (interaction.answer_note)
     runtime → web   {"status": <the HTTP endpoint's status>, "body": <its JSON body>}
     web → runtime   {"type": "cancel"}                   while its call runs: stop it
 
 A connection closed by the web side while its call runs stops the call ("the caller went
 away"), as a dropped HTTP connection does. Notes travel on the socket only: a call over HTTP
-runs without them (its tool's log entries stay in the runtime's log). The hello is written together with the first call,
-so a new connection costs no extra round trip.
+runs without them (its tool's log entries stay in the runtime's log, and it cannot ask). The
+hello is written together with the first call, so a new connection costs no extra round trip.
 """
 
 from __future__ import annotations

@@ -25,7 +25,7 @@ import logging
 import os
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -292,9 +292,7 @@ async def run_locally(request: CallRequest) -> ToolResult:
     """
     plan, spec = request.plan, request.spec
     kwargs = dict(request.arguments)
-    asker = request.asker or interaction.Asker(
-        f"this door ({request.via}) cannot ask the caller for input: call the tool over MCP"
-    )
+    asker = door_asker(request)
     if spec.context_param:
         kwargs[spec.context_param] = registry.ToolContext(
             request.progress,
@@ -353,6 +351,13 @@ async def run_locally(request: CallRequest) -> ToolResult:
         return result
 
 
+def door_asker(request: CallRequest) -> interaction.Asker:
+    """The call's way back to its caller: its door's asker, or one that says it cannot ask."""
+    return request.asker or interaction.Asker(
+        f"this door ({request.via}) cannot ask the caller for input: call the tool over MCP"
+    )
+
+
 def _stamp(result: ToolResult, *, runtime: str, fallback: bool, version: int) -> ToolResult:
     result.meta["runtime"] = runtime
     result.meta.setdefault("pid", os.getpid())
@@ -392,6 +397,7 @@ async def dispatch(request: CallRequest) -> ToolResult:
         if not table.trio_enabled:
             raise bridge.NotStarted("the Trio runtime is disabled in the runtime settings")
         request.trace["bridged"] = True  # from here the runtime records it if it runs
+        asker = door_asker(request)
         with tracing.span("bridge", kind=tracing.trace.SpanKind.CLIENT, tool=tool.name):
             payload = await bridge.call(
                 arguments=request.raw_arguments,
@@ -402,6 +408,7 @@ async def dispatch(request: CallRequest) -> ToolResult:
                 budget=request.plan.budget,
                 connect_timeout=table.fallback_timeout,
                 on_note=bridge_notes(request),
+                askable=[m for m in interaction.CAPABILITY if asker.supports(m)],
             )
     except bridge.NotStarted as exc:
         request.trace["bridged"] = False  # the runtime never had it
@@ -432,6 +439,9 @@ async def dispatch(request: CallRequest) -> ToolResult:
     except bridge.RemoteCallError as exc:
         raise from_kind(exc.kind, exc.message, exc.details) from None
     result = ToolResult.from_dict(payload)
+    if payload.get("input_required"):
+        # The tool's questions were asked of this side's asker (bridge_notes), which holds them.
+        result.input_required = asker.pending_result()
     result.meta["runtime"] = TRIO
     result.meta["fallback"] = False
     result.meta["routing_version"] = table.version
@@ -563,15 +573,19 @@ async def run_bridged(
     request_id: str,
     plan: RunPlan,
     notify: Callable[[dict[str, Any]], Awaitable[None]] | None = None,
+    ask: Callable[[dict[str, Any]], Awaitable[dict[str, Any]]] | None = None,
+    askable: Collection[str] = (),
 ) -> ToolResult:
     """The Trio runtime's side of a bridged call: run it here, unchecked (the web side found,
     authorized and validated it: see `prepare_call`; nothing is read from the database here).
     The JSON arguments become the tool's Python types again through its model, as JSON cannot
     carry them.
 
-    `notify`, when the way the call came can carry notes back during the call (the bridge
-    socket), takes the tool's log entries and progress to the web side, which passes them on to
-    its caller (`bridge_notes`). The tool cannot ask its caller for input from here.
+    When the way the call came can carry notes back during the call (the bridge socket),
+    `notify` takes the tool's log entries and progress to the web side, which passes them on to
+    its caller (`bridge_notes`), and `ask` puts the tool's questions to the caller's asker there
+    and returns its reply (`interaction.answer_note`); `askable` names the kinds of question
+    that asker can put (the tool's `ctx.can_ask`). Without `ask` the tool cannot ask.
 
     Raises ToolNotFound when this runtime has no code for the tool, InvalidArguments when the
     arguments do not fit it (a caller that skipped the web side's check): it did not start.
@@ -588,26 +602,49 @@ async def run_bridged(
         request_id=request_id,
         plan=plan,
         progress=_progress_note(notify) if notify else None,
-        asker=_BridgedAsker(notify),
+        asker=_BridgedAsker(notify, ask, askable),
     )
     return await run_locally(request)
 
 
 class _BridgedAsker(interaction.Asker):
-    """A bridged tool's way back: its log entries go to the web side as notes (when the bridge
-    carries them); questions cannot (a 2025 session's answer would have to cross back while
-    the call holds the connection)."""
+    """A bridged tool's way back: its log entries and questions go to the web side as notes
+    (when the bridge carries them), where the call's own asker takes them. In the 2026 era a
+    question ends the call there (InputRequired): the web side holds the pending questions, so
+    `pending_result` here only says that there are some (the bridge's `input_required`)."""
 
-    def __init__(self, notify: Callable[[dict[str, Any]], Awaitable[None]] | None):
+    def __init__(
+        self,
+        notify: Callable[[dict[str, Any]], Awaitable[None]] | None,
+        ask: Callable[[dict[str, Any]], Awaitable[dict[str, Any]]] | None,
+        askable: Collection[str],
+    ):
         super().__init__(
-            "a tool bridged to the Trio runtime cannot ask the caller for input: call it at the "
-            "Trio runtime's own /mcp, or route it to asyncio"
+            "a tool bridged to the Trio runtime over HTTP cannot ask the caller for input: call "
+            "it at the Trio runtime's own /mcp, or route it to asyncio"
         )
-        self._notify = notify
+        self._notify, self._ask, self._askable = notify, ask, frozenset(askable)
+        self._pending = False
+
+    def supports(self, method: str) -> bool:
+        return self._ask is not None and method in self._askable
 
     async def log(self, level: str, data: Any, logger_name: str) -> None:
         if self._notify is not None:
             await self._notify({"kind": "log", "level": level, "data": data, "logger": logger_name})
+
+    async def ask(self, key: str, method: str, params: dict[str, Any]) -> dict[str, Any]:
+        if self._ask is None:
+            raise interaction.InputUnavailable(self.reason)
+        reply = await self._ask({"key": key, "method": method, "params": params})
+        try:
+            return interaction.answer_of_note(reply)
+        except interaction.InputRequired:
+            self._pending = True
+            raise
+
+    def pending_result(self) -> dict[str, Any] | None:
+        return {"asked": "on the web side"} if self._pending else None
 
 
 def _progress_note(notify: Callable[[dict[str, Any]], Awaitable[None]]):
@@ -617,16 +654,21 @@ def _progress_note(notify: Callable[[dict[str, Any]], Awaitable[None]]):
     return report
 
 
-def bridge_notes(request: CallRequest) -> Callable[[dict[str, Any]], Awaitable[None]]:
-    """The web side of `run_bridged`'s notes: a bridged tool's log entries and progress, passed
-    on to the caller as the tool's own would be on asyncio. A malformed note is dropped."""
+def bridge_notes(
+    request: CallRequest,
+) -> Callable[[dict[str, Any]], Awaitable[dict[str, Any] | None]]:
+    """The web side of `run_bridged`'s notes: a bridged tool's log entries, progress and
+    questions, passed on to the caller as the tool's own would be on asyncio (a question's
+    reply is returned, for the runtime). A malformed note is dropped."""
 
     # Progress takes the path a tool run here reports by (the runtime already wrote the log
     # entries to its own log: only the caller gets them here).
     here = registry.ToolContext(request.progress)
 
-    async def receive(note: dict[str, Any]) -> None:
+    async def receive(note: dict[str, Any]) -> dict[str, Any] | None:
         kind, total, message = note.get("kind"), note.get("total"), note.get("message")
+        if kind == "ask":  # a question: its reply goes back to the runtime
+            return await interaction.answer_note(door_asker(request), note)
         if kind == "log" and request.asker is not None and note.get("level") in interaction.LEVELS:
             await request.asker.log(note["level"], note.get("data"), str(note.get("logger", "")))
         elif (

@@ -5,9 +5,10 @@ A door that can reach the caller hands the call path an `Asker` (the MCP doors:
 `apps.tools.mcp_interaction`; an MCP task's job, 2026 era: `apps.jobs.execution.JobAsker`,
 its questions waiting for `tasks/update`); every other door (REST, P2P, other jobs, the task
 queue) has none, and a tool that asks for input there ends with a clear tool error
-(`InputUnavailable`). A tool bridged to the Trio runtime cannot ask either, but its log entries
-reach its caller's asker (call_service.run_bridged's notes). Log entries always go to the
-server log as well.
+(`InputUnavailable`). A tool bridged to the Trio runtime asks through the web side's asker: its
+log entries and questions cross the bridge socket as notes, and the answers come back
+(`answer_note` on the web side, `answer_of_note` on the runtime's; call_service.run_bridged).
+Log entries always go to the server log as well.
 
 Two ways of asking, by the MCP era of the call:
 - 2025-11-25 sessions: the request is sent to the client mid-call and the tool waits for the
@@ -51,7 +52,7 @@ CAPABILITY = {ELICIT: "elicitation", SAMPLE: "sampling", LIST_ROOTS: "roots"}
 
 class InputUnavailable(Exception):
     """The tool asked for input its caller cannot give: the door cannot ask (REST, P2P, jobs,
-    a bridged call, a stateless 2025-era session), or the client did not declare the
+    a call bridged over HTTP, a stateless 2025-era session), or the client did not declare the
     capability. The call ends with a tool error saying so (never retried)."""
 
     def __init__(self, message: str, *, missing_capability: str | None = None):
@@ -129,3 +130,38 @@ async def gather(*asks: Awaitable[Any]) -> list[Any]:
     if pending:
         raise InputRequired()
     return answers
+
+
+# --- questions asked across the bridge (call_service.run_bridged, bridge_notes) ---
+
+
+async def answer_note(asker: Asker, note: dict[str, Any]) -> dict[str, Any]:
+    """The web side of a bridged tool's question (`{"key", "method", "params"}`): asked of the
+    call's own asker, as if the tool ran here; the reply says how it went, for `answer_of_note`."""
+    method, params = note.get("method"), note.get("params")
+    if method not in CAPABILITY or not isinstance(params, dict):
+        return {"invalid": f"a question must name one of {', '.join(CAPABILITY)} and its params"}
+    try:
+        return {"result": await asker.ask(str(note.get("key") or ""), method, params)}
+    except InputRequired:
+        return {"required": True}
+    except InputUnavailable as exc:
+        return {"unavailable": exc.message, "missing_capability": exc.missing_capability}
+    except ValueError as exc:
+        return {"invalid": str(exc)}
+
+
+def answer_of_note(reply: dict[str, Any]) -> dict[str, Any]:
+    """The runtime's side: the answer `answer_note` sent back, or what asking here would have
+    raised (InputRequired, InputUnavailable, ValueError for a malformed question)."""
+    if isinstance(reply.get("result"), dict):
+        return reply["result"]
+    if reply.get("required") is True:
+        raise InputRequired()
+    if "invalid" in reply:
+        raise ValueError(str(reply["invalid"]))
+    capability = reply.get("missing_capability")
+    raise InputUnavailable(
+        str(reply.get("unavailable") or "the caller gave no answer"),
+        missing_capability=capability if isinstance(capability, str) else None,
+    )

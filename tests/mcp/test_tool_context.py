@@ -317,9 +317,13 @@ def _jsonrpc(reply: httpx.Response) -> dict:
     return reply.json()
 
 
-def test_a_trio_routed_tool_asks_at_the_runtimes_own_mcp_but_not_over_the_bridge(
+def test_a_tool_bridged_to_the_trio_runtime_asks_its_caller_in_both_eras(
     mcp_node, new_token, staff_user
 ):
+    """The web process's /mcp runs a trio-routed tool over the bridge socket: its questions cross
+    the bridge to the web side, which puts them to the client (mid-call in a 2025 session; as an
+    InputRequiredResult, the tool run again with the answers, in the 2026 era). REST cannot ask:
+    the tool error says so, as it does for a tool run on asyncio."""
     from tests.harness import wait_until
     from tests.mcp.test_live import _edit_in_admin
 
@@ -329,46 +333,50 @@ def test_a_trio_routed_tool_asks_at_the_runtimes_own_mcp_but_not_over_the_bridge
         timeout=60,
         what="the Trio runtime's /health",
     )
-    _edit_in_admin(staff_user, "ask_name", runtime="trio")
 
-    async def routed_to_trio() -> None:
-        async with mcp_client(f"{mcp_node.trio_url}/mcp", token, mode="legacy") as client:
-            for _ in range(60):  # the runtime hears of the change within a second or two
-                page = await client.list_tools(cache_mode="bypass")
-                if "ask_name" in [tool.name for tool in page.tools]:
-                    return
-                await anyio.sleep(0.5)
-        raise AssertionError("ask_name never reached the Trio runtime's /mcp")
+    def runtime(reply) -> str:
+        return reply.meta["dev.mcp-platform/call"]["runtime"]
 
     async def scenario():
-        await routed_to_trio()
-        # The web process's /mcp bridges the call: the runtime cannot reach the client. The
-        # web process hears of the change on its own (its version poll), maybe after the
-        # runtime: until then it runs the tool here, and the tool asks.
-        for _ in range(40):
+        for mode in ("legacy", "auto"):
             caller = Caller(name="Grace")
             async with mcp_client(
-                f"{mcp_node.url}/mcp", token, mode="legacy", **caller.callbacks()
+                f"{mcp_node.url}/mcp", token, mode=mode, **caller.callbacks()
             ) as web:
-                bridged = await web.call_tool("ask_name", {"greeting": "Hello"})
-            if bridged.is_error:
-                break
-            await anyio.sleep(0.25)
-        assert bridged.is_error
-        assert "bridged to the Trio runtime cannot ask" in bridged.content[0].text
-        assert caller.elicited == []
-        # The runtime's own /mcp runs it on Trio, with the client at hand: both eras ask.
-        for mode in ("legacy", "auto"):
-            async with mcp_client(
-                f"{mcp_node.trio_url}/mcp", token, mode=mode, **caller.callbacks()
-            ) as direct:
-                reply = await direct.call_tool("ask_name", {"greeting": "Hello"})
-                assert not reply.is_error, reply.content
-                assert reply.structured_content["greeting"] == "Hello, Grace!"
-                assert reply.meta["dev.mcp-platform/call"]["runtime"] == "trio"
+                # The web process hears of the change on its version poll: until then the tool
+                # still runs here (and its questions would prove nothing).
+                for _ in range(80):
+                    caller.elicited.clear()
+                    reply = await web.call_tool("ask_name", {"greeting": "Hello"})
+                    if runtime(reply) == "trio":
+                        break
+                    await anyio.sleep(0.25)
+                assert runtime(reply) == "trio" and not reply.is_error, (mode, reply)
+                assert reply.structured_content["greeting"] == "Hello, Grace!", mode
+                assert reply.structured_content["model"] == "test-model"
+                assert [p.message for p in caller.elicited] == ["What is your name?"]
+                assert "Compliment Grace" in str(caller.sampled[-1].messages[0].content)
+        # Without the sampling capability the tool's second question fails, on the Trio side.
+        caller = Caller(name="Lin")
+        callbacks = {k: v for k, v in caller.callbacks().items() if k != "sampling_callback"}
+        async with mcp_client(f"{mcp_node.url}/mcp", token, mode="legacy", **callbacks) as web:
+            reply = await web.call_tool("ask_name", {"greeting": "Hi"})
+            assert runtime(reply) == "trio" and reply.is_error
+            assert "did not declare the 'sampling' capability" in reply.content[0].text
 
+    _edit_in_admin(staff_user, "ask_name", runtime="trio")
     try:
         anyio.run(scenario)
+        rest = httpx.post(
+            f"{mcp_node.url}/api/v2/tools/ask_name/call",
+            json={"greeting": "Hi"},
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=30,
+        )
+        assert rest.status_code == 200, rest.text
+        body = rest.json()
+        assert body["isError"] and body["meta"]["runtime"] == "trio", body
+        assert "this door (rest) cannot ask the caller for input" in body["content"][0]["text"]
     finally:
         _edit_in_admin(staff_user, "ask_name", runtime="auto")
 
