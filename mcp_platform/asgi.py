@@ -300,7 +300,7 @@ async def lifespan(app: object = None) -> AsyncIterator[None]:
     from apps.audit import calls as audit_calls
     from apps.peers import services as peers
     from apps.routing import announce, bridge
-    from apps.tools import call_log
+    from apps.tools import call_log, mcp_relay
     from mcp_platform import concurrency, versions
 
     async with contextlib.AsyncExitStack() as stack:
@@ -339,6 +339,11 @@ async def lifespan(app: object = None) -> AsyncIterator[None]:
         from apps.toolsets.mcp import toolset_endpoints  # /mcp/<slug>, each started on first use
 
         await stack.enter_async_context(toolset_endpoints.lifespan())
+        # With several web workers: the requests of the sessions this worker holds, relayed
+        # here by the others (served by the whole app, so each reaches its endpoint).
+        relay = mcp_relay.for_web_workers()
+        if relay is not None and app is not None:
+            await stack.enter_async_context(relay.serving(app))
         freeze_startup_heap()  # last: everything start-up made is in the heap now
         yield
 

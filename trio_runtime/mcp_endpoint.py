@@ -11,7 +11,7 @@ import trio
 
 from apps.oauth.resource_metadata import metadata_mounts
 from apps.routing.router import TRIO, cache, explain_route
-from apps.tools.mcp_http import McpHttpEndpoint, stateless_from_env
+from apps.tools.mcp_http import McpHttpEndpoint, shared_sessions_from_env
 from apps.tools.mcp_server import CatalogueServer
 from apps.tools.models import Tool
 from trio_runtime.reloader import RoutingReloader
@@ -26,7 +26,7 @@ def routed_to_trio(tool: Tool) -> bool:
 
 endpoint = McpHttpEndpoint(
     CatalogueServer(via="mcp-trio", tool_filter=routed_to_trio, name="mcp-platform-trio"),
-    stateless=stateless_from_env(),
+    stateless=shared_sessions_from_env(),  # one process: its sessions are its own
     watch=False,
 )
 

@@ -15,8 +15,9 @@ resuming after an event that is gone gets an empty stream. Each session has a st
 JSON-RPC request ids, which repeat across sessions, and a client resumes only within the session
 its `Mcp-Session-Id` names (the transport checks it), never another's events.
 
-Only sessions held in one process are resumable: with several web workers, 2025-era sessions
-are shared and served statelessly (apps.tools.mcp_sessions), where the SDK keeps no event store.
+Only sessions held in one process are resumable, as they are with any number of web workers
+(each keeps its own, and the others relay their requests: apps.tools.mcp_relay); sessions shared
+statelessly (MCP_PLATFORM_MCP_STATELESS, apps.tools.mcp_sessions) have no event store.
 """
 
 from __future__ import annotations
@@ -45,8 +46,8 @@ async def close_sse_stream() -> bool:
     the result included. For long calls that should not hold a connection open.
 
     True when the stream was closed; False where there is none to close or it could not be
-    resumed (no MCP request, a client before 2025-11-25, shared sessions with several web
-    workers, a tool run on the Trio runtime): then the call simply goes on on its stream."""
+    resumed (no MCP request, a client before 2025-11-25, sessions shared statelessly
+    (MCP_PLATFORM_MCP_STATELESS), a tool run on the Trio runtime): then the call simply goes on on its stream."""
     closer = _closer.get()
     if closer is None:
         return False

@@ -10,7 +10,9 @@ Two session managers serve one server: the main one (SSE replies, 2025-era sessi
 `Mcp-Session-Id`, and the per-request 2026-07-28 era), and a stateless JSON one for plain
 JSON-RPC clients (a POST that does not accept `text/event-stream` and carries no session), so
 the legacy server's clients still get JSON replies without a handshake. With several web
-workers the main manager is stateless and 2025-era sessions are shared (apps.tools.mcp_sessions).
+workers each keeps the 2025-era sessions it opened and relays the requests of the others'
+(apps.tools.mcp_relay); with MCP_PLATFORM_MCP_STATELESS the main manager is stateless and
+sessions are shared (apps.tools.mcp_sessions).
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ from apps.access.principals import SCOPE_CALL, SCOPE_READ, Principal
 from apps.access.services import AuthenticationFailed
 from apps.oauth.selectors import resource_metadata_url
 from apps.oauth.services import token_serves
-from apps.tools import mcp_events, mcp_sessions
+from apps.tools import mcp_events, mcp_relay, mcp_sessions
 from apps.tools.mcp_events import ResumableSessionManager
 from apps.tools.mcp_server import PRINCIPAL_SCOPE_KEY, CatalogueServer
 
@@ -51,19 +53,24 @@ CORS_ALLOW_HEADERS = (
     "mcp-name, last-event-id"
 )
 CORS_EXPOSE_HEADERS = "mcp-session-id, mcp-protocol-version, www-authenticate"
+TRUE = {"1", "true", "yes", "on"}
 
 
-def stateless_from_env() -> bool:
-    """Several web workers cannot share in-memory sessions, so they serve 2025-era sessions
-    statelessly with ids any worker can check (apps.tools.mcp_sessions; `runplatform` sets
-    MCP_PLATFORM_WEB_WORKERS); an explicit MCP_PLATFORM_MCP_STATELESS wins."""
-    explicit = os.environ.get("MCP_PLATFORM_MCP_STATELESS", "").strip().lower()
-    if explicit:
-        return explicit in {"1", "true", "yes", "on"}
-    try:
-        return int(os.environ.get("MCP_PLATFORM_WEB_WORKERS", "1")) > 1
-    except ValueError:
-        return False
+def shared_sessions_from_env() -> bool:
+    """MCP_PLATFORM_MCP_STATELESS: 2025-era sessions shared statelessly by every process
+    (apps.tools.mcp_sessions), for nodes behind a load balancer without sticky sessions."""
+    return os.environ.get("MCP_PLATFORM_MCP_STATELESS", "").strip().lower() in TRUE
+
+
+def web_sessions_from_env() -> tuple[bool, mcp_relay.SessionRelay | None]:
+    """(stateless, relay) for the web process's endpoints: shared sessions when asked for;
+    otherwise each of several web workers (`runplatform` sets MCP_PLATFORM_WEB_WORKERS) keeps
+    the sessions it opened and relays the requests of the others' (apps.tools.mcp_relay), and
+    shares them only when no relay socket path fits."""
+    if shared_sessions_from_env():
+        return True, None
+    relay = mcp_relay.for_web_workers()
+    return relay is None and mcp_relay.several_web_workers(), relay
 
 
 async def _reply(
@@ -103,9 +110,18 @@ def _access_token(principal: Principal, authorization: str) -> AccessToken:
 class McpHttpEndpoint:
     """The `/mcp` ASGI app of a process, with the lifespan that runs its session managers."""
 
-    def __init__(self, catalogue: CatalogueServer, *, stateless: bool = False, watch: bool = True):
+    def __init__(
+        self,
+        catalogue: CatalogueServer,
+        *,
+        stateless: bool = False,
+        relay: mcp_relay.SessionRelay | None = None,
+        watch: bool = True,
+    ):
         self.catalogue = catalogue
         self.stateless = stateless
+        self.relay = relay  # several web workers: each keeps its sessions, relays the others'
+        assert not (stateless and relay), "shared sessions are not relayed"
         # Without `watch`, the process tells `catalogue.watcher.notify()` of changes itself.
         self.watch = watch
         # A tool may end its call's SSE stream (mcp_events.close_sse_stream).
@@ -134,7 +150,13 @@ class McpHttpEndpoint:
             events=mcp_events.process_buffer(),
         )
         json_manager = StreamableHTTPSessionManager(app=server, stateless=True, json_response=True)
-        async with manager.run(), json_manager.run(), anyio.create_task_group() as tasks:
+        relaying = self.relay.serving(self) if self.relay else contextlib.nullcontext()
+        async with (
+            manager.run(),
+            json_manager.run(),
+            relaying,
+            anyio.create_task_group() as tasks,
+        ):
             if self.watch:
                 await tasks.start(self.catalogue.watcher.run)
             self._manager, self._json_manager = manager, json_manager
@@ -160,6 +182,11 @@ class McpHttpEndpoint:
     async def __call__(self, scope: Scope, receive: Callable, send: Callable) -> None:
         if scope["type"] != "http":
             return
+        if self.relay is not None:
+            owner = self.relay.owner_elsewhere(scope)
+            if owner is not None:  # its session lives in another worker: served there
+                await self.relay.forward(owner, scope, receive, send)
+                return
         headers = Headers(scope=scope)
         host = headers.get("host", "")
         domain, _ = split_domain_port(host)
@@ -218,7 +245,7 @@ class McpHttpEndpoint:
         if manager is None:
             await _reply(send, 503, _jsonrpc_error(-32603, "MCP endpoint is not running"))
             return
-        if self.stateless and manager is self._manager:  # several workers: shared sessions
+        if self.stateless and manager is self._manager:  # MCP_PLATFORM_MCP_STATELESS: shared
             subject = (
                 _access_token(principal, authorization).subject
                 if principal.is_authenticated
@@ -234,6 +261,8 @@ class McpHttpEndpoint:
             message = f"Too many open MCP sessions for this caller (at most {limit}): close one"
             await _reply(send, 429, _jsonrpc_error(-32000, message), [(b"retry-after", b"60")])
             return
+        if self.relay is not None and manager is self._manager:
+            scope, send = self.relay.local(scope, send)
         await manager.handle_request(scope, receive, send)
 
     def _caller_at_session_cap(self, scope: Scope, headers: Headers) -> bool:
@@ -309,4 +338,5 @@ def _with_headers(send: Callable, extra: list[tuple[bytes, bytes]]) -> Callable:
     return sending
 
 
-web_endpoint = McpHttpEndpoint(CatalogueServer(via="mcp"), stateless=stateless_from_env())
+_stateless, _relay = web_sessions_from_env()
+web_endpoint = McpHttpEndpoint(CatalogueServer(via="mcp"), stateless=_stateless, relay=_relay)

@@ -4,7 +4,8 @@
 - 2025-11-25 sessions: log entries are `notifications/message` on the call's stream, at or above
   the level the session set with `logging/setLevel` (all of them until it sets one); questions are
   `elicitation/create`, `sampling/createMessage` and `roots/list` requests sent to the client
-  mid-call. A stateless session (several web workers share 2025-era sessions, apps.tools.
+  mid-call (with several web workers the answer reaches the session's worker through
+  apps.tools.mcp_relay). A stateless session (MCP_PLATFORM_MCP_STATELESS, apps.tools.
   mcp_sessions) has no way back for the client's answer: a question there is a tool error.
 - 2026-07-28: log entries go out only when the request opted in with the
   `io.modelcontextprotocol/logLevel` `_meta` key (the SDK enforces it); a question ends the call
@@ -48,8 +49,8 @@ SESSION_HEADER = "mcp-session-id"
 MAX_REMEMBERED_SESSIONS = 10_000
 STATELESS_SESSION = (
     "this MCP connection cannot carry a question to the client and its answer back (2025-era "
-    "sessions served statelessly by several web workers, or a plain JSON reply); use protocol "
-    "2026-07-28, or a streaming session on a single web worker"
+    "sessions served statelessly (MCP_PLATFORM_MCP_STATELESS), or a plain JSON reply); use "
+    "protocol 2026-07-28, or a streaming session"
 )
 _RESULT_TYPES: dict[str, type[types.Result]] = {
     interaction.ELICIT: types.ElicitResult,

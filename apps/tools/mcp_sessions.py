@@ -1,8 +1,9 @@
-"""2025-era MCP sessions shared by every web worker of a node (and by nodes behind a load
-balancer without sticky sessions).
+"""2025-era MCP sessions shared by every process that serves `/mcp` (MCP_PLATFORM_MCP_STATELESS:
+nodes behind a load balancer without sticky sessions; a node's own web workers relay instead,
+apps.tools.mcp_relay).
 
-The SDK keeps a 2025-era session in the memory of the process that opened it, so with several
-web workers the next request of a session may land where the session does not exist. Here a
+The SDK keeps a 2025-era session in the memory of the process that opened it, so behind such a
+balancer the next request of a session may land where the session does not exist. Here a
 session lives nowhere: its `Mcp-Session-Id` is a random nonce and an HMAC (Django's
 `salted_hmac`, keyed by SECRET_KEY, which every worker shares) over the nonce and the
 credential's subject. Any worker can check it, and it stays bound to the credential that opened

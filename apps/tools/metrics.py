@@ -16,6 +16,11 @@ TOOL_LATENCY = Histogram(
     ["tool", "runtime"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
 )
+MCP_RELAYED = Counter(
+    "mcp_platform_mcp_relayed_requests_total",
+    "2025-era MCP requests relayed to the web worker that holds their session, by outcome.",
+    ["outcome"],
+)
 FALLBACKS = Counter(
     "mcp_platform_runtime_fallbacks_total",
     "Trio-routed calls that ran on asyncio instead.",

@@ -21,7 +21,8 @@ from mcp.server.context import ServerRequestContext
 
 from apps.access.principal_cache import ACCESS_VERSION
 from apps.tools import selectors as tool_selectors
-from apps.tools.mcp_http import McpHttpEndpoint, _jsonrpc_error, _reply, stateless_from_env
+from apps.tools.mcp_http import McpHttpEndpoint, _jsonrpc_error, _reply, web_sessions_from_env
+from apps.tools.mcp_relay import SessionRelay
 from apps.tools.mcp_server import CatalogueServer, CatalogueWatcher
 from apps.tools.models import Tool
 from apps.toolsets.models import RESERVED_SLUGS, Toolset, ToolsetMember
@@ -119,8 +120,8 @@ class ToolsetEndpoints:
     """The ASGI app of `/mcp/<slug>`: finds the toolset's endpoint (making and starting it on
     first use) and hands it the request; 404 for a slug no toolset has."""
 
-    def __init__(self, *, stateless: bool = False):
-        self.stateless = stateless
+    def __init__(self, *, stateless: bool = False, relay: SessionRelay | None = None):
+        self.stateless, self.relay = stateless, relay
         self._endpoints: dict[str, McpHttpEndpoint] = {}
         self._started: dict[str, anyio.Event] = {}
         self._tasks: anyio.abc.TaskGroup | None = None
@@ -168,7 +169,9 @@ class ToolsetEndpoints:
     async def _endpoint(self, slug: str) -> McpHttpEndpoint:
         endpoint = self._endpoints.get(slug)
         if endpoint is None:
-            endpoint = McpHttpEndpoint(ToolsetServer(slug), stateless=self.stateless)
+            endpoint = McpHttpEndpoint(
+                ToolsetServer(slug), stateless=self.stateless, relay=self.relay
+            )
             self._endpoints[slug] = endpoint
             if self._tasks is not None:  # else (no lifespan) the endpoint starts itself
                 self._started[slug] = anyio.Event()
@@ -185,4 +188,5 @@ class ToolsetEndpoints:
             await anyio.sleep_forever()
 
 
-toolset_endpoints = ToolsetEndpoints(stateless=stateless_from_env())
+_stateless, _relay = web_sessions_from_env()
+toolset_endpoints = ToolsetEndpoints(stateless=_stateless, relay=_relay)

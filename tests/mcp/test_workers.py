@@ -1,6 +1,6 @@
-"""A node with several web workers (`runplatform --workers 2`): 2025-era sessions are shared by
-the workers (apps.tools.mcp_sessions), every worker watches the catalogue, and /metrics sums
-the calls of every worker.
+"""A node with several web workers (`runplatform --workers 2`): a 2025-era session lives in the
+worker that opened it and the other relays its requests there (apps.tools.mcp_relay), every
+worker watches the catalogue, and /metrics sums the calls of every worker.
 
 A client that opens a new connection per request (no keep-alive) lands on either worker, as the
 kernel hands each connection to whichever worker accepts it first; a tool result's
@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import re
 import time
+import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 
 import anyio
@@ -41,9 +42,11 @@ FURTHER_CALLS = 5  # calls per worker after the first refusal, each refused too
 
 
 @contextlib.asynccontextmanager
-async def session_per_request_connections(url: str, token: str, **kwargs) -> AsyncIterator[Client]:
-    """A 2025-era SDK session whose every request opens a new connection (no keep-alive), so
-    its requests spread over the workers; its GET stream stays on one."""
+async def session_per_request_connections(
+    url: str, token: str, *, mode: str = "legacy", **kwargs
+) -> AsyncIterator[Client]:
+    """An SDK client (a 2025-era session by default) whose every request opens a new connection
+    (no keep-alive), so its requests spread over the workers; its GET stream stays on one."""
     http = httpx2.AsyncClient(
         headers={"Authorization": f"Bearer {token}"},
         timeout=httpx2.Timeout(30, read=120),
@@ -51,9 +54,19 @@ async def session_per_request_connections(url: str, token: str, **kwargs) -> Asy
     )
     async with (
         http,
-        Client(streamable_http_client(url, http_client=http), mode="legacy", **kwargs) as client,
+        Client(streamable_http_client(url, http_client=http), mode=mode, **kwargs) as client,
     ):
         yield client
+
+
+def relayed_total(node_url: str) -> float:
+    """Requests relayed to the worker holding their session, summed over both workers."""
+    metrics = httpx.get(f"{node_url}/metrics", headers={"Connection": "close"}, timeout=30).text
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in metrics.splitlines()
+        if line.startswith('mcp_platform_mcp_relayed_requests_total{outcome="relayed"}')
+    )
 
 
 def echo_calls_total(metrics: str) -> float:
@@ -163,8 +176,9 @@ def test_a_2025_session_hears_list_changed_and_works_on_either_worker(two_worker
         if isinstance(message, types.PromptListChangedNotification):
             heard_prompts.set()  # the shared GET stream announces every list
 
-    async def scenario() -> set[int]:
+    async def scenario() -> tuple[set[int], float]:
         pids: set[int] = set()
+        before = relayed_total(two_worker_node.url)
         async with session_per_request_connections(
             url, token, message_handler=on_message
         ) as client:
@@ -178,20 +192,22 @@ def test_a_2025_session_hears_list_changed_and_works_on_either_worker(two_worker
                 await heard_prompts.wait()
             names = [tool.name for tool in (await list_all(client))[0]]
             assert "bulk_077" not in names and "echo" in names
+            # Until the other worker has taken (and relayed) some of the session's requests.
             for number in range(MAX_CALLS):
                 reply = await client.call_tool("echo", {"message": f"m{number}"})
                 assert reply.structured_content == {"message": f"m{number}"}
                 pids.add(reply.meta[CALL_META]["pid"])
-                if len(pids) == 2:
+                if number % 5 == 4 and relayed_total(two_worker_node.url) > before:
                     break
-        return pids
+        return pids, relayed_total(two_worker_node.url) - before
 
     try:
-        pids = anyio.run(scenario)
+        pids, relayed = anyio.run(scenario)
     finally:
         set_enabled(two_worker_node.url, admin, "bulk_077", enabled=True)
     assert changes, "no tools/list_changed reached the session"
-    assert len(pids) == 2, f"every call of the session ran on one worker: {pids}"
+    assert relayed > 0, "no request of the session landed on the other worker"
+    assert len(pids) == 1, f"the session's calls ran on both workers: {pids}"
 
 
 def test_a_tool_disabled_through_one_worker_is_gone_from_tools_list_on_either(
@@ -202,7 +218,8 @@ def test_a_tool_disabled_through_one_worker_is_gone_from_tools_list_on_either(
 
     async def lists_and_pids() -> tuple[list[list[str]], set[int]]:
         listings, pids = [], set()
-        async with session_per_request_connections(url, token) as client:
+        # 2026-07-28: every request is served by the worker that takes it.
+        async with session_per_request_connections(url, token, mode="auto") as client:
             for number in range(MAX_CALLS):
                 listings.append([tool.name for tool in (await list_all(client))[0]])
                 reply = await client.call_tool("echo", {"message": str(number)})
@@ -243,7 +260,9 @@ def test_one_metrics_scrape_sums_the_calls_of_both_workers(two_worker_node, new_
         assert re.search(r"mcp_platform_tool_call_duration_seconds_bucket\{", metrics)
 
 
-def test_a_shared_session_stays_bound_to_the_token_that_opened_it(two_worker_node, new_token):
+def test_a_session_stays_bound_to_the_token_that_opened_it_on_either_worker(
+    two_worker_node, new_token
+):
     url = f"{two_worker_node.url}/mcp"
     owner, other = new_token(), new_token()
     accept = "application/json, text/event-stream"
@@ -274,11 +293,38 @@ def test_a_shared_session_stays_bound_to_the_token_that_opened_it(two_worker_nod
         }
         return httpx.post(url, json=listing, headers=headers, timeout=30)
 
-    assert post_as(owner, session).status_code == 200
-    assert post_as(other, session).status_code == 404  # another token: no such session
+    # Each request on a new connection: either worker takes it, the session's own or the other.
+    for _ in range(4):
+        assert post_as(owner, session).status_code == 200
+        assert post_as(other, session).status_code == 404  # another token: no such session
     forged = session.split(".")[0] + "." + "0" * 32
     assert post_as(owner, forged).status_code == 404
     assert post_as(owner, "not-a-session").status_code == 404
+    assert post_as(owner, "w1.abc").status_code == 404  # a worker that is not there
+
+
+def test_the_relay_sockets_are_private_and_want_the_node_secret(two_worker_node):
+    """Each worker's relay socket is 0600 in a 0700 directory, and a connection that does not
+    open with the node's bridge secret is closed unanswered."""
+    import socket
+    import stat
+
+    from apps.routing import bridge_wire
+
+    directory = two_worker_node.data_dir / "mcp-relay"
+    assert stat.S_IMODE(directory.stat().st_mode) == 0o700
+    sockets = sorted(directory.glob("*.sock"))
+    assert len(sockets) == 2, sockets
+    for path in sockets:
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+        scope = {"type": "http", "method": "GET", "path": "/mcp", "headers": []}
+        with socket.socket(socket.AF_UNIX) as client:
+            client.settimeout(15)
+            client.connect(str(path))
+            client.sendall(
+                bridge_wire.encode({"type": "request", "secret": "guess", "scope": scope})
+            )
+            assert client.recv(4096) == b""  # closed, nothing served
 
 
 # ---------------------------------------------------------------- credentials changed elsewhere
@@ -376,11 +422,10 @@ def test_a_deactivated_users_jwt_is_refused_by_both_workers(two_worker_node, new
     assert_refused_on_both_workers(two_worker_node, jwt, deactivate, new_token())
 
 
-def test_with_two_workers_a_tool_still_logs_and_asks_in_2026_and_says_why_not_in_a_2025_session(
-    two_worker_node, new_token
-):
-    """A shared 2025-era session has no way back for the client's answer (tool error naming
-    why); its log entries still ride the call's stream, and the 2026 era asks on any worker."""
+def test_with_two_workers_a_tool_logs_and_asks_in_both_eras(two_worker_node, new_token):
+    """A 2025-era session's requests, and the client's answers to a tool's questions, reach the
+    worker that holds the session whichever worker takes them; the 2026 era asks on any
+    worker."""
     token = new_token()
     url = f"{two_worker_node.url}/mcp"
     logs: list = []
@@ -404,10 +449,14 @@ def test_with_two_workers_a_tool_still_logs_and_asks_in_2026_and_says_why_not_in
 
     async def scenario():
         async with session_per_request_connections(url, token, **callbacks) as legacy:
-            asked = await legacy.call_tool("ask_name", {"greeting": "Hi"})
-            assert asked.is_error
-            assert "2025-era sessions served statelessly" in asked.content[0].text
-            assert [entry.level for entry in logs] == ["info"]
+            # The session's log level is kept where the session lives, whoever took the request.
+            await legacy.set_logging_level("info")
+            for _ in range(3):
+                logs.clear()
+                asked = await legacy.call_tool("ask_name", {"greeting": "Hi"})
+                assert not asked.is_error, asked.content
+                assert asked.structured_content["greeting"] == "Hi, Lin!"
+                assert [entry.level for entry in logs] == ["info"]
         async with mcp_client(url, token, mode="auto", **callbacks) as modern:
             # Each round is a new request: it may land on either worker.
             for _ in range(3):
@@ -415,3 +464,43 @@ def test_with_two_workers_a_tool_still_logs_and_asks_in_2026_and_says_why_not_in
                 assert reply.structured_content["greeting"] == "Hi, Lin!"
 
     anyio.run(scenario)
+
+
+def test_a_2025_sessions_broken_stream_resumes_whichever_worker_takes_the_reconnection(
+    two_worker_node, new_token
+):
+    """The server ends a call's stream before answering; the SDK client reconnects with
+    `Last-Event-ID` on a new connection (either worker) and gets the progress and the answer
+    from the events kept where the session lives. On a toolset's endpoint too."""
+    token, admin = new_token(), new_token(scopes=("admin",))
+    slug = f"relay-{uuid.uuid4().hex[:8]}"
+    api = f"{two_worker_node.url}/api/v2/toolsets"
+    auth = {"Authorization": f"Bearer {admin}", "Connection": "close"}
+    body = {"slug": slug, "title": "Relayed", "tools": ["test_resumable_stream"]}
+    created = httpx.post(api, json=body, headers=auth, timeout=30)
+    assert created.status_code == 201, created.text
+    before = relayed_total(two_worker_node.url)
+
+    async def calls(url: str, count: int) -> None:
+        seen: list[float] = []
+
+        async def on_progress(progress, total, message) -> None:
+            seen.append(progress)
+
+        async with session_per_request_connections(url, token) as client:
+            for _ in range(count):
+                seen.clear()
+                with anyio.fail_after(60):
+                    reply = await client.call_tool(
+                        "test_resumable_stream", {}, progress_callback=on_progress
+                    )
+                assert not reply.is_error
+                assert reply.content[0].text == "answered after the stream closed"
+                assert seen and seen[0] == 1
+
+    try:
+        anyio.run(calls, f"{two_worker_node.url}/mcp", 4)
+        anyio.run(calls, f"{two_worker_node.url}/mcp/{slug}", 2)
+    finally:
+        httpx.delete(f"{api}/{slug}", headers=auth, timeout=30)
+    assert relayed_total(two_worker_node.url) > before

@@ -47,7 +47,8 @@ def web_child(*, host: str, port: int, workers: int) -> ChildSpec:
             "--timeout-graceful-shutdown",
             "30",
         ],
-        # With several workers, /mcp's 2025-era sessions are shared (apps.tools.mcp_sessions)
+        # With several workers, a 2025-era session's requests are relayed to the worker that
+        # holds it (apps.tools.mcp_relay)
         # and /metrics sums every worker's counters.
         env=env,
     )
