@@ -209,6 +209,9 @@ class TaskHandlers:
         if ctx.method == "tools/call" and isinstance(params, dict):
             if _is_modern(ctx):
                 if self.becomes_task(ctx, params):
+                    spec = _spec(params.get("name"))
+                    if spec is not None and spec.metadata.get("asks_before_task"):
+                        return await self.ask_then_create_task(ctx, params, call_next)
                     return await self.create_task(ctx, params)
             elif params.get("task") is not None:
                 return await self.create_task(ctx, params)
@@ -236,8 +239,28 @@ class TaskHandlers:
         capabilities = ctx.session.client_capabilities
         return TASKS_EXTENSION in ((capabilities.extensions or {}) if capabilities else {})
 
-    async def create_task(self, ctx: ServerRequestContext[Any], params: dict) -> dict[str, Any]:
-        """A task-augmented tools/call: the call becomes a job; the reply is its task."""
+    async def ask_then_create_task(
+        self, ctx: ServerRequestContext[Any], params: dict, call_next: CallNext
+    ) -> HandlerResult:
+        """2026 era, a tool that asks before it becomes a task: the call runs as a plain one
+        (its questions go out as InputRequiredResults, round after round) until the tool calls
+        `ctx.continue_as_task()`; that round's reply is the task, which starts with the answers
+        gathered (SEP-2663: no `requestState` in it)."""
+        escalation = interaction.TaskEscalation()
+        token = interaction.ESCALATION.set(escalation)
+        try:
+            result = await call_next(ctx)
+        finally:
+            interaction.ESCALATION.reset(token)
+        if escalation.answers is None:
+            return result  # a round of questions, or a call that ended before going on
+        return await self.create_task(ctx, params, answers=escalation.answers)
+
+    async def create_task(
+        self, ctx: ServerRequestContext[Any], params: dict, *, answers: dict | None = None
+    ) -> dict[str, Any]:
+        """A task-augmented tools/call: the call becomes a job; the reply is its task.
+        `answers`: those its tool's questions already have (`ask_then_create_task`)."""
         task = params.get("task") or {}
         ttl_ms = task.get("ttl") if isinstance(task, dict) and not _is_modern(ctx) else None
         ttl = max(1, round(ttl_ms / 1000)) if isinstance(ttl_ms, int | float) else None
@@ -253,6 +276,7 @@ class TaskHandlers:
                     via="mcp",
                     ttl_seconds=ttl,
                     can_ask=_declared_capabilities(ctx) if _is_modern(ctx) else None,
+                    answers=answers,
                 )
         except CallError as exc:
             # A task cannot be a result: every refusal is a JSON-RPC error (the call path's table).

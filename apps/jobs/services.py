@@ -91,10 +91,12 @@ def create_job(
     arguments: dict[str, Any],
     ttl_seconds: int | None = None,
     can_ask: list[str] | None = None,
+    answers: dict[str, Any] | None = None,
 ):
     """Store a prepared call as a queued job and publish it once the transaction commits.
     `can_ask`: the client capabilities its tool may ask through (an MCP task, 2026 era: the
-    job then waits for the answers, `input_required`); None, it cannot ask."""
+    job then waits for the answers, `input_required`); None, it cannot ask. `answers`: those
+    its questions already have (asked before the call became a task), by key."""
     tool, principal = request.tool, request.principal
     retries = request.plan.retries
     job = Job.objects.create(
@@ -109,7 +111,11 @@ def create_job(
         max_attempts=1 + retries,
         ttl_seconds=ttl_seconds,
         trace_context=tracing.carrier(),
-        input_state={"capabilities": sorted(can_ask)} if can_ask is not None else {},
+        input_state=(
+            {"capabilities": sorted(can_ask), **({"answers": answers} if answers else {})}
+            if can_ask is not None
+            else {}
+        ),
     )
     transaction.on_commit(lambda: publish(job))
     return job
@@ -139,8 +145,10 @@ async def asubmit_job(
     via: str = "mcp",
     ttl_seconds: int | None = None,
     can_ask: list[str] | None = None,
+    answers: dict[str, Any] | None = None,
 ) -> Job:
-    """`submit_job` for async callers (the MCP endpoint); `can_ask` as for `create_job`."""
+    """`submit_job` for async callers (the MCP endpoint); `can_ask` and `answers` as for
+    `create_job`."""
     request = await prepare_call(tool_name, arguments, principal, via, "")
     return await run_blocking(
         create_job,
@@ -148,6 +156,7 @@ async def asubmit_job(
         arguments=arguments or {},
         ttl_seconds=ttl_seconds,
         can_ask=can_ask,
+        answers=answers,
     )
 
 

@@ -326,6 +326,9 @@ async def run_locally(request: CallRequest) -> ToolResult:
                 result = ToolResult.error(f"Tool '{plan.tool_name}' failed: InputRequired")
             else:
                 result = ToolResult(content=[], input_required=pending)
+        except interaction.ContinueAsTask:
+            # The tasks middleware makes the task (interaction.ESCALATION): this run is over.
+            result = ToolResult(content=[{"type": "text", "text": "continued as a task"}])
         except interaction.InputUnavailable as exc:  # not retried: asking again cannot help
             result = ToolResult.error(
                 f"Tool '{plan.tool_name}' needs input from its caller, but {exc.message}"

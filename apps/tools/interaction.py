@@ -26,6 +26,8 @@ import hashlib
 import json
 import logging
 from collections.abc import Awaitable
+from contextvars import ContextVar
+from dataclasses import dataclass
 from typing import Any
 
 logger = logging.getLogger(__name__)
@@ -65,6 +67,23 @@ class InputRequired(BaseException):
     """2026-07-28: the call ends now, asking the client for input (`Asker.pending_result`).
 
     A BaseException, so a tool's own `except Exception` does not swallow it."""
+
+
+class ContinueAsTask(BaseException):
+    """2026-07-28: the tool's questions are answered; the call goes on as a task
+    (`ToolContext.continue_as_task`). A BaseException, so a tool's `except Exception` does not
+    swallow it."""
+
+
+@dataclass
+class TaskEscalation:
+    """Set (ESCALATION) by the tasks middleware around a 2026-era call of a tool that asks before
+    it becomes a task: `answers` holds the answers its questions had when it went on as one."""
+
+    answers: dict[str, Any] | None = None
+
+
+ESCALATION: ContextVar[TaskEscalation | None] = ContextVar("task_escalation", default=None)
 
 
 def check_level(level: str) -> str:
@@ -108,6 +127,11 @@ class Asker:
         """After InputRequired: {"requests": the questions, "state": what to carry to the next
         round} (None where nothing is pending)."""
         return None
+
+    def answered(self) -> dict[str, Any]:
+        """The answers this call's questions had, by key ({"q": digest, "a": answer}), for a
+        task it goes on as (2026 era)."""
+        return {}
 
 
 async def gather(*asks: Awaitable[Any]) -> list[Any]:

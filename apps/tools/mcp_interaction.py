@@ -187,6 +187,9 @@ class McpAsker(interaction.Asker):
         self.pending[key] = {"method": method, "params": params}
         raise InputRequired()
 
+    def answered(self) -> dict[str, Any]:
+        return dict(self.persist)
+
     def pending_result(self) -> dict[str, Any] | None:
         if not self.pending:
             return None

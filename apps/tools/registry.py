@@ -151,6 +151,18 @@ class ToolContext:
         answer = await self._ask(key, interaction.LIST_ROOTS, {})
         return mcp_types.ListRootsResult.model_validate(answer).roots
 
+    async def continue_as_task(self) -> None:
+        """Where a tool registered with `asks_before_task` has its answers: a 2026-era call
+        that asked them as a plain call goes on from here as a task (its reply is the
+        `CreateTaskResult`; the task runs the tool again from the start, each question answered
+        at once). Anywhere else (in the task itself, a 2025-era session, REST) it returns at
+        once and the call goes on as it is."""
+        escalation = interaction.ESCALATION.get()
+        if escalation is None:
+            return
+        escalation.answers = self._asker.answered()
+        raise interaction.ContinueAsTask()
+
     async def gather(self, *asks: Any) -> list[Any]:
         """Several questions at once (`ctx.gather(ctx.elicit(...), ctx.sample(...))`): one
         round trip in the 2026 era."""
@@ -382,12 +394,15 @@ def register(
     name: str | None = None,
     input_schema: dict[str, Any] | None = None,
     task_support: str = "optional",
+    asks_before_task: bool = False,
     **metadata: Any,
 ) -> ToolSpec:
     """Register `func` as a tool; the keyword arguments are its metadata (see DEFAULT_METADATA).
     `input_schema`, when given, is the tool's JSON Schema 2020-12 input schema, used as is
     instead of the one derived from the type hints. `task_support` (TASK_SUPPORT) says whether
-    an MCP call of it may, or must, become a task.
+    an MCP call of it may, or must, become a task; `asks_before_task`, that a 2026-era call
+    asks its questions first, as a plain call (`InputRequiredResult`), and becomes a task where
+    the tool calls `ctx.continue_as_task()` (SEP-2663's composition of the two).
 
     Raises ToolDefinitionError for a bad name, an unknown metadata key or value, or an
     input schema that is not valid JSON Schema 2020-12 (or an invalid `x-mcp-header`).
@@ -415,6 +430,10 @@ def register(
         raise ToolDefinitionError(
             f"tool {tool_name!r}: task_support must be one of {', '.join(TASK_SUPPORT)}"
         )
+    if asks_before_task and task_support == "forbidden":
+        raise ToolDefinitionError(
+            f"tool {tool_name!r}: asks_before_task needs a task_support other than 'forbidden'"
+        )
     if merged["timeout_seconds"] <= 0:
         raise ToolDefinitionError(f"tool {tool_name!r}: timeout_seconds must be positive")
     validator = None
@@ -432,6 +451,7 @@ def register(
     merged["description"] = description
     merged["input_schema"] = schema
     merged["task_support"] = task_support  # code's alone: not synced into the catalogue
+    merged["asks_before_task"] = asks_before_task
     merged["output_schema"] = output_adapter.json_schema() if output_adapter else None
     spec = ToolSpec(
         name=tool_name,

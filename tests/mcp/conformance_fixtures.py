@@ -286,13 +286,14 @@ async def multi_input(ctx: ToolContext) -> str:
     return f"{(name.content or {}).get('name')}: confirmed={(confirm.content or {}).get('confirm')}"
 
 
-@tool(**TESTING, task_support="required")
+@tool(**TESTING, task_support="required", asks_before_task=True)
 async def test_tool_with_task(ctx: ToolContext) -> str:
-    """A task only, that asks for the user's name first (the suite expects the question before
-    the task is created)."""
+    """A task only, that asks for the user's name first, as a plain call (the suite expects
+    the question before the task is created), then goes on as a task."""
     answer = await ctx.elicit(
         "What is your name?",
         {"type": "object", "properties": {"name": {"type": "string"}}, "required": ["name"]},
         key="user_name",
     )
+    await ctx.continue_as_task()
     return f"Hello, {(answer.content or {}).get('name')}!"

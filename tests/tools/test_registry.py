@@ -153,3 +153,24 @@ def test_task_support_must_be_known(scratch):
     assert scratch(later).task_support == "optional"
     with pytest.raises(ToolDefinitionError, match="task_support must be one of"):
         scratch(later, task_support="sometimes")
+
+
+def test_a_tool_that_asks_before_its_task_must_be_allowed_a_task(scratch):
+    def later() -> str:
+        return ""
+
+    assert scratch(later, task_support="required", asks_before_task=True).metadata[
+        "asks_before_task"
+    ]
+    with pytest.raises(ToolDefinitionError, match="asks_before_task needs a task_support"):
+        scratch(later, task_support="forbidden", asks_before_task=True)
+
+
+def test_continue_as_task_returns_at_once_where_no_task_waits_for_it():
+    """Outside a 2026-era call that asks before its task (a job, REST, a 2025 session), the
+    call simply goes on."""
+    import anyio
+
+    from apps.tools.registry import ToolContext
+
+    anyio.run(ToolContext(None).continue_as_task)
