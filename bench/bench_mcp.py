@@ -8,6 +8,9 @@ in both protocol eras, with wrk as the load.
 
 Both servers are served by uvicorn with the same flags (one worker, 127.0.0.1, a free port) and
 get the same load in the same run: a warmup, then rounds alternating which server goes first.
+The platform with two web workers gets the same load too, as context: wrk's connections land
+on either worker, so about half the 2025 session's requests are relayed to the worker that
+holds the session (apps/tools/mcp_relay.py).
 Before any timing, one reply from each must carry the echoed structured result. Prints the rows,
 the ratios and each ratio against its target. Exits non-zero if a server fails to start, a
 reply is wrong or any call fails.
@@ -130,12 +133,14 @@ def main(argv: list[str]) -> int:
     require_wrk()
     token = random_secret_key(43)
     print(
-        "starting the platform (fresh SQLite, migrate, sync_tools, token) and a plain SDK server..."
+        "starting the platform twice (1 and 2 web workers; fresh SQLite, migrate, sync_tools, "
+        "token) and a plain SDK server..."
     )
     sys.stdout.flush()
     results = {}
     with (
         platform_server() as platform,
+        platform_server(workers=2) as two,
         ServerProcess.uvicorn(
             "plain", "bench.bare_mcp:app", env={**os.environ, "BENCH_TOKEN": token}
         ) as plain,
@@ -151,19 +156,22 @@ def main(argv: list[str]) -> int:
                     platform.token,
                     era,
                 ),
+                call_target(
+                    f"platform 2 workers ({label})", two.server, f"{two.url}/mcp", two.token, era
+                ),
             ]
             results[label] = wrk_alternating(
                 targets, rounds=args.rounds, seconds=args.seconds, warmup_seconds=args.warmup
             )
-    for label, (baseline, subject) in results.items():
+    for label, (baseline, subject, two_workers) in results.items():
         print_comparison(
             f"MCP tools/call echo, {label}: wrk {WRK_CONNECTIONS} connections, {args.rounds} "
             f"alternating rounds of {args.seconds:g}s (after {args.warmup:g}s warmup), "
-            "uvicorn 1 worker",
+            "uvicorn 1 worker unless said",
             baseline,
-            [subject],
+            [subject, two_workers],
         )
-    for label, (baseline, subject) in results.items():
+    for label, (baseline, subject, two_workers) in results.items():
         value = ratio(subject.throughput, baseline.throughput)
         report_target(
             f"MCP tools/call echo ({label}), platform vs plain SDK server (throughput)",
@@ -172,7 +180,14 @@ def main(argv: list[str]) -> int:
             target=">= 1.0x",
             met=value >= 1.0,
         )
-    return 0 if all(r.complete for pair in results.values() for r in pair) else 1
+        report_target(
+            f"MCP tools/call echo ({label}), platform 2 web workers vs 1 (throughput)",
+            ratio(two_workers.throughput, subject.throughput),
+            unit="x",
+            target="context",
+            met=None,
+        )
+    return 0 if all(r.complete for group in results.values() for r in group) else 1
 
 
 if __name__ == "__main__":

@@ -85,6 +85,7 @@ async def _run_bridged(
         via, request_id = body.get("via", "bridge"), body["request_id"]
         remaining = float(body["deadline"]) - time.time()
         askable = [str(method) for method in body.get("askable") or ()]
+        escalate = body.get("escalate") is True
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
         return 400, refusal(f"malformed bridge request: {exc!r}")
     if remaining <= 0:
@@ -113,6 +114,7 @@ async def _run_bridged(
                     notify=notify,
                     ask=ask,
                     askable=askable,
+                    escalate=escalate,
                 )
             except CallError as exc:
                 watching.cancel_scope.cancel()
@@ -152,9 +154,12 @@ async def _run_bridged(
         arguments=arguments,
     )
     answer = result.to_dict()
+    # 2026 era: the tool's questions ended the call, or it went on as a task; the web side
+    # holds the questions and answers (run_bridged).
     if result.input_required is not None:
-        # 2026 era: the tool's questions ended the call; the web side holds them (run_bridged).
         answer["input_required"] = True
+    if result.meta.get("continued_as_task"):
+        answer["continued_as_task"] = True
     return 200, answer
 
 

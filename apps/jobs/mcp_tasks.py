@@ -211,7 +211,7 @@ class TaskHandlers:
                 if self.becomes_task(ctx, params):
                     spec = _spec(params.get("name"))
                     if spec is not None and spec.metadata.get("asks_before_task"):
-                        return await self.ask_then_create_task(ctx, params, call_next)
+                        return await self.ask_then_create_task(ctx, params, call_next, spec.name)
                     return await self.create_task(ctx, params)
             elif params.get("task") is not None:
                 return await self.create_task(ctx, params)
@@ -240,13 +240,13 @@ class TaskHandlers:
         return TASKS_EXTENSION in ((capabilities.extensions or {}) if capabilities else {})
 
     async def ask_then_create_task(
-        self, ctx: ServerRequestContext[Any], params: dict, call_next: CallNext
+        self, ctx: ServerRequestContext[Any], params: dict, call_next: CallNext, tool: str
     ) -> HandlerResult:
         """2026 era, a tool that asks before it becomes a task: the call runs as a plain one
         (its questions go out as InputRequiredResults, round after round) until the tool calls
         `ctx.continue_as_task()`; that round's reply is the task, which starts with the answers
         gathered (SEP-2663: no `requestState` in it)."""
-        escalation = interaction.TaskEscalation()
+        escalation = interaction.TaskEscalation(tool)
         token = interaction.ESCALATION.set(escalation)
         try:
             result = await call_next(ctx)

@@ -99,6 +99,11 @@ def create_job(
     its questions already have (asked before the call became a task), by key."""
     tool, principal = request.tool, request.principal
     retries = request.plan.retries
+    input_state: dict[str, Any] = {}
+    if can_ask is not None:  # an MCP task's questions: what it may ask, what it has answered
+        input_state["capabilities"] = sorted(can_ask)
+        if answers:
+            input_state["answers"] = answers
     job = Job.objects.create(
         tool_name=tool.name,
         arguments=arguments,
@@ -111,11 +116,7 @@ def create_job(
         max_attempts=1 + retries,
         ttl_seconds=ttl_seconds,
         trace_context=tracing.carrier(),
-        input_state=(
-            {"capabilities": sorted(can_ask), **({"answers": answers} if answers else {})}
-            if can_ask is not None
-            else {}
-        ),
+        input_state=input_state,
     )
     transaction.on_commit(lambda: publish(job))
     return job

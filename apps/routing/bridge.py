@@ -179,6 +179,9 @@ async def _call_over_socket(
     except (bridge_wire.FrameError, ValueError, TypeError) as exc:
         _keep(connection)
         raise NotStarted(f"the call cannot be sent over the bridge socket: {exc}") from exc
+    # Questions the tool asked, each answered in a task of its own while the frames are read
+    # on: when the call ends first (its timeout, a cancel), the open ones are withdrawn.
+    asking: set[asyncio.Task] = set()
     try:
         connection.writer.write(frame)
         async with asyncio.timeout(read_timeout):
@@ -188,12 +191,12 @@ async def _call_over_socket(
                 answer = bridge_wire.decode(payload)
                 if answer.get("type") != "note":
                     break
-                reply = await _pass_on(on_note, answer) if on_note is not None else None
                 if answer.get("kind") == "ask":  # the runtime waits for this question's reply
-                    reply = reply if isinstance(reply, dict) else {"unavailable": NO_ANSWER}
-                    connection.writer.write(
-                        bridge_wire.encode({"type": "answer", "id": answer.get("id"), **reply})
-                    )
+                    task = asyncio.ensure_future(_answer(connection, on_note, answer))
+                    asking.add(task)
+                    task.add_done_callback(asking.discard)
+                elif on_note is not None:
+                    await _pass_on(on_note, answer)
         status, result = int(answer["status"]), answer["body"]
         if not isinstance(result, dict):
             raise bridge_wire.FrameError("an answer's body is not a JSON object")
@@ -218,11 +221,33 @@ async def _call_over_socket(
         raise MaybeStarted(
             f"the connection to the Trio runtime failed during the call ({type(exc).__name__})"
         ) from exc
+    finally:
+        for task in asking:
+            task.cancel()
     if status == 401:
         connection.close()  # the runtime closes it too
     else:
         _keep(connection)
     return status, result
+
+
+async def _answer(
+    connection: _SocketConnection,
+    on_note: Callable[[dict[str, Any]], Awaitable[Any]] | None,
+    question: dict[str, Any],
+) -> None:
+    """Put a bridged tool's question to its caller (`on_note`), and send the reply back."""
+    reply = await _pass_on(on_note, question) if on_note is not None else None
+    if not isinstance(reply, dict):
+        reply = {"unavailable": NO_ANSWER}
+    try:
+        frame = bridge_wire.encode({"type": "answer", "id": question.get("id"), **reply})
+    except (bridge_wire.FrameError, TypeError, ValueError) as exc:
+        frame = bridge_wire.encode(
+            {"type": "answer", "id": question.get("id"), "unavailable": f"{NO_ANSWER}: {exc}"}
+        )
+    if connection.usable:
+        connection.writer.write(frame)
 
 
 async def _pass_on(on_note: Callable[[dict[str, Any]], Awaitable[Any]], note: dict) -> Any:
@@ -256,13 +281,15 @@ async def call(
     connect_timeout: float,
     on_note: Callable[[dict[str, Any]], Awaitable[Any]] | None = None,
     askable: list[str] | None = None,
+    escalate: bool = False,
 ) -> dict[str, Any]:
     """Run a checked call on the Trio runtime; returns the ToolResult dict it sent back.
 
     `plan` is how to run it (tool, timeout, retries), `budget` its whole time in seconds;
     `on_note` takes the tool's log entries, progress and questions during the call (over the
     socket: a question's answer is what it returns); `askable`, the kinds of question the
-    caller can be asked (a call over HTTP cannot ask).
+    caller can be asked (a call over HTTP cannot ask); `escalate`, that the call may go on as a
+    task where the tool says so (`ctx.continue_as_task`).
     Raises NotStarted, MaybeStarted or RemoteCallError.
     """
     if known_down():
@@ -275,6 +302,7 @@ async def call(
         "request_id": request_id,
         "deadline": time.time() + budget,
         "askable": askable or [],
+        "escalate": escalate,
     }
     started = time.perf_counter()
     if sniffio.current_async_library() == "asyncio":

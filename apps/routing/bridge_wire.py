@@ -11,7 +11,9 @@ A connection carries one call at a time and is kept open between calls:
 
     web → runtime   {"type": "hello", "secret": ...}     first frame of a connection; no reply
                                                          unless refused (status 401, then closed)
-    web → runtime   {"type": "call", "trace": {...}, ...the HTTP endpoint's JSON body}
+    web → runtime   {"type": "call", "trace": {...}, ...the HTTP endpoint's JSON body: plan,
+                    arguments, principal, via, request_id, deadline, askable (the questions the
+                    caller can take), escalate (the call may go on as an MCP task)}
     runtime → web   {"type": "note", "kind": "log", "level", "data", "logger"}
                     {"type": "note", "kind": "progress", "progress", "total", "message"}
                     {"type": "note", "kind": "ask", "id", "key", "method", "params"}
@@ -20,7 +22,9 @@ A connection carries one call at a time and is kept open between calls:
                                                          questions to its caller
     web → runtime   {"type": "answer", "id", ...}        a question's reply, put to the call's
                                                          asker (interaction.answer_note)
-    runtime → web   {"status": <the HTTP endpoint's status>, "body": <its JSON body>}
+    runtime → web   {"status": <the HTTP endpoint's status>, "body": <its JSON body: the
+                    ToolResult, with input_required or continued_as_task when the tool's
+                    questions ended the call or it went on as a task>}
     web → runtime   {"type": "cancel"}                   while its call runs: stop it
 
 A connection closed by the web side while its call runs stops the call ("the caller went

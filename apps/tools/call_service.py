@@ -401,6 +401,7 @@ async def dispatch(request: CallRequest) -> ToolResult:
             raise bridge.NotStarted("the Trio runtime is disabled in the runtime settings")
         request.trace["bridged"] = True  # from here the runtime records it if it runs
         asker = door_asker(request)
+        escalation = interaction.ESCALATION.get()
         with tracing.span("bridge", kind=tracing.trace.SpanKind.CLIENT, tool=tool.name):
             payload = await bridge.call(
                 arguments=request.raw_arguments,
@@ -410,8 +411,9 @@ async def dispatch(request: CallRequest) -> ToolResult:
                 plan=request.plan.as_dict(),
                 budget=request.plan.budget,
                 connect_timeout=table.fallback_timeout,
-                on_note=bridge_notes(request),
+                on_note=bridge_notes(request, asker),
                 askable=[m for m in interaction.CAPABILITY if asker.supports(m)],
+                escalate=escalation is not None and escalation.tool == tool.name,
             )
     except bridge.NotStarted as exc:
         request.trace["bridged"] = False  # the runtime never had it
@@ -442,9 +444,11 @@ async def dispatch(request: CallRequest) -> ToolResult:
     except bridge.RemoteCallError as exc:
         raise from_kind(exc.kind, exc.message, exc.details) from None
     result = ToolResult.from_dict(payload)
+    # The tool's questions were asked of this side's asker (bridge_notes), which holds them.
     if payload.get("input_required"):
-        # The tool's questions were asked of this side's asker (bridge_notes), which holds them.
         result.input_required = asker.pending_result()
+    if payload.get("continued_as_task") and escalation is not None:
+        escalation.answers = asker.answered()
     result.meta["runtime"] = TRIO
     result.meta["fallback"] = False
     result.meta["routing_version"] = table.version
@@ -578,6 +582,7 @@ async def run_bridged(
     notify: Callable[[dict[str, Any]], Awaitable[None]] | None = None,
     ask: Callable[[dict[str, Any]], Awaitable[dict[str, Any]]] | None = None,
     askable: Collection[str] = (),
+    escalate: bool = False,
 ) -> ToolResult:
     """The Trio runtime's side of a bridged call: run it here, unchecked (the web side found,
     authorized and validated it: see `prepare_call`; nothing is read from the database here).
@@ -589,6 +594,9 @@ async def run_bridged(
     its caller (`bridge_notes`), and `ask` puts the tool's questions to the caller's asker there
     and returns its reply (`interaction.answer_note`); `askable` names the kinds of question
     that asker can put (the tool's `ctx.can_ask`). Without `ask` the tool cannot ask.
+    `escalate`: the web side's call may go on as a task (interaction.ESCALATION): when the tool
+    calls `ctx.continue_as_task()` the result's meta says `continued_as_task`, and the web side,
+    which holds the answers, makes the task.
 
     Raises ToolNotFound when this runtime has no code for the tool, InvalidArguments when the
     arguments do not fit it (a caller that skipped the web side's check): it did not start.
@@ -607,7 +615,17 @@ async def run_bridged(
         progress=_progress_note(notify) if notify else None,
         asker=_BridgedAsker(notify, ask, askable),
     )
-    return await run_locally(request)
+    if not escalate:
+        return await run_locally(request)
+    escalation = interaction.TaskEscalation(plan.tool_name)
+    token = interaction.ESCALATION.set(escalation)
+    try:
+        result = await run_locally(request)
+    finally:
+        interaction.ESCALATION.reset(token)
+    if escalation.answers is not None:
+        result.meta["continued_as_task"] = True
+    return result
 
 
 class _BridgedAsker(interaction.Asker):
@@ -658,11 +676,12 @@ def _progress_note(notify: Callable[[dict[str, Any]], Awaitable[None]]):
 
 
 def bridge_notes(
-    request: CallRequest,
+    request: CallRequest, asker: interaction.Asker
 ) -> Callable[[dict[str, Any]], Awaitable[dict[str, Any] | None]]:
     """The web side of `run_bridged`'s notes: a bridged tool's log entries, progress and
     questions, passed on to the caller as the tool's own would be on asyncio (a question's
-    reply is returned, for the runtime). A malformed note is dropped."""
+    reply is returned, for the runtime; `asker` is the call's, `door_asker`). A malformed note
+    is dropped."""
 
     # Progress takes the path a tool run here reports by (the runtime already wrote the log
     # entries to its own log: only the caller gets them here).
@@ -671,7 +690,7 @@ def bridge_notes(
     async def receive(note: dict[str, Any]) -> dict[str, Any] | None:
         kind, total, message = note.get("kind"), note.get("total"), note.get("message")
         if kind == "ask":  # a question: its reply goes back to the runtime
-            return await interaction.answer_note(door_asker(request), note)
+            return await interaction.answer_note(asker, note)
         if kind == "log" and request.asker is not None and note.get("level") in interaction.LEVELS:
             await request.asker.log(note["level"], note.get("data"), str(note.get("logger", "")))
         elif (

@@ -77,9 +77,11 @@ class ContinueAsTask(BaseException):
 
 @dataclass
 class TaskEscalation:
-    """Set (ESCALATION) by the tasks middleware around a 2026-era call of a tool that asks before
-    it becomes a task: `answers` holds the answers its questions had when it went on as one."""
+    """Set (ESCALATION) by the tasks middleware around a 2026-era call of `tool`, which asks
+    before it becomes a task: `answers` holds the answers its questions had when it went on as
+    one (a tool it calls in turn does not go on as a task)."""
 
+    tool: str
     answers: dict[str, Any] | None = None
 
 

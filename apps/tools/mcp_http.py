@@ -150,13 +150,7 @@ class McpHttpEndpoint:
             events=mcp_events.process_buffer(),
         )
         json_manager = StreamableHTTPSessionManager(app=server, stateless=True, json_response=True)
-        relaying = self.relay.serving(self) if self.relay else contextlib.nullcontext()
-        async with (
-            manager.run(),
-            json_manager.run(),
-            relaying,
-            anyio.create_task_group() as tasks,
-        ):
+        async with manager.run(), json_manager.run(), anyio.create_task_group() as tasks:
             if self.watch:
                 await tasks.start(self.catalogue.watcher.run)
             self._manager, self._json_manager = manager, json_manager

@@ -36,7 +36,6 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
-import anyio
 from django.conf import settings
 
 from apps.routing import bridge_wire, shared_secret
@@ -49,6 +48,8 @@ SESSION_HEADER = b"mcp-session-id"
 RELAYED_KEY = "mcp_platform.relayed"  # in the scope of a request a worker relayed here
 DIRECTORY_NAME = "mcp-relay"
 HELLO_SECONDS = 10.0
+CONNECT_SECONDS = 5.0
+FIRST_FRAME_MAX_BYTES = 1024 * 1024  # the secret and the request's scope, before any trust
 # The parts of an HTTP scope that cross (bytes as latin-1 text, which keeps every byte).
 SCOPE_TEXT = ("type", "http_version", "method", "scheme", "path", "root_path")
 SCOPE_BYTES = ("raw_path", "query_string")
@@ -87,6 +88,8 @@ class SessionRelay:
         self.directory = path
         self.pid = os.getpid()
         self.prefix = f"w{self.pid}."
+        self._serving = False
+        self._open: set[asyncio.StreamWriter] = set()  # relayed requests being served here
 
     # --- ids ---
 
@@ -127,8 +130,11 @@ class SessionRelay:
 
     @contextlib.asynccontextmanager
     async def serving(self, app: Callable) -> AsyncIterator[None]:
-        """Serve requests relayed here by the other workers (to `app`, the endpoint) while the
-        context is open."""
+        """Serve requests relayed here by the other workers, to `app` (the whole web app: each
+        request reaches its endpoint), while the context is open; once per process."""
+        if self._serving:
+            raise RuntimeError("this worker's relay socket is served already")
+        self._serving = True
         self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
         path = self.directory / f"{self.pid}.sock"
         with contextlib.suppress(FileNotFoundError):
@@ -141,16 +147,21 @@ class SessionRelay:
             yield
         finally:
             server.close()
+            for writer in list(self._open):  # their requests see the relaying side go away
+                writer.close()
+            await server.wait_closed()
             with contextlib.suppress(FileNotFoundError):
                 path.unlink()
+            self._serving = False
 
     async def _serve(
         self, app: Callable, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
     ) -> None:
+        self._open.add(writer)
         try:
             try:
                 async with asyncio.timeout(HELLO_SECONDS):
-                    first = await _read(reader)
+                    first = await _read(reader, limit=FIRST_FRAME_MAX_BYTES)
                 if (
                     first is None
                     or first.get("type") != "request"
@@ -165,9 +176,12 @@ class SessionRelay:
             except (KeyError, TypeError, ValueError, AttributeError) as exc:
                 logger.warning("a relayed MCP request is malformed: %r", exc)
                 return
-            with contextlib.suppress(OSError):  # the relaying worker (its client) went away
+            try:
                 await app(scope, _RelayedBody(reader).receive, _frames_to(writer))
+            except* OSError:
+                pass  # the relaying worker (its client) went away
         finally:
+            self._open.discard(writer)
             writer.close()
 
     # --- relaying a request to the worker that holds its session ---
@@ -175,28 +189,26 @@ class SessionRelay:
     async def forward(self, pid: int, scope: Scope, receive: Callable, send: Callable) -> None:
         """Serve the request by the worker `pid`: its request over, its response back."""
         try:
-            reader, writer = await asyncio.open_unix_connection(str(self.directory / f"{pid}.sock"))
-        except OSError:
+            async with asyncio.timeout(CONNECT_SECONDS):
+                reader, writer = await asyncio.open_unix_connection(
+                    str(self.directory / f"{pid}.sock")
+                )
+        except (OSError, TimeoutError):
             RELAYED.labels("no_such_worker").inc()
             await _session_not_found(send)
             return
+        hello = {"type": "request", "secret": shared_secret.bridge_secret(), "scope": _wire(scope)}
+        writer.write(bridge_wire.encode(hello))
+        pump = asyncio.ensure_future(_pass_request(receive, writer))
         try:
-            hello = {
-                "type": "request",
-                "secret": shared_secret.bridge_secret(),
-                "scope": _wire(scope),
-            }
-            writer.write(bridge_wire.encode(hello))
-            async with anyio.create_task_group() as tasks:
-                tasks.start_soon(_pass_request, receive, writer)
-                answered = await _pass_response(reader, send)
-                tasks.cancel_scope.cancel()
+            answered = await _pass_response(reader, send)
             RELAYED.labels("relayed" if answered else "broken").inc()
             if answered is None:  # the worker ended before it answered
                 await _session_not_found(send)
-        except OSError:
+        except OSError:  # our client went away
             RELAYED.labels("broken").inc()
         finally:
+            pump.cancel()
             writer.close()
 
 
@@ -257,21 +269,24 @@ def _frames_to(writer: asyncio.StreamWriter) -> Callable:
 
 async def _pass_request(receive: Callable, writer: asyncio.StreamWriter) -> None:
     """The client's request body over to the owner; then, when the client goes away, close the
-    connection (the owner's request sees `http.disconnect`)."""
-    while True:
-        message = await receive()
-        if message["type"] != "http.request":
-            writer.close()
-            return
-        more = message.get("more_body", False)
-        body = message.get("body", b"").decode("latin-1")
-        writer.write(bridge_wire.encode({"type": "body", "body": body, "more": more}))
-        await writer.drain()
-        if not more:
-            break
-    while (await receive())["type"] != "http.disconnect":
-        pass
-    writer.close()
+    connection (the owner's request sees `http.disconnect`). The owner going away ends it."""
+    try:
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                return
+            more = message.get("more_body", False)
+            body = message.get("body", b"").decode("latin-1")
+            writer.write(bridge_wire.encode({"type": "body", "body": body, "more": more}))
+            await writer.drain()
+            if not more:
+                break
+        while (await receive())["type"] != "http.disconnect":
+            pass
+    except OSError:
+        pass  # the owner closed the connection: its response says the rest
+    finally:
+        writer.close()
 
 
 async def _pass_response(reader: asyncio.StreamReader, send: Callable) -> bool | None:
@@ -299,15 +314,21 @@ async def _pass_response(reader: asyncio.StreamReader, send: Callable) -> bool |
                 return True
 
 
-async def _read(reader: asyncio.StreamReader) -> dict[str, Any] | None:
-    """The next frame, or None at the end of the connection between frames."""
+async def _read(
+    reader: asyncio.StreamReader, *, limit: int = bridge_wire.MAX_FRAME
+) -> dict[str, Any] | None:
+    """The next frame (at most `limit` bytes), or None at the end of the connection between
+    frames."""
     try:
         header = await reader.readexactly(bridge_wire.HEADER.size)
     except asyncio.IncompleteReadError as exc:
         if exc.partial:
             raise EOFError("the connection closed inside a frame") from None
         return None
-    payload = await reader.readexactly(bridge_wire.length(header))
+    size = bridge_wire.length(header)
+    if size > limit:
+        raise bridge_wire.FrameError(f"a frame of {size} bytes where {limit} at most fit")
+    payload = await reader.readexactly(size)
     return bridge_wire.decode(payload)
 
 

@@ -158,7 +158,7 @@ class ToolContext:
         at once). Anywhere else (in the task itself, a 2025-era session, REST) it returns at
         once and the call goes on as it is."""
         escalation = interaction.ESCALATION.get()
-        if escalation is None:
+        if escalation is None or escalation.tool != self.tool_name:
             return
         escalation.answers = self._asker.answered()
         raise interaction.ContinueAsTask()

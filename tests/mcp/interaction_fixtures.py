@@ -6,7 +6,7 @@ Their names and behaviour are those the official conformance suite
 `test_elicitation`, `test_elicitation_sep1034_defaults`, `test_elicitation_sep1330_enums`
 (2025-11-25), `test_logging_tool`, `test_missing_capability`, `test_streaming_elicitation` and
 the `test_input_required_result_*` tools and the prompt `test_input_required_result_prompt`
-(2026-07-28). `ask_name` is this suite's own.
+(2026-07-28). `ask_name` and `ask_in_a_hurry` are this suite's own.
 """
 
 from __future__ import annotations
@@ -227,6 +227,13 @@ async def ask_name(greeting: str, ctx: ToolContext) -> dict:
     }
 
 
+async def ask_in_a_hurry(ctx: ToolContext) -> str:
+    """Ask the user's name, with a second to get it (this suite's: a question outlived by its
+    call's timeout)."""
+    answer = await ctx.elicit("What is your name, quickly?", NAME_SCHEMA)
+    return f"got {answer.action}"
+
+
 async def test_input_required_result_prompt(ctx: ToolContext) -> str:
     """A prompt that asks the user for its context first."""
     schema = {
@@ -256,13 +263,15 @@ TOOLS = [
     test_input_required_result_tampered_state,
     test_input_required_result_capabilities,
     ask_name,
+    ask_in_a_hurry,
 ]
 NAMES = [func.__name__ for func in TOOLS]
+METADATA = {"ask_in_a_hurry": {"timeout_seconds": 1.0}}
 
 
 def register_all() -> None:
     for func in TOOLS:
-        register(func, category="testing")
+        register(func, category="testing", **METADATA.get(func.__name__, {}))
     register_prompt(test_input_required_result_prompt)
 
 

@@ -24,10 +24,11 @@ import re
 import subprocess
 from pathlib import Path
 
+import httpx
 import pytest
 import yaml
 
-from tests.harness import NodeCluster
+from tests.harness import NodeCluster, wait_until
 
 pytestmark = pytest.mark.slow
 logger = logging.getLogger(__name__)
@@ -48,7 +49,7 @@ RUN_TIMEOUT = 90  # seconds for one requirement set (a full run takes under ten 
 
 
 @pytest.fixture(scope="module")
-def conformance_node(tmp_path_factory):
+def conformance_nodes(tmp_path_factory):
     """A node with a database of its own (the catalogue: the built-ins and the fixtures),
     open to anonymous callers."""
     if not CLI.exists() or not NODE.exists():
@@ -57,9 +58,14 @@ def conformance_node(tmp_path_factory):
     try:
         nodes.prepare({})  # migrate, sync_tools (with the fixtures loaded)
         nodes.start(timeout=180)  # a loaded machine starts slowly
-        yield nodes.node("conformance")
+        yield nodes
     finally:
         nodes.stop()
+
+
+@pytest.fixture(scope="module")
+def conformance_node(conformance_nodes):
+    return conformance_nodes.node("conformance")
 
 
 def _results(directory: Path) -> dict[str, list[dict]]:
@@ -150,3 +156,52 @@ def test_the_official_conformance_suite_passes_but_for_the_expected_failures(
     if stale:
         problems.append(f"expected failures that pass now (remove them): {stale}")
     assert not problems, f"conformance {revision}:\n" + "\n".join(problems)
+
+
+def _route(nodes: NodeCluster, tool: str, runtime: str) -> None:
+    nodes.manage_script(
+        "conformance",
+        "from apps.tools.models import Tool\n"
+        "from apps.tools.services import set_tools_runtime\n"
+        f"set_tools_runtime(tools=Tool.objects.filter(name={tool!r}), runtime={runtime!r})\n",
+    )
+
+
+def test_a_tool_routed_to_the_trio_runtime_asks_then_becomes_a_task_too(
+    conformance_nodes, conformance_node, tmp_path
+):
+    """`tasks-mrtr-composition` once more, with its tool routed to the Trio runtime: the
+    questions cross the bridge, and the web side makes the task where the tool on Trio says
+    so (`ctx.continue_as_task`)."""
+    node = conformance_node
+    wait_until(
+        lambda: httpx.get(f"{node.trio_url}/health", timeout=2).status_code == 200,
+        timeout=60,
+        what="the Trio runtime's /health",
+    )
+    _route(conformance_nodes, "test_tool_with_task", "trio")
+    try:
+
+        def routed_to_trio() -> bool:
+            reply = httpx.post(
+                f"{node.url}/api/v2/tools/test_tool_with_task/call", json={}, timeout=30
+            )
+            return reply.status_code == 200 and reply.json()["meta"].get("runtime") == "trio"
+
+        wait_until(routed_to_trio, timeout=30, what="the web process routing the tool to Trio")
+        results_dir = tmp_path / "results"
+        scenario = "tasks-mrtr-composition"
+        command = [str(NODE), str(CLI), "server", "--url", f"{node.url}/mcp", "-o"]
+        run = subprocess.run(
+            [*command, str(results_dir), "--scenario", scenario],
+            cwd=SUITE,
+            env={**os.environ, "NO_COLOR": "1", "FORCE_COLOR": "0"},
+            capture_output=True,
+            text=True,
+            timeout=RUN_TIMEOUT,
+        )
+        checks = _results(results_dir).get(scenario)
+        assert checks, f"the scenario did not run:\n{run.stdout[-3000:]}\n{run.stderr[-3000:]}"
+        assert not _failing(checks), json.dumps(checks, indent=1)[:3000]
+    finally:
+        _route(conformance_nodes, "test_tool_with_task", "auto")

@@ -381,6 +381,46 @@ def test_a_tool_bridged_to_the_trio_runtime_asks_its_caller_in_both_eras(
         _edit_in_admin(staff_user, "ask_name", runtime="auto")
 
 
+def test_a_bridged_tools_timeout_ends_its_call_while_its_question_is_open(
+    mcp_node, new_token, staff_user
+):
+    """The tool's question is still with the client when its timeout passes on the Trio
+    runtime: the call ends then, as a timeout (not as a lost runtime), and the question is
+    withdrawn."""
+    from tests.harness import wait_until
+    from tests.mcp.test_live import _edit_in_admin
+
+    token = new_token()
+    wait_until(
+        lambda: httpx.get(f"{mcp_node.trio_url}/health", timeout=2).status_code == 200,
+        timeout=60,
+        what="the Trio runtime's /health",
+    )
+
+    async def slow_user(context, params):
+        await anyio.sleep(5)
+        return types.ElicitResult(action="accept", content={"name": "Late"})
+
+    async def scenario():
+        async with mcp_client(
+            f"{mcp_node.url}/mcp", token, mode="legacy", elicitation_callback=slow_user
+        ) as web:
+            for _ in range(80):  # until the web process routes it to Trio
+                reply = await web.call_tool("ask_in_a_hurry", {})
+                if reply.meta["dev.mcp-platform/call"]["runtime"] == "trio":
+                    break
+                await anyio.sleep(0.25)
+            assert reply.meta["dev.mcp-platform/call"]["runtime"] == "trio", reply
+            assert reply.is_error
+            assert "passed its deadline on the Trio runtime" in reply.content[0].text, reply
+
+    _edit_in_admin(staff_user, "ask_in_a_hurry", runtime="trio")
+    try:
+        anyio.run(scenario)
+    finally:
+        _edit_in_admin(staff_user, "ask_in_a_hurry", runtime="auto")
+
+
 def test_a_tool_bridged_to_the_trio_runtime_logs_and_reports_progress_to_its_caller(
     mcp_node, new_token, staff_user
 ):

@@ -471,7 +471,8 @@ def test_a_2025_sessions_broken_stream_resumes_whichever_worker_takes_the_reconn
 ):
     """The server ends a call's stream before answering; the SDK client reconnects with
     `Last-Event-ID` on a new connection (either worker) and gets the progress and the answer
-    from the events kept where the session lives. On a toolset's endpoint too."""
+    from the events kept where the session lives. On a toolset's endpoint too, and /mcp after
+    it (each worker serves its relay socket once, for the whole app)."""
     token, admin = new_token(), new_token(scopes=("admin",))
     slug = f"relay-{uuid.uuid4().hex[:8]}"
     api = f"{two_worker_node.url}/api/v2/toolsets"
@@ -499,8 +500,10 @@ def test_a_2025_sessions_broken_stream_resumes_whichever_worker_takes_the_reconn
                 assert seen and seen[0] == 1
 
     try:
-        anyio.run(calls, f"{two_worker_node.url}/mcp", 4)
+        # The toolset's endpoint first: a worker starts it on its first request, and /mcp's
+        # relayed requests must still reach /mcp's sessions after that.
         anyio.run(calls, f"{two_worker_node.url}/mcp/{slug}", 2)
+        anyio.run(calls, f"{two_worker_node.url}/mcp", 4)
     finally:
         httpx.delete(f"{api}/{slug}", headers=auth, timeout=30)
     assert relayed_total(two_worker_node.url) > before
