@@ -54,6 +54,14 @@ def cluster(tmp_path_factory) -> Any:
                 timeout=60,
                 what=f"node {name}'s Trio runtime",
             )
+            # ...and its libp2p host, which starts beside the runtime's HTTP server.
+            wait_until(
+                lambda name=name: (
+                    rest(nodes, name, "GET", "/mcp/p2p/peers").json()["status"] == "active"
+                ),
+                timeout=60,
+                what=f"node {name}'s libp2p host",
+            )
         yield nodes
     finally:
         nodes.stop()

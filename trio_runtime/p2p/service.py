@@ -33,6 +33,7 @@ from apps.taskqueue.workers import (
     run_pool,
 )
 from apps.tools.models import Outcome
+from trio_runtime import heartbeat
 from trio_runtime.p2p.identity import load_or_create_identity
 from trio_runtime.p2p.node import P2PNode
 
@@ -108,6 +109,8 @@ async def run_p2p(state: Any, reloader: Any) -> None:
             else:
                 state.peer_id = node.peer_id
                 state.listen_addrs = node.info.listen_addrs if node.info else []
+                # The web side learns the peer id from the heartbeat: now, not a beat later.
+                await heartbeat.write_once(state)
                 reloader.on_change(lambda table: node.wake())
         else:
             logger.info("P2P is disabled in the P2P settings: no libp2p host")
