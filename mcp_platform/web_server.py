@@ -57,10 +57,10 @@ def main(argv: list[str] | None = None) -> int:
         access_log=False,
         log_level=args.log_level,
     )
-    server = uvicorn.Server(config)
     if config.workers > 1:
         Multiprocess(config, sockets=[config.bind_socket()]).run()
         return 0
+    server = uvicorn.Server(config)
     server.run()
     return 0 if server.started else 3  # uvicorn's STARTUP_FAILURE
 

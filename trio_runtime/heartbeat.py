@@ -19,14 +19,11 @@ def _write(instance_id: str, fields: dict) -> None:
     record_heartbeat(instance_id=instance_id, **fields)
 
 
-# One write at a time, each of the state as it is when its turn comes: the beats of several
-# tasks (the loop, "up", the P2P host's start) never land out of order.
-_writing = trio.Lock()
-
-
 async def write_once(state: RuntimeState) -> None:
-    """Write the heartbeat now; a failure is logged (the next beat retries)."""
-    async with _writing:
+    """Write the heartbeat now; a failure is logged (the next beat retries). One write at a
+    time, each of the state as it is when its turn comes: the beats of several tasks (the
+    loop, "up", the P2P host's start) never land out of order."""
+    async with state.heartbeat_writing:
         try:
             await trio.to_thread.run_sync(_write, state.instance_id, state.heartbeat_fields())
         except Exception:

@@ -31,6 +31,7 @@ class RuntimeState:
     peer_id: str = ""
     listen_addrs: list[str] = field(default_factory=list)
     _idle: trio.Event = field(default_factory=trio.Event)
+    heartbeat_writing: trio.Lock = field(default_factory=trio.Lock)  # trio_runtime/heartbeat.py
     # In-flight bridged calls by request id, so the web process can cancel one.
     _cancel_scopes: dict[str, trio.CancelScope] = field(default_factory=dict)
 

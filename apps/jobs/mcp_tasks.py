@@ -246,12 +246,8 @@ class TaskHandlers:
         (its questions go out as InputRequiredResults, round after round) until the tool calls
         `ctx.continue_as_task()`; that round's reply is the task, which starts with the answers
         gathered (SEP-2663: no `requestState` in it)."""
-        escalation = interaction.TaskEscalation(tool)
-        token = interaction.ESCALATION.set(escalation)
-        try:
+        with interaction.escalating(tool) as escalation:
             result = await call_next(ctx)
-        finally:
-            interaction.ESCALATION.reset(token)
         if escalation.answers is None:
             return result  # a round of questions, or a call that ended before going on
         return await self.create_task(ctx, params, answers=escalation.answers)

@@ -186,9 +186,9 @@ async def _call_over_socket(
         connection.writer.write(frame)
         async with asyncio.timeout(read_timeout):
             while True:
-                header = await connection.reader.readexactly(bridge_wire.HEADER.size)
-                payload = await connection.reader.readexactly(bridge_wire.length(header))
-                answer = bridge_wire.decode(payload)
+                answer = await bridge_wire.read_frame(connection.reader)
+                if answer is None:
+                    raise EOFError("the Trio runtime closed the connection")
                 if answer.get("type") != "note":
                     break
                 if answer.get("kind") == "ask":  # the runtime waits for this question's reply

@@ -35,6 +35,7 @@ hello is written together with the first call, so a new connection costs no extr
 
 from __future__ import annotations
 
+import asyncio
 import json
 import struct
 from pathlib import Path
@@ -90,3 +91,20 @@ def decode(payload: bytes) -> dict[str, Any]:
     if not isinstance(message, dict):
         raise FrameError(f"a frame is a JSON object, not {type(message).__name__}")
     return message
+
+
+async def read_frame(
+    reader: asyncio.StreamReader, *, limit: int = MAX_FRAME
+) -> dict[str, Any] | None:
+    """The next message from an asyncio stream (at most `limit` bytes), or None when the other
+    side closed the connection between frames. (The Trio side reads with its own `Frames`.)"""
+    try:
+        header = await reader.readexactly(HEADER.size)
+    except asyncio.IncompleteReadError as exc:
+        if exc.partial:
+            raise EOFError("the connection closed inside a frame") from None
+        return None
+    size = length(header)
+    if size > limit:
+        raise FrameError(f"a frame of {size} bytes where {limit} at most fit")
+    return decode(await reader.readexactly(size))

@@ -617,12 +617,8 @@ async def run_bridged(
     )
     if not escalate:
         return await run_locally(request)
-    escalation = interaction.TaskEscalation(plan.tool_name)
-    token = interaction.ESCALATION.set(escalation)
-    try:
+    with interaction.escalating(plan.tool_name) as escalation:
         result = await run_locally(request)
-    finally:
-        interaction.ESCALATION.reset(token)
     if escalation.answers is not None:
         result.meta["continued_as_task"] = True
     return result
@@ -691,8 +687,8 @@ def bridge_notes(
         kind, total, message = note.get("kind"), note.get("total"), note.get("message")
         if kind == "ask":  # a question: its reply goes back to the runtime
             return await interaction.answer_note(asker, note)
-        if kind == "log" and request.asker is not None and note.get("level") in interaction.LEVELS:
-            await request.asker.log(note["level"], note.get("data"), str(note.get("logger", "")))
+        if kind == "log" and note.get("level") in interaction.LEVELS:
+            await asker.log(note["level"], note.get("data"), str(note.get("logger", "")))
         elif (
             kind == "progress"
             and isinstance(note.get("progress"), int | float)

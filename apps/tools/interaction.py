@@ -22,10 +22,11 @@ Two ways of asking, by the MCP era of the call:
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
@@ -86,6 +87,17 @@ class TaskEscalation:
 
 
 ESCALATION: ContextVar[TaskEscalation | None] = ContextVar("task_escalation", default=None)
+
+
+@contextlib.contextmanager
+def escalating(tool: str) -> Iterator[TaskEscalation]:
+    """While open, a call of `tool` may go on as a task (`ToolContext.continue_as_task`)."""
+    escalation = TaskEscalation(tool)
+    token = ESCALATION.set(escalation)
+    try:
+        yield escalation
+    finally:
+        ESCALATION.reset(token)
 
 
 def check_level(level: str) -> str:

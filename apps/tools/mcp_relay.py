@@ -29,7 +29,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import json
 import logging
 import os
 from collections.abc import AsyncIterator, Callable
@@ -39,12 +38,12 @@ from typing import Any
 from django.conf import settings
 
 from apps.routing import bridge_wire, shared_secret
+from apps.tools.mcp_sessions import SESSION_HEADER, header, session_not_found
 from apps.tools.metrics import MCP_RELAYED as RELAYED
 
 logger = logging.getLogger(__name__)
 
 Scope = dict[str, Any]
-SESSION_HEADER = b"mcp-session-id"
 RELAYED_KEY = "mcp_platform.relayed"  # in the scope of a request a worker relayed here
 DIRECTORY_NAME = "mcp-relay"
 HELLO_SECONDS = 10.0
@@ -77,10 +76,6 @@ def directory() -> Path | None:
     return path if len(str(longest).encode()) <= bridge_wire.MAX_PATH_BYTES else None
 
 
-def _header(scope: Scope, name: bytes) -> str | None:
-    return next((v.decode("latin-1") for k, v in scope["headers"] if k == name), None)
-
-
 class SessionRelay:
     """One worker's side: its socket, the ids of its sessions, and relaying to the others."""
 
@@ -97,7 +92,7 @@ class SessionRelay:
         """The pid of the worker that holds this request's session, when it is another one."""
         if scope.get(RELAYED_KEY):
             return None  # relayed here: served here, never relayed again
-        session_id = _header(scope, SESSION_HEADER)
+        session_id = header(scope, SESSION_HEADER)
         if session_id is None or not session_id.startswith("w"):
             return None
         owner, dot, _ = session_id[1:].partition(".")
@@ -108,7 +103,7 @@ class SessionRelay:
 
     def local(self, scope: Scope, send: Callable) -> tuple[Scope, Callable]:
         """A request served here: the SDK sees its own session id, the client this worker's."""
-        session_id = _header(scope, SESSION_HEADER)
+        session_id = header(scope, SESSION_HEADER)
         if session_id is not None and session_id.startswith(self.prefix):
             own = session_id[len(self.prefix) :].encode("latin-1")
             headers = [(k, own if k == SESSION_HEADER else v) for k, v in scope["headers"]]
@@ -161,7 +156,7 @@ class SessionRelay:
         try:
             try:
                 async with asyncio.timeout(HELLO_SECONDS):
-                    first = await _read(reader, limit=FIRST_FRAME_MAX_BYTES)
+                    first = await bridge_wire.read_frame(reader, limit=FIRST_FRAME_MAX_BYTES)
                 if (
                     first is None
                     or first.get("type") != "request"
@@ -195,7 +190,7 @@ class SessionRelay:
                 )
         except (OSError, TimeoutError):
             RELAYED.labels("no_such_worker").inc()
-            await _session_not_found(send)
+            await session_not_found(send)
             return
         hello = {"type": "request", "secret": shared_secret.bridge_secret(), "scope": _wire(scope)}
         writer.write(bridge_wire.encode(hello))
@@ -204,7 +199,7 @@ class SessionRelay:
             answered = await _pass_response(reader, send)
             RELAYED.labels("relayed" if answered else "broken").inc()
             if answered is None:  # the worker ended before it answered
-                await _session_not_found(send)
+                await session_not_found(send)
         except OSError:  # our client went away
             RELAYED.labels("broken").inc()
         finally:
@@ -224,7 +219,7 @@ class _RelayedBody:
     async def receive(self) -> dict[str, Any]:
         if not self.body_done:
             try:
-                message = await _read(self.reader)
+                message = await bridge_wire.read_frame(self.reader)
             except (OSError, EOFError, bridge_wire.FrameError):
                 message = None
             if message is None or message.get("type") != "body":
@@ -295,7 +290,7 @@ async def _pass_response(reader: asyncio.StreamReader, send: Callable) -> bool |
     started = False
     while True:
         try:
-            message = await _read(reader)
+            message = await bridge_wire.read_frame(reader)
         except (OSError, EOFError, bridge_wire.FrameError):
             message = None
         if message is None:
@@ -312,24 +307,6 @@ async def _pass_response(reader: asyncio.StreamReader, send: Callable) -> bool |
             await send({"type": "http.response.body", "body": body, "more_body": more})
             if not more:
                 return True
-
-
-async def _read(
-    reader: asyncio.StreamReader, *, limit: int = bridge_wire.MAX_FRAME
-) -> dict[str, Any] | None:
-    """The next frame (at most `limit` bytes), or None at the end of the connection between
-    frames."""
-    try:
-        header = await reader.readexactly(bridge_wire.HEADER.size)
-    except asyncio.IncompleteReadError as exc:
-        if exc.partial:
-            raise EOFError("the connection closed inside a frame") from None
-        return None
-    size = bridge_wire.length(header)
-    if size > limit:
-        raise bridge_wire.FrameError(f"a frame of {size} bytes where {limit} at most fit")
-    payload = await reader.readexactly(size)
-    return bridge_wire.decode(payload)
 
 
 def _wire(scope: Scope) -> dict[str, Any]:
@@ -357,12 +334,3 @@ def _scope_from_wire(wire: dict[str, Any]) -> Scope:
     scope["state"] = {}
     scope[RELAYED_KEY] = True
     return scope
-
-
-async def _session_not_found(send: Callable) -> None:
-    body = json.dumps(
-        {"jsonrpc": "2.0", "id": None, "error": {"code": -32600, "message": "Session not found"}}
-    ).encode()
-    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
-    await send({"type": "http.response.start", "status": 404, "headers": headers})
-    await send({"type": "http.response.body", "body": body})

@@ -80,7 +80,17 @@ def _mac(nonce: str, subject: str) -> str:
     return salted_hmac(_SALT, f"{nonce}:{subject}", algorithm="sha256").hexdigest()[:32]
 
 
-def _header(scope: Scope, name: bytes) -> str | None:
+async def session_not_found(send: Callable) -> None:
+    """The spec's answer to a session id this server does not know: the client opens anew."""
+    await _reply(
+        send,
+        404,
+        {"jsonrpc": "2.0", "id": None, "error": {"code": -32600, "message": "Session not found"}},
+    )
+
+
+def header(scope: Scope, name: bytes) -> str | None:
+    """An ASGI request's header `name` (lower-case bytes), decoded; None when absent."""
     return next((v.decode("latin-1") for k, v in scope["headers"] if k == name), None)
 
 
@@ -95,11 +105,11 @@ async def serve(
 ) -> None:
     """Serve one `/mcp` request of the SSE manager with shared 2025-era sessions; `manager` is
     the SDK's stateless manager and `bus` the one the catalogue watcher publishes changes on."""
-    version = _header(scope, PROTOCOL_HEADER)
+    version = header(scope, PROTOCOL_HEADER)
     if version is not None and version not in HANDSHAKE_PROTOCOL_VERSIONS:
         await manager.handle_request(scope, receive, send)  # 2026-07-28: stateless by design
         return
-    session_id = _header(scope, SESSION_HEADER)
+    session_id = header(scope, SESSION_HEADER)
     if session_id is None:
         if scope["method"] == "POST":
             body = await _read_body(receive, limit=manager.max_request_body_size)
@@ -112,15 +122,7 @@ async def serve(
         await manager.handle_request(scope, receive, send)
         return
     if not session_id_valid(session_id, subject):
-        await _reply(
-            send,
-            404,
-            {
-                "jsonrpc": "2.0",
-                "id": None,
-                "error": {"code": -32600, "message": "Session not found"},
-            },
-        )
+        await session_not_found(send)
         return
     if scope["method"] == "GET":
         await listen(bus, scope, receive, send, session_id=session_id)
@@ -144,7 +146,7 @@ async def listen(
     """A session's GET stream: `tools/list_changed` (and prompts', resources') on every catalogue
     change this worker sees,
     a comment every KEEPALIVE_SECONDS, until the client goes away."""
-    accept = (_header(scope, b"accept") or "").lower()
+    accept = (header(scope, b"accept") or "").lower()
     if "text/event-stream" not in accept:
         await _reply(send, 406, {"error": "the GET stream needs Accept: text/event-stream"})
         return

@@ -67,3 +67,54 @@ def test_the_session_limits_come_from_the_settings(settings):
             return endpoint._manager.session_idle_timeout, endpoint._manager.max_sessions
 
     assert asyncio.run(run()) == (42, 7)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_shared_sessions_work_on_any_process_and_stay_bound_to_their_token(make_token):
+    """MCP_PLATFORM_MCP_STATELESS (apps.tools.mcp_sessions): two endpoints stand for two
+    processes behind a balancer; a session opened on one is served by the other, and only for
+    the token that opened it."""
+    owner, other = make_token(), make_token()
+    first = McpHttpEndpoint(CatalogueServer(via="mcp"), stateless=True, watch=False)
+    second = McpHttpEndpoint(CatalogueServer(via="mcp"), stateless=True, watch=False)
+    listing = {"jsonrpc": "2.0", "id": 2, "method": "tools/list"}
+
+    async def run() -> dict[str, int | str]:
+        async with first.lifespan(), second.lifespan():
+            clients = [
+                httpx.AsyncClient(
+                    transport=httpx.ASGITransport(app=endpoint), base_url="http://127.0.0.1"
+                )
+                for endpoint in (first, second)
+            ]
+            async with clients[0] as one, clients[1] as two:
+                opened = await one.post(
+                    "/mcp", json=INITIALIZE, headers={**HEADERS, "authorization": f"Bearer {owner}"}
+                )
+                session = opened.headers["mcp-session-id"]
+
+                async def post(token: str, session_id: str, method: str = "POST") -> int:
+                    headers = {
+                        **HEADERS,
+                        "authorization": f"Bearer {token}",
+                        "mcp-session-id": session_id,
+                        "mcp-protocol-version": "2025-06-18",
+                    }
+                    if method == "DELETE":
+                        return (await two.delete("/mcp", headers=headers)).status_code
+                    return (await two.post("/mcp", json=listing, headers=headers)).status_code
+
+                nonce = session.partition(".")[0]
+                return {
+                    "opened": opened.status_code,
+                    "session": session,
+                    "elsewhere": await post(owner, session),
+                    "other token": await post(other, session),
+                    "forged": await post(owner, f"{nonce}.{'0' * 32}"),
+                    "deleted": await post(owner, session, "DELETE"),
+                }
+
+    seen = asyncio.run(run())
+    assert seen["opened"] == 200 and "." in seen["session"], seen
+    assert seen["elsewhere"] == 200, seen
+    assert (seen["other token"], seen["forged"], seen["deleted"]) == (404, 404, 200), seen
